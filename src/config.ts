@@ -1,0 +1,257 @@
+import { isIP } from 'node:net';
+import path from 'node:path';
+import { parseDuration } from './duration.js';
+import { ConfigError } from './errors.js';
+
+/** Settings, read once at start from the environment (contract section 1). */
+export interface Config {
+  port: number;
+  host: string;
+  production: boolean;
+  /** null: the embedded in-process store (refused in production). */
+  redisUrl: string | null;
+  redisKeyPrefix: string;
+  issuer: string;
+  audience: string;
+  accessTokenTtlMs: number;
+  /** Idle lifetime of a session: each refresh pushes it forward. */
+  refreshTokenTtlMs: number;
+  /** Absolute lifetime of a session. */
+  sessionMaxLifetimeMs: number;
+  /** 0 turns the grace off. */
+  refreshReuseGraceMs: number;
+  /** Leeway for exp, nbf and iat, in seconds (0..60). */
+  clockToleranceSec: number;
+  signupEnabled: boolean;
+  loginMaxFailures: number;
+  loginFailureWindowMs: number;
+  /** Path to a JWK Set of private signing keys; null outside production: keys generated under `devKeyDir`. */
+  signingKeysFile: string | null;
+  /** Where development keys are kept. */
+  devKeyDir: string;
+  /** Which X-Forwarded-For entries to believe: none, the last N hops, or those added by these proxy addresses. */
+  trustProxy: { kind: 'none' } | { kind: 'hops'; hops: number } | { kind: 'addresses'; addresses: string[] };
+}
+
+type Env = Record<string, string | undefined>;
+
+const SECOND = 1_000;
+const MINUTE = 60 * SECOND;
+const HOUR = 60 * MINUTE;
+const DAY = 24 * HOUR;
+
+/**
+ * Reads the settings from `env` (contract section 1), in the order of the contract's table.
+ * The only place that looks at environment variables: callers pass `process.env`.
+ * Throws ConfigError, whose message is one line naming the variable, on the first problem.
+ */
+export function loadConfig(env: Env, cwd: string = process.cwd()): Config {
+  const port = readPort(env);
+  const host = readHost(env);
+  const production = env.NODE_ENV === 'production';
+
+  const redisUrl = readRedisUrl(env);
+  if (production && redisUrl === null) {
+    fail('REDIS_URL is required when NODE_ENV=production (the embedded store keeps sessions in one process only)');
+  }
+  const redisKeyPrefix = readKeyPrefix(env);
+  const issuer = readIssuer(env);
+  const audience = readToken(env, 'AUTH_AUDIENCE', 'tessera');
+
+  const accessTokenTtlMs = readDuration(env, 'ACCESS_TOKEN_TTL', '15m', '1s', '24h');
+  const refreshTokenTtlMs = readDuration(env, 'REFRESH_TOKEN_TTL', '30d', '1s');
+  if (refreshTokenTtlMs <= accessTokenTtlMs) {
+    fail(
+      `REFRESH_TOKEN_TTL (${formatDuration(refreshTokenTtlMs)}) must be longer than ACCESS_TOKEN_TTL (${formatDuration(accessTokenTtlMs)})`,
+    );
+  }
+  const sessionMaxLifetimeMs = readDuration(env, 'SESSION_MAX_LIFETIME', '90d', '1s');
+  if (sessionMaxLifetimeMs < refreshTokenTtlMs) {
+    fail(
+      `SESSION_MAX_LIFETIME (${formatDuration(sessionMaxLifetimeMs)}) must be at least REFRESH_TOKEN_TTL (${formatDuration(refreshTokenTtlMs)})`,
+    );
+  }
+  const refreshReuseGraceMs = readDuration(env, 'REFRESH_REUSE_GRACE', '10s', '0s', '60s');
+  const clockToleranceSec = readDuration(env, 'CLOCK_TOLERANCE', '5s', '0s', '60s') / SECOND;
+  const signupEnabled = readBoolean(env, 'SIGNUP_ENABLED', !production);
+  const loginMaxFailures = readPositiveInteger(env, 'LOGIN_MAX_FAILURES', 10);
+  const loginFailureWindowMs = readDuration(env, 'LOGIN_FAILURE_WINDOW', '15m', '1s');
+
+  const signingKeys = read(env, 'SIGNING_KEYS');
+  if (production && signingKeys === undefined) {
+    fail('SIGNING_KEYS is required when NODE_ENV=production (generate keys with: npx tessera keys generate)');
+  }
+  const signingKeysFile = signingKeys === undefined ? null : path.resolve(cwd, signingKeys);
+
+  return {
+    port,
+    host,
+    production,
+    redisUrl,
+    redisKeyPrefix,
+    issuer,
+    audience,
+    accessTokenTtlMs,
+    refreshTokenTtlMs,
+    sessionMaxLifetimeMs,
+    refreshReuseGraceMs,
+    clockToleranceSec,
+    signupEnabled,
+    loginMaxFailures,
+    loginFailureWindowMs,
+    signingKeysFile,
+    devKeyDir: path.resolve(cwd, '.tessera'),
+    trustProxy: readTrustProxy(env),
+  };
+}
+
+function fail(message: string): never {
+  throw new ConfigError(message);
+}
+
+/** An empty value counts as unset (as `FOO=` in a compose file or .env means). */
+function read(env: Env, name: string): string | undefined {
+  const value = env[name];
+  return value === undefined || value === '' ? undefined : value;
+}
+
+/** Quotes a value for a message, escaped so the message stays on one line, and shortened. */
+function show(value: string): string {
+  const short = value.length > 80 ? `${value.slice(0, 80)}…` : value;
+  return JSON.stringify(short).replace(
+    /[\u007f-\u009f\u2028\u2029]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  );
+}
+
+function formatDuration(ms: number): string {
+  if (ms === 0) return '0s';
+  for (const [unit, size] of [['d', DAY], ['h', HOUR], ['m', MINUTE]] as const) {
+    if (ms % size === 0) return `${ms / size}${unit}`;
+  }
+  return `${ms / SECOND}s`;
+}
+
+const WHOLE_NUMBER = /^\d+$/;
+const HAS_SPACE_OR_CONTROL = /[\s\p{Cc}]/u;
+
+function readPort(env: Env): number {
+  const raw = read(env, 'PORT');
+  if (raw === undefined) return 4000;
+  const port = WHOLE_NUMBER.test(raw) ? Number(raw) : NaN;
+  if (!(port >= 1 && port <= 65535)) fail(`PORT: ${show(raw)} is not a port number (1 to 65535)`);
+  return port;
+}
+
+function readHost(env: Env): string {
+  const raw = read(env, 'HOST');
+  if (raw === undefined) return '0.0.0.0';
+  if (HAS_SPACE_OR_CONTROL.test(raw)) fail(`HOST: ${show(raw)} is not a host name or address`);
+  return raw;
+}
+
+function readRedisUrl(env: Env): string | null {
+  const raw = read(env, 'REDIS_URL');
+  if (raw === undefined) return null;
+  // The value is not echoed: it may carry a password.
+  if (!/^rediss?:\/\//.test(raw)) fail('REDIS_URL must start with redis:// or rediss://');
+  try {
+    new URL(raw);
+  } catch {
+    fail('REDIS_URL is not a valid URL (e.g. redis://redis:6379 or rediss://user:password@host:6380/0)');
+  }
+  return raw;
+}
+
+function readKeyPrefix(env: Env): string {
+  const raw = env.REDIS_KEY_PREFIX;
+  if (raw === undefined) return 'tessera:';
+  if (raw === '') fail('REDIS_KEY_PREFIX must not be empty (every key the gateway writes starts with it)');
+  if (HAS_SPACE_OR_CONTROL.test(raw)) fail(`REDIS_KEY_PREFIX: ${show(raw)} must not contain whitespace`);
+  if (/[{}]/.test(raw)) {
+    fail(`REDIS_KEY_PREFIX: ${show(raw)} must not contain { or } (the gateway's keys use Redis Cluster hash tags)`);
+  }
+  return raw;
+}
+
+function readIssuer(env: Env): string {
+  const raw = read(env, 'AUTH_ISSUER');
+  if (raw === undefined) return 'http://localhost:4000';
+  let protocol = '';
+  try {
+    protocol = new URL(raw).protocol;
+  } catch {
+    // reported below
+  }
+  if ((protocol !== 'https:' && protocol !== 'http:') || HAS_SPACE_OR_CONTROL.test(raw)) {
+    fail(`AUTH_ISSUER: ${show(raw)} is not an http(s) URL (e.g. https://auth.example.com)`);
+  }
+  return raw;
+}
+
+/** A non-empty value without whitespace. */
+function readToken(env: Env, name: string, fallback: string): string {
+  const raw = read(env, name);
+  if (raw === undefined) return fallback;
+  if (HAS_SPACE_OR_CONTROL.test(raw)) fail(`${name}: ${show(raw)} must not contain whitespace`);
+  return raw;
+}
+
+/** A constant of this file, written as the contract writes it. */
+function constant(text: string): number {
+  const ms = parseDuration(text);
+  if (ms === null) throw new Error(`bad duration constant ${text}`);
+  return ms;
+}
+
+/** Default and bounds are written as in the contract (`'15m'`), and shown so in messages. */
+function readDuration(env: Env, name: string, fallback: string, min: string, max?: string): number {
+  const raw = read(env, name);
+  if (raw === undefined) return constant(fallback);
+  const ms = parseDuration(raw);
+  if (ms === null) fail(`${name}: ${show(raw)} is not a duration (use seconds, or 15m / 30d style)`);
+  if (max !== undefined && (ms < constant(min) || ms > constant(max))) {
+    fail(`${name}: ${show(raw)} must be between ${min} and ${max}`);
+  }
+  if (ms < constant(min)) fail(`${name}: ${show(raw)} must be at least ${min}`);
+  return ms;
+}
+
+function readBoolean(env: Env, name: string, fallback: boolean): boolean {
+  const raw = read(env, name);
+  if (raw === undefined) return fallback;
+  const lower = raw.toLowerCase();
+  if (lower === 'true' || lower === '1') return true;
+  if (lower === 'false' || lower === '0') return false;
+  return fail(`${name}: ${show(raw)} must be true, false, 1 or 0`);
+}
+
+function readPositiveInteger(env: Env, name: string, fallback: number): number {
+  const raw = read(env, name);
+  if (raw === undefined) return fallback;
+  const value = WHOLE_NUMBER.test(raw) ? Number(raw) : NaN;
+  if (!(Number.isSafeInteger(value) && value >= 1)) fail(`${name}: ${show(raw)} must be a whole number of at least 1`);
+  return value;
+}
+
+function readTrustProxy(env: Env): Config['trustProxy'] {
+  const raw = read(env, 'TRUST_PROXY');
+  if (raw === undefined || raw.toLowerCase() === 'false' || raw === '0') return { kind: 'none' };
+  if (WHOLE_NUMBER.test(raw)) {
+    const hops = Number(raw);
+    if (!Number.isSafeInteger(hops)) fail(`TRUST_PROXY: ${show(raw)} is not a usable hop count`);
+    return { kind: 'hops', hops };
+  }
+  if (raw.toLowerCase() === 'true') {
+    fail('TRUST_PROXY: "true" would believe any address a client sends; give a hop count or the proxies\' addresses');
+  }
+  const addresses = raw.split(',').map((part) => part.trim());
+  for (const address of addresses) {
+    if (isIP(address) === 0) {
+      fail(
+        `TRUST_PROXY: ${show(address)} is not an IP address (use a hop count, or a comma-separated list of proxy addresses)`,
+      );
+    }
+  }
+  return { kind: 'addresses', addresses };
+}

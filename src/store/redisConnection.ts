@@ -1,0 +1,27 @@
+import { Redis, type RedisOptions } from 'ioredis';
+
+/**
+ * Bounded connection options: a down Redis must give callers SERVICE_UNAVAILABLE fast, not a
+ * queue that grows and requests that hang. No offline queue, one attempt per command, a command
+ * timeout, and reconnection in the background forever (at most every 2 s).
+ */
+export const BOUNDED_REDIS_OPTIONS: RedisOptions = {
+  lazyConnect: true,
+  enableOfflineQueue: false,
+  maxRetriesPerRequest: 0,
+  commandTimeout: 1_000,
+  connectTimeout: 2_000,
+  enableAutoPipelining: false,
+  autoResubscribe: false,
+  retryStrategy: (attempt) => Math.min(50 * 2 ** attempt, 2_000),
+};
+
+export function createRedisClient(url: string, overrides: RedisOptions = {}): Redis {
+  return new Redis(url, { ...BOUNDED_REDIS_OPTIONS, ...overrides });
+}
+
+/** Connects without failing the caller: a Redis that is down at start is retried in the background. */
+export async function connectInBackground(client: Redis, onError: (error: unknown) => void): Promise<void> {
+  client.on('error', onError);
+  if (client.status === 'wait') await client.connect().catch(onError);
+}

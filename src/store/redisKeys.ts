@@ -1,0 +1,35 @@
+/**
+ * Where each record lives. A user's record, sessions and session index share the hash tag
+ * `{u:<userId>}`, so the scripts that touch them stay in one Redis Cluster slot.
+ */
+export class RedisKeys {
+  constructor(readonly prefix: string) {}
+
+  user(userId: string): string {
+    return `${this.prefix}{u:${userId}}:user`;
+  }
+  /** The session key is this plus the session id (scripts build it). */
+  sessionPrefix(userId: string): string {
+    return `${this.prefix}{u:${userId}}:s:`;
+  }
+  session(userId: string, sessionId: string): string {
+    return this.sessionPrefix(userId) + sessionId;
+  }
+  sessionIndex(userId: string): string {
+    return `${this.prefix}{u:${userId}}:sessions`;
+  }
+  email(email: string): string {
+    return `${this.prefix}email:${email}`;
+  }
+  /** Sorted set of recently revoked session ids, scored by revocation time. */
+  revocations(): string {
+    return `${this.prefix}revocations`;
+  }
+  /** Pub/sub channel (keyPrefix options do not apply to channels, so it is spelled out here). */
+  revocationChannel(): string {
+    return `${this.prefix}revocations`;
+  }
+  counter(name: string): string {
+    return `${this.prefix}count:${name}`;
+  }
+}

@@ -1,0 +1,125 @@
+/**
+ * The storage verbs Tessera needs. Two implementations pass the same contract tests:
+ * `RedisStore` (production) and `MemoryStore` (the embedded, single-process store).
+ * Times are epoch milliseconds passed in by the caller (the injected clock).
+ * A backend failure surfaces as `StoreUnavailableError`.
+ */
+
+export interface UserRecord {
+  id: string;
+  /** Normalized (trimmed, NFC, lower-cased). */
+  email: string;
+  passwordHash: string;
+  roles: string[];
+  createdAt: number;
+}
+
+export interface SessionRecord {
+  id: string;
+  userId: string;
+  createdAt: number;
+  lastRefreshedAt: number;
+  /** When the session ends if never refreshed again: min(last refresh + idle TTL, absolute end). */
+  expiresAt: number;
+  /** No refresh goes past this. */
+  absoluteExpiresAt: number;
+  userAgent: string | null;
+  ipAddress: string | null;
+  /** Generation of the live refresh token (0 for the one issued at login). */
+  generation: number;
+}
+
+export interface SessionRef {
+  userId: string;
+  sessionId: string;
+}
+
+export interface CreateSessionInput extends SessionRef {
+  /** Hash of the generation-0 refresh secret; the secret itself is never stored. */
+  secretHash: string;
+  now: number;
+  idleTtlMs: number;
+  absoluteTtlMs: number;
+  userAgent: string | null;
+  ipAddress: string | null;
+}
+
+export interface RotateInput extends SessionRef {
+  /** Generation claimed by the presented token. */
+  generation: number;
+  /** Hash of the presented secret. */
+  secretHash: string;
+  /** Hash of the successor secret, stored if this call rotates. */
+  nextSecretHash: string;
+  /** The successor secret sealed under a key derived from the presented secret (for the grace answer). */
+  sealedSuccessor: string;
+  now: number;
+  idleTtlMs: number;
+  /** Reuse grace window; 0 turns it off. */
+  graceMs: number;
+}
+
+export type RotateResult =
+  /** The presented token was live; it is now rotated to `generation` (= presented + 1). */
+  | { status: 'rotated'; session: SessionRecord }
+  /** The presented token is the immediate predecessor, rotated within the grace window: the live successor is `sealedSuccessor`. */
+  | { status: 'grace'; session: SessionRecord; sealedSuccessor: string }
+  /** A rotated token presented again outside the grace rules: the store has revoked the session. */
+  | { status: 'reused' }
+  /** The session ended by time (idle or absolute); the store removed it. */
+  | { status: 'expired' }
+  /** Unknown session, or a secret that does not match: nothing was changed. */
+  | { status: 'invalid' };
+
+export interface SessionStore {
+  createSession(input: CreateSessionInput): Promise<SessionRecord>;
+  /** Check and rotate in one atomic step. */
+  rotateSession(input: RotateInput): Promise<RotateResult>;
+  /** Live sessions by reference, in order; null where a session is gone or ended by `now`. One round trip. */
+  getSessions(refs: readonly SessionRef[], now: number): Promise<(SessionRecord | null)[]>;
+  /** The user's live sessions (any order); prunes ended ones from the user's index. */
+  listSessions(userId: string, now: number): Promise<SessionRecord[]>;
+  /** True when the session existed and is now revoked. */
+  revokeSession(ref: SessionRef, now: number): Promise<boolean>;
+  /** Ids of the sessions revoked. */
+  revokeAllSessions(userId: string, now: number): Promise<string[]>;
+}
+
+export interface UserStore {
+  /** 'email_taken' when another account has the email; nothing is written then. */
+  createUser(user: UserRecord): Promise<'created' | 'email_taken'>;
+  findUserByEmail(email: string): Promise<UserRecord | null>;
+  /** In order; null where unknown. One round trip. */
+  getUsers(ids: readonly string[]): Promise<(UserRecord | null)[]>;
+}
+
+/**
+ * Revoked session ids, pushed to every gateway instance sharing the store.
+ * `recentRevocations` lets an instance whose feed was interrupted catch up.
+ */
+export interface RevocationLog {
+  /** Record revocations (kept for `retainMs`) and push them to every subscriber. */
+  publishRevocations(sessionIds: readonly string[], now: number, retainMs: number): Promise<void>;
+  /** Session ids revoked at or after `since`. */
+  recentRevocations(since: number): Promise<string[]>;
+  /**
+   * Start listening. `onRevoked` gets pushed ids; `onHealth(true)` is called once the
+   * subscription is live (after any reconnect), `onHealth(false)` when it may be missing messages.
+   */
+  subscribe(handlers: { onRevoked(ids: string[]): void; onHealth(healthy: boolean): void }): Promise<void>;
+}
+
+/** Counters that expire: failed logins. */
+export interface CounterStore {
+  /** Increment `key`; the window starts at the first increment. Returns the count and ms left in the window. */
+  increment(key: string, windowMs: number, now: number): Promise<{ count: number; resetInMs: number }>;
+  peek(key: string, now: number): Promise<{ count: number; resetInMs: number }>;
+  reset(key: string): Promise<void>;
+}
+
+export interface Store extends SessionStore, UserStore, RevocationLog, CounterStore {
+  readonly kind: 'redis' | 'memory';
+  /** Resolves when the backend answers; rejects with StoreUnavailableError otherwise. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}

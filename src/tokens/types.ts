@@ -1,0 +1,49 @@
+import type { TokenRejection } from '../errors.js';
+
+/** Claims of a verified access token (contract 3.1). Times in seconds since the epoch. */
+export interface AccessTokenClaims {
+  iss: string;
+  aud: string;
+  sub: string;
+  sid: string;
+  jti: string;
+  iat: number;
+  exp: number;
+  roles: string[];
+  scope: string;
+}
+
+export type AccessTokenVerification =
+  | { ok: true; claims: AccessTokenClaims }
+  | { ok: false; reason: Exclude<TokenRejection, 'TOKEN_MISSING' | 'SESSION_REVOKED'> };
+
+export interface IssueAccessTokenInput {
+  userId: string;
+  sessionId: string;
+  roles: string[];
+  /** Space-separated; defaults to the roles. */
+  scope?: string;
+  /** Epoch ms the token must not outlive (the session's absolute end). */
+  notAfter?: number;
+}
+
+export interface IssuedAccessToken {
+  token: string;
+  /** Epoch ms. */
+  expiresAt: number;
+  /** Seconds from now. */
+  expiresIn: number;
+}
+
+export type SigningAlgorithm = 'EdDSA' | 'ES256';
+
+/** A public JWK as published at /.well-known/jwks.json. */
+export interface PublicJwk {
+  kty: string;
+  kid: string;
+  alg: SigningAlgorithm;
+  use: 'sig';
+  crv: string;
+  x: string;
+  y?: string;
+}
