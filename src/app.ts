@@ -1,0 +1,107 @@
+import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
+import { AuthService } from './auth/authService.js';
+import { LoginThrottle } from './auth/loginThrottle.js';
+import { type Clock, systemClock } from './clock.js';
+import type { Config } from './config.js';
+import { createApolloServer } from './graphql/apolloServer.js';
+import { ContextBuilder } from './graphql/contextBuilder.js';
+import { createHttpServer } from './http/httpServer.js';
+import type { Logger } from './logger.js';
+import { RevocationFeed } from './sessions/revocationFeed.js';
+import type { Store } from './store/types.js';
+import { AccessTokenService } from './tokens/accessTokens.js';
+import type { KeySet } from './tokens/keys.js';
+import { RefreshTokenCodec } from './tokens/refreshTokens.js';
+import type { PasswordHasher } from './users/passwords.js';
+
+/** Everything the gateway is built from; main.ts makes the real ones, tests their own. */
+export interface AppDeps {
+  config: Config;
+  store: Store;
+  keys: KeySet;
+  passwords: PasswordHasher;
+  logger: Logger;
+  clock?: Clock;
+}
+
+export interface App {
+  server: Server;
+  auth: AuthService;
+  accessTokens: AccessTokenService;
+  revocations: RevocationFeed;
+  listen(port: number, host: string): Promise<AddressInfo>;
+  /** Stops accepting, lets in-flight requests finish, then closes the store. */
+  close(): Promise<void>;
+}
+
+/** The largest request body accepted on /graphql. */
+export const MAX_BODY_BYTES = 64 * 1024;
+
+export async function createApp(deps: AppDeps): Promise<App> {
+  const { config, store, keys, passwords, logger } = deps;
+  const clock = deps.clock ?? systemClock;
+  const accessTokens = new AccessTokenService({
+    keys,
+    issuer: config.issuer,
+    audience: config.audience,
+    ttlMs: config.accessTokenTtlMs,
+    clockToleranceSec: config.clockToleranceSec,
+    clock,
+  });
+  // A revoked session's access tokens live at most this long (plus the leeway verification allows).
+  const retainMs = config.accessTokenTtlMs + config.clockToleranceSec * 1000;
+  const revocations = new RevocationFeed(store, clock, retainMs, (error) =>
+    logger.warn({ err: error }, 'revocation feed catch-up failed; asking the store per request'),
+  );
+  await revocations.start();
+  const auth = new AuthService({
+    store,
+    clock,
+    accessTokens,
+    refreshTokens: new RefreshTokenCodec(keys.refreshTagKeys),
+    passwords,
+    throttle: new LoginThrottle(store, clock, {
+      maxFailures: config.loginMaxFailures,
+      windowMs: config.loginFailureWindowMs,
+    }),
+    revocations,
+    policy: {
+      signupEnabled: config.signupEnabled,
+      refreshTokenTtlMs: config.refreshTokenTtlMs,
+      sessionMaxLifetimeMs: config.sessionMaxLifetimeMs,
+      refreshReuseGraceMs: config.refreshReuseGraceMs,
+      defaultRoles: ['user'],
+    },
+  });
+  const apollo = createApolloServer({ production: config.production, logger });
+  await apollo.start();
+  const server = createHttpServer({
+    apollo,
+    contexts: new ContextBuilder({ accessTokens, revocations, store, clock, auth }),
+    jwks: () => accessTokens.jwks(),
+    ready: () => store.ping(),
+    trustProxy: config.trustProxy,
+    maxBodyBytes: MAX_BODY_BYTES,
+    logger,
+  });
+
+  return {
+    server,
+    auth,
+    accessTokens,
+    revocations,
+    listen: (port, host) =>
+      new Promise((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(port, host, () => resolve(server.address() as AddressInfo));
+      }),
+    close: async () => {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      await closed;
+      await apollo.stop();
+      await store.close();
+    },
+  };
+}

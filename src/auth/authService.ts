@@ -1,0 +1,195 @@
+import type { Clock } from '../clock.js';
+import { badUserInput, forbidden, unauthenticated } from '../errors.js';
+import { newId } from '../ids.js';
+import type { RevocationFeed } from '../sessions/revocationFeed.js';
+import type { SessionRecord, SessionRef, Store, UserRecord } from '../store/types.js';
+import type { AccessTokenService } from '../tokens/accessTokens.js';
+import {
+  hashSecret,
+  openSuccessor,
+  type RefreshTokenCodec,
+  type RefreshTokenParts,
+  sealSuccessor,
+} from '../tokens/refreshTokens.js';
+import type { IssuedAccessToken } from '../tokens/types.js';
+import { checkSignupPassword, normalizeEmail, PASSWORD_MAX_BYTES, passwordBytes } from '../users/credentials.js';
+import type { PasswordHasher } from '../users/passwords.js';
+import type { LoginThrottle } from './loginThrottle.js';
+
+export interface AuthPolicy {
+  signupEnabled: boolean;
+  refreshTokenTtlMs: number;
+  sessionMaxLifetimeMs: number;
+  refreshReuseGraceMs: number;
+  defaultRoles: string[];
+}
+
+export interface AuthServiceDeps {
+  store: Store;
+  clock: Clock;
+  accessTokens: AccessTokenService;
+  refreshTokens: RefreshTokenCodec;
+  passwords: PasswordHasher;
+  throttle: LoginThrottle;
+  revocations: RevocationFeed;
+  policy: AuthPolicy;
+  newId?: () => string;
+}
+
+/** Who is asking, for the session record. */
+export interface ClientInfo {
+  userAgent: string | null;
+  ipAddress: string | null;
+}
+
+/** What login, signup and refresh hand back: a session with a fresh token pair. */
+export interface IssuedSession {
+  user: UserRecord;
+  session: SessionRecord;
+  access: IssuedAccessToken;
+  refreshToken: string;
+  /** Epoch ms: when the refresh token stops working if not used (= the session's idle expiry). */
+  refreshTokenExpiresAt: number;
+}
+
+/** The rules of signing in, refreshing and signing out. Resolvers only parse and call it. */
+export class AuthService {
+  private readonly newId: () => string;
+
+  constructor(private readonly deps: AuthServiceDeps) {
+    this.newId = deps.newId ?? (() => newId());
+  }
+
+  async signup(rawEmail: string, password: string, client: ClientInfo): Promise<IssuedSession> {
+    const { store, clock, passwords, policy } = this.deps;
+    if (!policy.signupEnabled) throw forbidden('Sign-up is disabled.');
+    const email = requireEmail(rawEmail);
+    const strength = checkSignupPassword(password);
+    if (strength === 'too_short') throw badUserInput('The password must be at least 8 bytes long.');
+    if (strength === 'too_long') throw badUserInput(`The password must be at most ${PASSWORD_MAX_BYTES} bytes long.`);
+    const user: UserRecord = {
+      id: this.newId(),
+      email,
+      passwordHash: await passwords.hash(password),
+      roles: [...policy.defaultRoles],
+      createdAt: clock.now(),
+    };
+    if ((await store.createUser(user)) === 'email_taken') throw badUserInput('This email is already registered.');
+    return this.startSession(user, client);
+  }
+
+  async login(rawEmail: string, password: string, client: ClientInfo): Promise<IssuedSession> {
+    const { store, passwords, throttle } = this.deps;
+    if (passwordBytes(password) > PASSWORD_MAX_BYTES) {
+      throw badUserInput(`The password must be at most ${PASSWORD_MAX_BYTES} bytes long.`);
+    }
+    const email = requireEmail(rawEmail);
+    await throttle.beginAttempt(email);
+    const user = await store.findUserByEmail(email);
+    const ok = await passwords.verify(user?.passwordHash ?? null, password);
+    if (!user || !ok) throw unauthenticated('INVALID_CREDENTIALS');
+    await throttle.recordSuccess(email);
+    return this.startSession(user, client);
+  }
+
+  private async startSession(user: UserRecord, client: ClientInfo): Promise<IssuedSession> {
+    const { store, clock, refreshTokens, policy } = this.deps;
+    const secret = refreshTokens.newSecret();
+    const session = await store.createSession({
+      userId: user.id,
+      sessionId: this.newId(),
+      secretHash: hashSecret(secret),
+      now: clock.now(),
+      idleTtlMs: policy.refreshTokenTtlMs,
+      absoluteTtlMs: policy.sessionMaxLifetimeMs,
+      userAgent: client.userAgent,
+      ipAddress: client.ipAddress,
+    });
+    return this.issue(user, session, secret);
+  }
+
+  /** load → validate → rotate → issue. */
+  async refresh(presented: string | null | undefined): Promise<IssuedSession> {
+    const { refreshTokens } = this.deps;
+    const token = refreshTokens.decode(presented);
+    if (!token) throw unauthenticated('REFRESH_TOKEN_INVALID');
+    const { session, secret } = await this.rotate(token);
+    const [user] = await this.deps.store.getUsers([token.userId]);
+    if (!user) throw unauthenticated('REFRESH_TOKEN_INVALID');
+    return this.issue(user, session, secret);
+  }
+
+  private async rotate(token: RefreshTokenParts): Promise<{ session: SessionRecord; secret: Buffer }> {
+    const { store, clock, refreshTokens, policy, revocations } = this.deps;
+    const successor = refreshTokens.newSecret();
+    const result = await store.rotateSession({
+      userId: token.userId,
+      sessionId: token.sessionId,
+      generation: token.generation,
+      secretHash: hashSecret(token.secret),
+      nextSecretHash: hashSecret(successor),
+      sealedSuccessor: sealSuccessor(token.secret, successor),
+      now: clock.now(),
+      idleTtlMs: policy.refreshTokenTtlMs,
+      graceMs: policy.refreshReuseGraceMs,
+    });
+    switch (result.status) {
+      case 'rotated':
+        return { session: result.session, secret: successor };
+      case 'grace': {
+        const live = openSuccessor(token.secret, result.sealedSuccessor);
+        if (!live) throw unauthenticated('REFRESH_TOKEN_INVALID');
+        return { session: result.session, secret: live };
+      }
+      case 'reused':
+        await revocations.announce([token.sessionId]);
+        throw unauthenticated('REFRESH_TOKEN_REUSED');
+      case 'expired':
+        throw unauthenticated('REFRESH_TOKEN_EXPIRED');
+      case 'invalid':
+        throw unauthenticated('REFRESH_TOKEN_INVALID');
+    }
+  }
+
+  private async issue(user: UserRecord, session: SessionRecord, secret: Buffer): Promise<IssuedSession> {
+    const access = await this.deps.accessTokens.issue({
+      userId: user.id,
+      sessionId: session.id,
+      roles: user.roles,
+      notAfter: session.absoluteExpiresAt,
+    });
+    const refreshToken = this.deps.refreshTokens.encode({
+      userId: user.id,
+      sessionId: session.id,
+      generation: session.generation,
+      secret,
+    });
+    return { user, session, access, refreshToken, refreshTokenExpiresAt: session.expiresAt };
+  }
+
+  /** Ends one session of the user; false when it is not one of theirs (or already ended). */
+  async revokeSession(ref: SessionRef): Promise<boolean> {
+    const revoked = await this.deps.store.revokeSession(ref, this.deps.clock.now());
+    if (revoked) await this.deps.revocations.announce([ref.sessionId]);
+    return revoked;
+  }
+
+  /** Ends every session of the user; returns how many ended. */
+  async revokeAllSessions(userId: string): Promise<number> {
+    const ids = await this.deps.store.revokeAllSessions(userId, this.deps.clock.now());
+    await this.deps.revocations.announce(ids);
+    return ids.length;
+  }
+
+  /** The user's live sessions, newest first. */
+  async listSessions(userId: string): Promise<SessionRecord[]> {
+    const sessions = await this.deps.store.listSessions(userId, this.deps.clock.now());
+    return sessions.sort((a, b) => b.createdAt - a.createdAt || b.id.localeCompare(a.id));
+  }
+}
+
+function requireEmail(raw: string): string {
+  const email = normalizeEmail(raw);
+  if (!email) throw badUserInput('Not a valid email address.');
+  return email;
+}

@@ -1,0 +1,46 @@
+import { unwrapResolverError } from '@apollo/server/errors';
+import type { GraphQLFormattedError } from 'graphql';
+import { ErrorCode, StoreUnavailableError, TesseraError } from '../errors.js';
+import type { Logger } from '../logger.js';
+
+/** Apollo's own codes for a request that is malformed; clients see the contract's BAD_USER_INPUT. */
+const MALFORMED_REQUEST_CODES = new Set([
+  'GRAPHQL_PARSE_FAILED',
+  'GRAPHQL_VALIDATION_FAILED',
+  'BAD_REQUEST',
+  'BAD_USER_INPUT',
+  'OPERATION_RESOLUTION_FAILURE',
+  'PERSISTED_QUERY_NOT_FOUND',
+  'PERSISTED_QUERY_NOT_SUPPORTED',
+]);
+
+/**
+ * Every error a client sees carries a contract code; an unexpected error is logged and, in
+ * production, reduced to a generic message with no internal detail.
+ */
+export function createFormatError(production: boolean, logger: Logger) {
+  return (formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError => {
+    const original = unwrapResolverError(error);
+    if (original instanceof TesseraError) return formatted;
+    if (original instanceof StoreUnavailableError) {
+      logger.warn({ err: original.cause }, 'store unavailable');
+      return withCode(formatted, ErrorCode.SERVICE_UNAVAILABLE, 'The service is temporarily unavailable.');
+    }
+    const code = formatted.extensions?.code;
+    if (typeof code === 'string' && MALFORMED_REQUEST_CODES.has(code)) {
+      return withCode(formatted, ErrorCode.BAD_USER_INPUT, formatted.message);
+    }
+    logger.error({ err: original }, 'unexpected error in a GraphQL operation');
+    if (production) return { message: 'Internal server error', extensions: { code: ErrorCode.INTERNAL_SERVER_ERROR } };
+    return withCode(formatted, ErrorCode.INTERNAL_SERVER_ERROR, formatted.message);
+  };
+}
+
+function withCode(formatted: GraphQLFormattedError, code: string, message: string): GraphQLFormattedError {
+  const { stacktrace, ...rest } = formatted.extensions ?? {};
+  return {
+    ...formatted,
+    message,
+    extensions: { ...rest, code, ...(stacktrace === undefined ? {} : { stacktrace }) },
+  };
+}

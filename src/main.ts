@@ -1,0 +1,87 @@
+#!/usr/bin/env node
+/**
+ * Composition root: load the configuration, create the dependencies (store, keys, password
+ * hasher, logger), build the gateway and serve it. Nothing else reads the environment.
+ */
+import { createApp } from './app.js';
+import { type Config, loadConfig } from './config.js';
+import { ConfigError } from './errors.js';
+import { createLogger, type Logger } from './logger.js';
+import { MemoryStore } from './store/memoryStore.js';
+import { connectInBackground, createRedisClient } from './store/redisConnection.js';
+import { RedisStore } from './store/redisStore.js';
+import type { Store } from './store/types.js';
+import { type KeySet, loadKeySetFile, loadOrCreateDevKeySet } from './tokens/keys.js';
+import { PasswordHasher } from './users/passwords.js';
+
+async function loadKeys(config: Config, logger: Logger): Promise<KeySet> {
+  if (config.signingKeysFile) return loadKeySetFile(config.signingKeysFile);
+  const { keySet, path, created } = await loadOrCreateDevKeySet(config.devKeyDir);
+  logger.warn({ path, kid: keySet.active.kid }, created ? 'generated a development signing key' : 'using the development signing key');
+  return keySet;
+}
+
+async function createStore(config: Config, logger: Logger): Promise<Store> {
+  if (!config.redisUrl) {
+    logger.warn(
+      '*** EMBEDDED STORE: sessions and users live in this process only and are lost when it stops. Set REDIS_URL for anything but local development. ***',
+    );
+    return new MemoryStore();
+  }
+  const url = config.redisUrl;
+  const client = createRedisClient(url);
+  const onError = (error: unknown) => logger.warn({ err: error }, 'redis connection error');
+  await connectInBackground(client, onError);
+  return new RedisStore({
+    client,
+    createSubscriber: () => {
+      const subscriber = createRedisClient(url);
+      subscriber.on('error', onError);
+      return subscriber;
+    },
+    keyPrefix: config.redisKeyPrefix,
+  });
+}
+
+async function main(): Promise<void> {
+  let config: Config;
+  try {
+    config = loadConfig(process.env);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    process.stderr.write(`tessera: ${error.message}\n`);
+    process.exit(1);
+  }
+  const logger = createLogger({ production: config.production, level: process.env.LOG_LEVEL });
+  const keys = await loadKeys(config, logger);
+  const store = await createStore(config, logger);
+  const app = await createApp({ config, store, keys, passwords: await PasswordHasher.create(), logger });
+  const address = await app.listen(config.port, config.host);
+  const shown = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  logger.info({ store: store.kind, port: address.port }, `Tessera serving GraphQL at http://${shown === '0.0.0.0' ? 'localhost' : shown}:${address.port}/graphql`);
+
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'shutting down: finishing in-flight requests');
+    app.close().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        logger.error({ err: error }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}
+
+main().catch((error: unknown) => {
+  if (error instanceof ConfigError) {
+    process.stderr.write(`tessera: ${error.message}\n`);
+  } else {
+    process.stderr.write(`tessera: failed to start: ${error instanceof Error ? error.message : String(error)}\n`);
+  }
+  process.exit(1);
+});

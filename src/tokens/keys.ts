@@ -1,0 +1,207 @@
+import { hkdfSync } from 'node:crypto';
+import { access, link, mkdir, readFile, unlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, type CryptoKey } from 'jose';
+import { ConfigError } from '../errors.js';
+import { newId } from '../ids.js';
+import type { PublicJwk, SigningAlgorithm } from './types.js';
+
+/** A private signing key as kept in a SIGNING_KEYS file (a JWK Set of these). */
+export interface PrivateSigningJwk extends PublicJwk {
+  d: string;
+}
+
+export interface SigningKey {
+  kid: string;
+  alg: SigningAlgorithm;
+  privateKey: CryptoKey;
+  publicKey: CryptoKey;
+  publicJwk: PublicJwk;
+}
+
+export interface KeySet {
+  /** Signs new tokens. */
+  active: SigningKey;
+  /** Every key that verifies, the active one first. */
+  keys: SigningKey[];
+  publicJwks(): PublicJwk[];
+  /** HMAC keys for refresh-token tags, one per key, the active one first. */
+  refreshTagKeys: Buffer[];
+}
+
+const CURVES: Record<SigningAlgorithm, { kty: string; crv: string }> = {
+  EdDSA: { kty: 'OKP', crv: 'Ed25519' },
+  ES256: { kty: 'EC', crv: 'P-256' },
+};
+const REFRESH_TAG_SALT = 'tessera/refresh-token-tag/v1';
+const DEV_KEY_FILE = 'signing-keys.json';
+
+/** A new private signing key; its kid is its RFC 7638 thumbprint. */
+export async function generateSigningJwk(alg: SigningAlgorithm = 'EdDSA'): Promise<PrivateSigningJwk> {
+  const { privateKey } = await generateKeyPair(alg, { extractable: true });
+  const jwk = await exportJWK(privateKey);
+  const kid = await calculateJwkThumbprint(jwk);
+  const { kty, crv, x, y, d } = jwk as Record<string, string | undefined>;
+  return normalized({ kid, alg, use: 'sig', kty: kty ?? '', crv: crv ?? '', x: x ?? '', y, d: d ?? '' });
+}
+
+/** A JWK Set file's text, pretty-printed. */
+export function keySetJson(jwks: PrivateSigningJwk[]): string {
+  return `${JSON.stringify({ keys: jwks.map(normalized) }, null, 2)}\n`;
+}
+
+/** The key set with a new active key first and every old key kept after it, for verification. */
+export async function rotateKeySetJson(
+  json: string,
+  alg: SigningAlgorithm = 'EdDSA',
+  source = 'key set',
+): Promise<string> {
+  const old = validateKeySetJson(json, source);
+  return keySetJson([await generateSigningJwk(alg), ...old]);
+}
+
+/** Validates and imports a JWK Set of private keys; any problem is a one-line ConfigError. */
+export async function parseKeySet(json: string, source: string): Promise<KeySet> {
+  const jwks = validateKeySetJson(json, source);
+  const keys = await Promise.all(jwks.map((jwk, i) => importSigningKey(jwk, source, i + 1)));
+  const [active] = keys;
+  if (!active) throw configError(source, 'the "keys" array is empty');
+  return {
+    active,
+    keys,
+    publicJwks: () => keys.map((key) => ({ ...key.publicJwk })),
+    refreshTagKeys: jwks.map(refreshTagKey),
+  };
+}
+
+export async function loadKeySetFile(path: string): Promise<KeySet> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`SIGNING_KEYS: cannot read ${path}: ${errorCode(err)}`);
+  }
+  return parseKeySet(text, path);
+}
+
+/** Development only: keeps `<dir>/signing-keys.json`, generating one EdDSA key the first time. */
+export async function loadOrCreateDevKeySet(
+  dir: string,
+): Promise<{ keySet: KeySet; path: string; created: boolean }> {
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  const path = join(dir, DEV_KEY_FILE);
+  const created = !(await exists(path)) && (await createFileOnce(path, keySetJson([await generateSigningJwk()])));
+  return { keySet: await loadKeySetFile(path), path, created };
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await access(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Writes a temporary file then links it into place: readers never see a half-written file. */
+async function createFileOnce(path: string, text: string): Promise<boolean> {
+  const tmp = `${path}.${newId()}.tmp`;
+  await writeFile(tmp, text, { mode: 0o600, flag: 'wx' });
+  try {
+    await link(tmp, path);
+    return true;
+  } catch (err) {
+    if (errorCode(err) === 'EEXIST') return false;
+    throw err;
+  } finally {
+    await unlink(tmp);
+  }
+}
+
+function validateKeySetJson(json: string, source: string): PrivateSigningJwk[] {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(json);
+  } catch {
+    throw configError(source, 'not valid JSON');
+  }
+  if (!isRecord(parsed) || !Array.isArray(parsed.keys)) {
+    throw configError(source, 'not a JWK Set (an object with a "keys" array)');
+  }
+  if (parsed.keys.length === 0) throw configError(source, 'the "keys" array is empty');
+  const jwks = parsed.keys.map((key: unknown, i: number) => validateJwk(key, source, i + 1));
+  checkUniqueKids(jwks, source);
+  return jwks;
+}
+
+function validateJwk(value: unknown, source: string, n: number): PrivateSigningJwk {
+  const fail = (what: string): never => {
+    throw configError(source, `key ${n} ${what}`);
+  };
+  if (!isRecord(value)) return fail('is not an object');
+  const { kid, alg, use, kty, crv, x, y, d } = value;
+  if (!isNonEmptyString(kid)) return fail('has no "kid" (a non-empty string)');
+  if (alg !== 'EdDSA' && alg !== 'ES256') return fail('has an "alg" other than "EdDSA" or "ES256"');
+  if (use !== undefined && use !== 'sig') return fail('has a "use" other than "sig"');
+  const want = CURVES[alg];
+  if (kty !== want.kty || crv !== want.crv) return fail(`with alg ${alg} must have kty ${want.kty} and crv ${want.crv}`);
+  if (!isNonEmptyString(x) || (alg === 'ES256' && !isNonEmptyString(y))) return fail('has no public part ("x"/"y")');
+  if (!isNonEmptyString(d)) return fail('has no "d" (it must be a private key)');
+  return normalized({ kid, alg, use: 'sig', kty, crv, x, y: typeof y === 'string' ? y : undefined, d });
+}
+
+function checkUniqueKids(jwks: PrivateSigningJwk[], source: string): void {
+  const seen = new Set<string>();
+  jwks.forEach((jwk, i) => {
+    if (seen.has(jwk.kid)) throw configError(source, `key ${i + 1} repeats the kid "${jwk.kid}"`);
+    seen.add(jwk.kid);
+  });
+}
+
+async function importSigningKey(jwk: PrivateSigningJwk, source: string, n: number): Promise<SigningKey> {
+  const publicJwk = toPublicJwk(jwk);
+  const material = { kty: jwk.kty, crv: jwk.crv, x: jwk.x, ...(jwk.y ? { y: jwk.y } : {}) };
+  try {
+    const privateKey = (await importJWK({ ...material, d: jwk.d }, jwk.alg)) as CryptoKey;
+    const publicKey = (await importJWK(material, jwk.alg)) as CryptoKey;
+    return { kid: jwk.kid, alg: jwk.alg, privateKey, publicKey, publicJwk };
+  } catch (err) {
+    // WebCrypto also refuses a "d" that does not belong to "x"/"y".
+    throw configError(source, `key ${n} cannot be used: ${oneLine(err)}`);
+  }
+}
+
+function toPublicJwk(jwk: PrivateSigningJwk): PublicJwk {
+  const { kid, kty, alg, crv, x, y } = jwk;
+  return { kid, kty, alg, use: 'sig', crv, x, ...(y !== undefined ? { y } : {}) };
+}
+
+function normalized(jwk: PrivateSigningJwk): PrivateSigningJwk {
+  return { ...toPublicJwk(jwk), d: jwk.d };
+}
+
+function refreshTagKey(jwk: PrivateSigningJwk): Buffer {
+  return Buffer.from(hkdfSync('sha256', Buffer.from(jwk.d, 'base64url'), REFRESH_TAG_SALT, jwk.kid, 32));
+}
+
+function configError(source: string, problem: string): ConfigError {
+  return new ConfigError(oneLine(`SIGNING_KEYS: ${source}: ${problem}`));
+}
+
+function oneLine(value: unknown): string {
+  const text = value instanceof Error ? value.message : String(value);
+  return text.replace(/\s*[\r\n]+\s*/g, ' ');
+}
+
+function errorCode(err: unknown): string {
+  const code = isRecord(err) ? err.code : undefined;
+  return typeof code === 'string' ? code : oneLine(err);
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function isNonEmptyString(value: unknown): value is string {
+  return typeof value === 'string' && value.length > 0;
+}

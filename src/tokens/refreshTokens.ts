@@ -1,0 +1,147 @@
+import {
+  createCipheriv,
+  createDecipheriv,
+  createHash,
+  createHmac,
+  createSecretKey,
+  hkdfSync,
+  randomBytes,
+  timingSafeEqual,
+  type KeyObject,
+} from 'node:crypto';
+import { ID_PATTERN, type RandomBytes } from '../ids.js';
+
+/** What an opaque refresh token carries (contract 3.2). */
+export interface RefreshTokenParts {
+  userId: string;
+  sessionId: string;
+  /** How many times the session has been refreshed; 0 at login. */
+  generation: number;
+  /** 32 random bytes; the store keeps only its hash. */
+  secret: Buffer;
+}
+
+const SECRET_BYTES = 32;
+const TAG_BYTES = 16;
+const MAX_TOKEN_LENGTH = 200;
+const MAX_GENERATION = 2 ** 31 - 1;
+const GENERATION_PATTERN = /^(0|[1-9][0-9]{0,9})$/;
+const BASE64URL_PATTERN = /^[A-Za-z0-9_-]+$/;
+const SUCCESSOR_SALT = 'tessera/successor/v1';
+const IV_BYTES = 12;
+const GCM_TAG_BYTES = 16;
+
+/**
+ * `userId.sessionId.generation.secret.tag`, where the tag (a truncated HMAC under a key derived
+ * from the signing keys) proves the gateway issued the token: a guessed token never reaches the store.
+ */
+export class RefreshTokenCodec {
+  private readonly keys: KeyObject[];
+
+  /** @param tagKeys the first tags new tokens; every one is accepted when decoding. */
+  constructor(
+    tagKeys: Buffer[],
+    private readonly random: RandomBytes = randomBytes,
+  ) {
+    if (tagKeys.length === 0) throw new RangeError('RefreshTokenCodec needs at least one tag key');
+    this.keys = tagKeys.map((key) => createSecretKey(key));
+  }
+
+  /** 256 random bits. */
+  newSecret(): Buffer {
+    return this.random(SECRET_BYTES);
+  }
+
+  encode(parts: RefreshTokenParts): string {
+    assertEncodable(parts);
+    const body = `${parts.userId}.${parts.sessionId}.${parts.generation}.${parts.secret.toString('base64url')}`;
+    return `${body}.${tag(this.keys[0] as KeyObject, body).toString('base64url')}`;
+  }
+
+  /** The parts of a token this gateway issued, or null for anything else. */
+  decode(token: unknown): RefreshTokenParts | null {
+    if (typeof token !== 'string' || token.length > MAX_TOKEN_LENGTH) return null;
+    const fields = token.split('.');
+    if (fields.length !== 5) return null;
+    const [userId = '', sessionId = '', generationText = '', secretText = '', tagText = ''] = fields;
+    if (!ID_PATTERN.test(userId) || !ID_PATTERN.test(sessionId)) return null;
+    const generation = parseGeneration(generationText);
+    const secret = canonicalBase64url(secretText, SECRET_BYTES);
+    const given = canonicalBase64url(tagText, TAG_BYTES);
+    if (generation === null || !secret || !given) return null;
+    const body = token.slice(0, token.length - tagText.length - 1);
+    return this.tagMatches(body, given) ? { userId, sessionId, generation, secret } : null;
+  }
+
+  private tagMatches(body: string, given: Buffer): boolean {
+    let matched = false;
+    for (const key of this.keys) matched = timingSafeEqual(tag(key, body), given) || matched;
+    return matched;
+  }
+}
+
+/** What the store keeps instead of the secret: base64url SHA-256. */
+export function hashSecret(secret: Buffer): string {
+  return createHash('sha256').update(secret).digest('base64url');
+}
+
+/**
+ * Encrypts the successor secret under a key only the holder of the predecessor can derive
+ * (for the reuse grace of contract 3.3): base64url(iv | ciphertext | auth tag), AES-256-GCM.
+ */
+export function sealSuccessor(
+  predecessorSecret: Buffer,
+  successorSecret: Buffer,
+  random: RandomBytes = randomBytes,
+): string {
+  const iv = random(IV_BYTES);
+  const cipher = createCipheriv('aes-256-gcm', successorKey(predecessorSecret), iv);
+  const ciphertext = Buffer.concat([cipher.update(successorSecret), cipher.final()]);
+  return Buffer.concat([iv, ciphertext, cipher.getAuthTag()]).toString('base64url');
+}
+
+/** The successor secret, or null if `sealed` is damaged or was sealed under another predecessor. */
+export function openSuccessor(predecessorSecret: Buffer, sealed: string): Buffer | null {
+  if (typeof sealed !== 'string' || !BASE64URL_PATTERN.test(sealed)) return null;
+  const bytes = Buffer.from(sealed, 'base64url');
+  if (bytes.length < IV_BYTES + GCM_TAG_BYTES) return null;
+  try {
+    const decipher = createDecipheriv('aes-256-gcm', successorKey(predecessorSecret), bytes.subarray(0, IV_BYTES));
+    decipher.setAuthTag(bytes.subarray(bytes.length - GCM_TAG_BYTES));
+    return Buffer.concat([decipher.update(bytes.subarray(IV_BYTES, bytes.length - GCM_TAG_BYTES)), decipher.final()]);
+  } catch {
+    return null;
+  }
+}
+
+function successorKey(predecessorSecret: Buffer): Buffer {
+  return Buffer.from(hkdfSync('sha256', predecessorSecret, SUCCESSOR_SALT, '', 32));
+}
+
+function tag(key: KeyObject, body: string): Buffer {
+  return createHmac('sha256', key).update(body).digest().subarray(0, TAG_BYTES);
+}
+
+function parseGeneration(text: string): number | null {
+  if (!GENERATION_PATTERN.test(text)) return null;
+  const value = Number(text);
+  return value <= MAX_GENERATION ? value : null;
+}
+
+/** The bytes of `text` if it is exactly the canonical base64url of `length` bytes. */
+function canonicalBase64url(text: string, length: number): Buffer | null {
+  if (!BASE64URL_PATTERN.test(text)) return null;
+  const bytes = Buffer.from(text, 'base64url');
+  return bytes.length === length && bytes.toString('base64url') === text ? bytes : null;
+}
+
+function assertEncodable(parts: RefreshTokenParts): void {
+  const ok =
+    ID_PATTERN.test(parts.userId) &&
+    ID_PATTERN.test(parts.sessionId) &&
+    Number.isInteger(parts.generation) &&
+    parts.generation >= 0 &&
+    parts.generation <= MAX_GENERATION &&
+    parts.secret.length === SECRET_BYTES;
+  if (!ok) throw new RangeError('refresh token parts out of range');
+}
