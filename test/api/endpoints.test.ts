@@ -43,8 +43,8 @@ describe('HTTP endpoints (development)', () => {
       body: '{"query":',
     });
     expect(response.status).toBe(400);
-    const body = await response.json();
-    expect(body.errors[0].extensions.code).toBe('BAD_USER_INPUT');
+    const body = (await response.json()) as { errors: { extensions: { code: string } }[] };
+    expect(body.errors[0]?.extensions.code).toBe('BAD_USER_INPUT');
   });
 
   it('a body over the limit is refused before it is read whole', async () => {
@@ -54,7 +54,8 @@ describe('HTTP endpoints (development)', () => {
       body: JSON.stringify({ query: 'mutation($p: String!) { login(email: "a@b.co", password: $p) { accessToken } }', variables: { p: 'x'.repeat(1_000_000) } }),
     });
     expect(response.status).toBe(413);
-    expect((await response.json()).errors[0].extensions.code).toBe('BAD_USER_INPUT');
+    const body = (await response.json()) as { errors: { extensions: { code: string } }[] };
+    expect(body.errors[0]?.extensions.code).toBe("BAD_USER_INPUT");
   });
 
   it('a validation error carries a contract code', async () => {
