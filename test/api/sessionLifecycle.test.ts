@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/clock.js';
 import type { Store } from '../../src/store/types.js';
+import { decorate } from '../helpers/decorate.js';
 import { testKeySet } from '../helpers/keys.js';
 import { uniquePrefix } from '../helpers/redis.js';
 import { bearer, createTestServer, LOGIN, REFRESH, SIGNUP, type TestServer, uniqueEmail } from '../helpers/testServer.js';
@@ -138,6 +139,24 @@ describe('two gateway instances sharing one Redis', () => {
     expect(Date.now() - started).toBeLessThan(1_000);
   });
 
+  it('while an instance has no working feed it asks the store, so revocations still hold', async () => {
+    const keys = await testKeySet();
+    const keyPrefix = uniquePrefix('pair');
+    const { createRedisStore } = await import('../helpers/redis.js');
+    const real = await createRedisStore(keyPrefix);
+    // The feed of this instance never comes up: it must fall back to a store check per request.
+    const deaf = decorate<Store>(real, { subscribe: async () => undefined });
+    const a = await start({ keys, keyPrefix });
+    const b = await start({ keys, keyPrefix, store: deaf });
+    expect(b.app.revocations.isHealthy).toBe(false);
+    const p = await signup(a);
+    expect((await b.graphql('{ me { id } }', {}, bearer(p.accessToken))).data).toEqual({ me: { id: p.user.id } });
+    await a.graphql('mutation { revokeSession }', {}, bearer(p.accessToken));
+    const me = await b.graphql('{ me { id } }', {}, bearer(p.accessToken));
+    expect(me.errors[0]?.extensions.reason).toBe('SESSION_REVOKED');
+    await real.close();
+  });
+
   it('a refresh token rotated on one is rotated for both', async () => {
     const keys = await testKeySet();
     const keyPrefix = uniquePrefix('pair');
@@ -158,13 +177,12 @@ describe('batching', () => {
     const { createRedisStore } = await import('../helpers/redis.js');
     const keyPrefix = uniquePrefix('batch');
     const real = await createRedisStore(keyPrefix);
-    const counting = new Proxy(real, {
-      get(target, name, receiver) {
-        const value = Reflect.get(target, name, receiver);
-        if (name === 'getUsers') return (ids: string[]) => (calls.push(ids.length), value.call(target, ids));
-        return typeof value === 'function' ? value.bind(target) : value;
+    const counting = decorate<Store>(real, {
+      getUsers: (ids) => {
+        calls.push(ids.length);
+        return real.getUsers(ids);
       },
-    }) as Store;
+    });
     expect(real).toBeInstanceOf(RedisStore);
     const server = await start({ store: counting, keyPrefix });
     const p = await signup(server);
