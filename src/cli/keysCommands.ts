@@ -1,0 +1,91 @@
+import { open, readFile, realpath, rename, unlink } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
+import { newId } from '../ids.js';
+import { generateSigningJwk, keySetJson, rotateKeySetJson } from '../tokens/keys.js';
+import type { SigningAlgorithm } from '../tokens/types.js';
+import { CliError, type CliIO, oneLine, UsageError } from './common.js';
+
+const ALGORITHMS: readonly SigningAlgorithm[] = ['EdDSA', 'ES256'];
+
+/** `--alg`, spelled as in the contract (any case); EdDSA when absent. */
+export function parseAlgorithm(raw: string | undefined): SigningAlgorithm {
+  if (raw === undefined) return 'EdDSA';
+  const alg = ALGORITHMS.find((name) => name.toLowerCase() === raw.toLowerCase());
+  if (!alg) throw new UsageError(`--alg must be EdDSA or ES256, not ${JSON.stringify(raw)}`);
+  return alg;
+}
+
+/** `tessera keys generate [--alg EdDSA|ES256]`: prints a JWK Set with one new private key. */
+export async function keysGenerate(args: { alg?: string | undefined }, io: Pick<CliIO, 'stdout'>): Promise<void> {
+  const alg = parseAlgorithm(args.alg);
+  io.stdout.write(keySetJson([await generateSigningJwk(alg)]));
+}
+
+/**
+ * `tessera keys rotate --file F [--alg EdDSA|ES256]`: puts a new active key first in the JWK Set
+ * file F, keeps the old keys after it (for verification), and prints the new kid.
+ * The file is replaced atomically (a 0600 temporary file next to it, then a rename): a gateway
+ * starting meanwhile reads the old set or the new one, never half of one.
+ */
+export async function keysRotate(
+  args: { file?: string | undefined; alg?: string | undefined },
+  io: Pick<CliIO, 'stdout' | 'stderr' | 'cwd'>,
+): Promise<void> {
+  if (args.file === undefined || args.file === '') throw new UsageError('keys rotate needs --file F (the JWK Set file)');
+  const alg = parseAlgorithm(args.alg);
+  const shown = args.file;
+  // Through a symlink, the file it points to is the one replaced.
+  const target = await realpath(resolve(io.cwd, args.file)).catch((err: unknown) => {
+    throw new CliError(`cannot read ${shown}: ${errorCode(err)}`);
+  });
+  const text = await readFile(target, 'utf8').catch((err: unknown) => {
+    throw new CliError(`cannot read ${shown}: ${errorCode(err)}`);
+  });
+  // A bad set is a ConfigError naming the file, printed as it is.
+  const rotated = await rotateKeySetJson(text, alg, shown);
+  await replaceFile(target, rotated).catch((err: unknown) => {
+    throw new CliError(`cannot write ${shown}: ${errorCode(err)}`);
+  });
+  const { keys } = JSON.parse(rotated) as { keys: { kid: string }[] };
+  const kid = keys[0]?.kid ?? '';
+  io.stdout.write(`${kid}\n`);
+  io.stderr.write(
+    `${shown}: new active ${alg} key ${kid}, ${keys.length - 1} older key(s) kept; restart every gateway that uses this file\n`,
+  );
+}
+
+/** Writes `text` to a 0600 temporary file in the same directory, flushes it, then renames it over `path`. */
+async function replaceFile(path: string, text: string): Promise<void> {
+  const tmp = join(dirname(path), `.${basename(path)}.${newId()}.tmp`);
+  let renamed = false;
+  try {
+    const handle = await open(tmp, 'wx', 0o600);
+    try {
+      await handle.chmod(0o600); // whatever the umask
+      await handle.writeFile(text, 'utf8');
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await rename(tmp, path);
+    renamed = true;
+  } finally {
+    if (!renamed) await unlink(tmp).catch(() => undefined);
+  }
+}
+
+const FILE_ERRORS: Record<string, string> = {
+  ENOENT: 'no such file',
+  EACCES: 'permission denied',
+  EPERM: 'permission denied',
+  EISDIR: 'it is a directory',
+  EROFS: 'read-only file system',
+};
+
+/** A file-system error in a few words: `no such file (ENOENT)`. */
+function errorCode(err: unknown): string {
+  const code = typeof err === 'object' && err !== null ? (err as { code?: unknown }).code : undefined;
+  if (typeof code !== 'string') return oneLine(err);
+  const words = FILE_ERRORS[code];
+  return words ? `${words} (${code})` : code;
+}

@@ -1,0 +1,111 @@
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { ConfigError } from '../errors.js';
+import { CliError, type CliIO, oneLine, UsageError } from './common.js';
+import { keysGenerate, keysRotate } from './keysCommands.js';
+import { usersAdd } from './usersCommand.js';
+
+export const USAGE = `Usage: tessera <command> [options]
+
+Commands:
+  keys generate [--alg EdDSA|ES256]
+      Print a JWK Set with one new private signing key (default EdDSA), for SIGNING_KEYS.
+      Keep the file private, e.g.: (umask 077; tessera keys generate > signing-keys.json)
+
+  keys rotate --file F [--alg EdDSA|ES256]
+      Put a new active key first in the JWK Set file F, keeping the old keys for
+      verification, and print its kid. Restart every gateway that uses F.
+
+  users add --email E [--roles a,b]
+      Create a user in the Redis store named by REDIS_URL (and REDIS_KEY_PREFIX), with the
+      password read from standard input (its first line; asked for on a terminal).
+      Roles default to "user". Prints the new user's id.
+      e.g.: tessera users add --email ada@example.com --roles user,admin < password.txt
+
+Options:
+  -h, --help   Show this help.
+
+Exit status: 0 done, 1 failed, 2 bad usage.
+`;
+
+type Options = NonNullable<ParseArgsConfig['options']>;
+
+interface Command {
+  options: Options;
+  run(values: Record<string, string | undefined>, io: CliIO): Promise<void>;
+}
+
+const ALG: Options = { alg: { type: 'string' } };
+
+const COMMANDS: Record<string, Command> = {
+  'keys generate': { options: ALG, run: (values, io) => keysGenerate({ alg: values.alg }, io) },
+  'keys rotate': {
+    options: { ...ALG, file: { type: 'string' } },
+    run: (values, io) => keysRotate({ file: values.file, alg: values.alg }, io),
+  },
+  'users add': {
+    options: { email: { type: 'string' }, roles: { type: 'string' } },
+    run: (values, io) => usersAdd({ email: values.email, roles: values.roles }, io),
+  },
+};
+
+const HELP = new Set(['-h', '--help', 'help']);
+
+/** Parses `argv` (without `node` and the script), runs the command, and returns the exit status. */
+export async function runCli(argv: readonly string[], io: CliIO): Promise<number> {
+  const [group, name, ...rest] = argv;
+  if (group === undefined || HELP.has(group)) {
+    io.stdout.write(USAGE);
+    return 0;
+  }
+  const commandName = `${group} ${name ?? ''}`.trim();
+  const command = COMMANDS[commandName];
+  if (!command || name === undefined) {
+    io.stderr.write(`tessera: unknown command ${JSON.stringify(commandName)}\n\n${USAGE}`);
+    return 2;
+  }
+  try {
+    const values = parseCommandArgs(commandName, command.options, rest);
+    if (values.help === true) {
+      io.stdout.write(USAGE);
+      return 0;
+    }
+    await command.run(values as Record<string, string | undefined>, io);
+    return 0;
+  } catch (error) {
+    if (error instanceof UsageError) {
+      io.stderr.write(`tessera: ${error.message} (see tessera --help)\n`);
+      return 2;
+    }
+    if (error instanceof ConfigError || error instanceof CliError) {
+      io.stderr.write(`tessera: ${error.message}\n`);
+      return 1;
+    }
+    io.stderr.write(`tessera: ${oneLine(error)}\n`);
+    return 1;
+  }
+}
+
+function parseCommandArgs(commandName: string, options: Options, args: string[]): Record<string, string | boolean | undefined> {
+  try {
+    const { values } = parseArgs({
+      args,
+      options: { ...options, help: { type: 'boolean', short: 'h' } },
+      strict: true,
+      allowPositionals: false,
+    });
+    return values as Record<string, string | boolean | undefined>;
+  } catch (error) {
+    const code = (error as { code?: unknown }).code;
+    const quoted = /'([^']*)'/.exec(oneLine(error))?.[1];
+    if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' && quoted !== undefined) {
+      throw new UsageError(`unknown option ${quoted} for ${commandName}`);
+    }
+    if (code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL' && quoted !== undefined) {
+      throw new UsageError(`unexpected argument ${JSON.stringify(quoted)} for ${commandName}`);
+    }
+    if (code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') {
+      throw new UsageError(`${oneLine(error)} for ${commandName}`);
+    }
+    throw error;
+  }
+}

@@ -1,0 +1,106 @@
+import type { Redis, RedisOptions } from 'ioredis';
+import { loadConfig } from '../config.js';
+import { StoreUnavailableError } from '../errors.js';
+import { newId } from '../ids.js';
+import { createRedisClient } from '../store/redisConnection.js';
+import { RedisStore } from '../store/redisStore.js';
+import type { UserRecord } from '../store/types.js';
+import { checkSignupPassword, normalizeEmail, PASSWORD_MAX_BYTES, PASSWORD_MIN_BYTES } from '../users/credentials.js';
+import { PasswordHasher } from '../users/passwords.js';
+import { CliError, type CliIO, firstLine, oneLine, UsageError } from './common.js';
+
+export const DEFAULT_ROLES: readonly string[] = ['user'];
+
+/** A role goes into the space-separated `scope` claim: no whitespace, controls or commas. */
+const ROLE = /^[^\s\p{Cc},]{1,64}$/u;
+
+/** A one-shot command gives up at once instead of reconnecting in the background. */
+const CLI_REDIS_OPTIONS: RedisOptions = { retryStrategy: () => null };
+
+/** `--roles a,b`: trimmed, without duplicates; `user` when absent. */
+export function parseRoles(raw: string | undefined): string[] {
+  if (raw === undefined) return [...DEFAULT_ROLES];
+  const roles = [...new Set(raw.split(',').map((role) => role.trim()))];
+  if (roles.length === 1 && roles[0] === '') throw new UsageError('--roles must name at least one role (e.g. --roles user,admin)');
+  for (const role of roles) {
+    if (!ROLE.test(role)) {
+      throw new UsageError(
+        `--roles: ${JSON.stringify(role)} is not a role name (1 to 64 characters, no spaces or control characters, comma-separated)`,
+      );
+    }
+  }
+  return roles;
+}
+
+/**
+ * `tessera users add --email E [--roles a,b]`: creates a user in the Redis store the gateway
+ * would use with the same environment (REDIS_URL, REDIS_KEY_PREFIX), with the password read
+ * from the first line of standard input, and prints the new user's id.
+ */
+export async function usersAdd(
+  args: { email?: string | undefined; roles?: string | undefined },
+  io: CliIO,
+): Promise<void> {
+  if (args.email === undefined) throw new UsageError('users add needs --email E');
+  const email = normalizeEmail(args.email);
+  if (email === null) throw new CliError(`--email: ${JSON.stringify(args.email)} is not a valid email address`);
+  const roles = parseRoles(args.roles);
+
+  const config = loadConfig(io.env, io.cwd); // ConfigError: printed as it is
+  if (config.redisUrl === null) {
+    throw new CliError(
+      'REDIS_URL is not set: users can only be added to a Redis store (the embedded store lives inside the server process; sign up through the API instead)',
+    );
+  }
+
+  const password = firstLine(await io.readStdin());
+  if (password === '') throw new CliError('no password on standard input (give it as its first line)');
+  const strength = checkSignupPassword(password);
+  if (strength === 'too_short') throw new CliError(`the password must be at least ${PASSWORD_MIN_BYTES} bytes long`);
+  if (strength === 'too_long') throw new CliError(`the password must be at most ${PASSWORD_MAX_BYTES} bytes long`);
+
+  const hasher = await PasswordHasher.create();
+  const user: UserRecord = {
+    id: newId(),
+    email,
+    passwordHash: await hasher.hash(password),
+    roles,
+    createdAt: Date.now(),
+  };
+
+  const url = config.redisUrl;
+  const client = await connect(url);
+  const store = new RedisStore({
+    client,
+    createSubscriber: () => createRedisClient(url, CLI_REDIS_OPTIONS),
+    keyPrefix: config.redisKeyPrefix,
+  });
+  try {
+    const result = await store.createUser(user).catch((error: unknown) => {
+      if (error instanceof StoreUnavailableError) {
+        throw new CliError(`Redis (REDIS_URL) did not answer: ${oneLine(error.cause ?? error)}`);
+      }
+      throw error;
+    });
+    if (result === 'email_taken') throw new CliError(`a user with the email ${email} already exists`);
+  } finally {
+    await store.close();
+  }
+  io.stdout.write(`${user.id}\n`);
+}
+
+/** Connects, or fails with one line. The URL is not shown: it may carry a password. */
+async function connect(url: string): Promise<Redis> {
+  const client = createRedisClient(url, CLI_REDIS_OPTIONS);
+  let lastError: unknown;
+  client.on('error', (error: unknown) => {
+    lastError = error;
+  });
+  try {
+    await client.connect();
+    return client;
+  } catch (error) {
+    client.disconnect();
+    throw new CliError(`cannot connect to Redis (REDIS_URL): ${oneLine(lastError ?? error)}`);
+  }
+}
