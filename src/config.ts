@@ -31,7 +31,11 @@ export interface Config {
   devKeyDir: string;
   /** Which X-Forwarded-For entries to believe: none, the last N hops, or those added by these proxy addresses. */
   trustProxy: { kind: 'none' } | { kind: 'hops'; hops: number } | { kind: 'addresses'; addresses: string[] };
+  logLevel: LogLevel;
 }
+
+export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
 
 type Env = Record<string, string | undefined>;
 
@@ -102,6 +106,7 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): Config {
     signingKeysFile,
     devKeyDir: path.resolve(cwd, '.tessera'),
     trustProxy: readTrustProxy(env),
+    logLevel: readLogLevel(env),
   };
 }
 
@@ -254,4 +259,12 @@ function readTrustProxy(env: Env): Config['trustProxy'] {
     }
   }
   return { kind: 'addresses', addresses };
+}
+
+function readLogLevel(env: Env): LogLevel {
+  const raw = read(env, 'LOG_LEVEL');
+  if (raw === undefined) return 'info';
+  const level = LOG_LEVELS.find((l) => l === raw.toLowerCase());
+  if (!level) fail(`LOG_LEVEL: ${show(raw)} is not one of ${LOG_LEVELS.join(', ')}`);
+  return level;
 }

@@ -52,7 +52,7 @@ async function main(): Promise<void> {
     process.stderr.write(`tessera: ${error.message}\n`);
     process.exit(1);
   }
-  const logger = createLogger({ production: config.production, level: process.env.LOG_LEVEL });
+  const logger = createLogger({ production: config.production, level: config.logLevel });
   const keys = await loadKeys(config, logger);
   const store = await createStore(config, logger);
   const app = await createApp({ config, store, keys, passwords: await PasswordHasher.create(), logger });

@@ -78,6 +78,7 @@ describe('loadConfig defaults', () => {
       signingKeysFile: null,
       devKeyDir: path.join(CWD, '.tessera'),
       trustProxy: { kind: 'none' },
+      logLevel: 'info',
     });
   });
 
@@ -257,5 +258,16 @@ describe('production rules', () => {
 
   it('the same settings are fine outside production', () => {
     expect(load({ NODE_ENV: 'test' })).toMatchObject({ redisUrl: null, signingKeysFile: null });
+  });
+});
+
+describe('LOG_LEVEL', () => {
+  it('defaults to info and accepts pino levels in any case', () => {
+    expect(loadConfig({}).logLevel).toBe('info');
+    expect(loadConfig({ LOG_LEVEL: 'DEBUG' }).logLevel).toBe('debug');
+  });
+
+  it('refuses an unknown level with one line naming the variable', () => {
+    expect(() => loadConfig({ LOG_LEVEL: 'loud' })).toThrow(/^LOG_LEVEL: "loud" is not one of/);
   });
 });
