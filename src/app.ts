@@ -35,6 +35,8 @@ export interface App {
   close(): Promise<void>;
 }
 
+const REVOCATION_MARGIN_MS = 5_000;
+
 /** The largest request body accepted on /graphql. */
 export const MAX_BODY_BYTES = 64 * 1024;
 
@@ -49,8 +51,9 @@ export async function createApp(deps: AppDeps): Promise<App> {
     clockToleranceSec: config.clockToleranceSec,
     clock,
   });
-  // A revoked session's access tokens live at most this long (plus the leeway verification allows).
-  const retainMs = config.accessTokenTtlMs + config.clockToleranceSec * 1000;
+  // A revoked session's access tokens live at most this long: their lifetime, the leeway that
+  // verification allows, and a margin for a token signed just after a racing revocation.
+  const retainMs = config.accessTokenTtlMs + config.clockToleranceSec * 1000 + REVOCATION_MARGIN_MS;
   const revocations = new RevocationFeed(store, clock, retainMs, (error) =>
     logger.warn({ err: error }, 'revocation feed catch-up failed; asking the store per request'),
   );

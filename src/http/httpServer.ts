@@ -86,7 +86,7 @@ async function handleGraphQL(deps: HttpServerDeps, req: IncomingMessage, res: Se
     }
   }
   const client: ClientInfo = {
-    userAgent: req.headers['user-agent']?.slice(0, 512) ?? null,
+    userAgent: req.headers['user-agent']?.slice(0, 512) || null,
     ipAddress: clientAddress(req, deps.trustProxy),
   };
   const responseHeaders = new HeaderMap();

@@ -3,6 +3,9 @@ import type { RevocationLog } from '../store/types.js';
 
 export type RevocationStatus = 'revoked' | 'live' | 'unknown';
 
+const RECORD_RETRIES = 5;
+const CATCH_UP_RETRY_MS = 500;
+
 /**
  * This instance's view of revoked sessions, kept current by the store's push feed, so that an
  * authenticated request needs no store round trip. While the feed is not known to be healthy
@@ -41,11 +44,26 @@ export class RevocationFeed {
     return this.healthy ? 'live' : 'unknown';
   }
 
-  /** Revoke here at once and tell every other instance. */
+  /**
+   * After the store revoked (and pushed) these sessions: honour it here at once, and log it for
+   * instances that will catch up later. The revocation has happened whatever becomes of the log
+   * write, so a failure is reported and retried in the background, not thrown.
+   */
   async announce(sessionIds: readonly string[]): Promise<void> {
     if (sessionIds.length === 0) return;
     this.remember(sessionIds);
-    await this.log.publishRevocations(sessionIds, this.clock.now(), this.retainMs);
+    await this.record(sessionIds, 0);
+  }
+
+  private async record(sessionIds: readonly string[], attempt: number): Promise<void> {
+    try {
+      await this.log.recordRevocations(sessionIds, this.clock.now(), this.retainMs);
+    } catch (error) {
+      this.onError(error);
+      if (attempt < RECORD_RETRIES) {
+        setTimeout(() => void this.record(sessionIds, attempt + 1), 250 * 2 ** attempt).unref();
+      }
+    }
   }
 
   private remember(ids: readonly string[]): void {
@@ -72,6 +90,9 @@ export class RevocationFeed {
       if (epoch === this.epoch) this.healthy = true;
     } catch (error) {
       this.onError(error);
+      setTimeout(() => {
+        if (epoch === this.epoch) void this.catchUp(epoch);
+      }, CATCH_UP_RETRY_MS).unref();
     }
   }
 }

@@ -136,6 +136,7 @@ export class MemoryStore implements Store {
     }
     if (input.generation < session.generation) {
       this.remove(session);
+      this.feed.emit('revoked', [session.id]);
       return { status: 'reused' };
     }
     return { status: 'invalid' };
@@ -163,22 +164,25 @@ export class MemoryStore implements Store {
     const session = this.sessions.get(ref.sessionId);
     if (!session || session.userId !== ref.userId) return false;
     this.remove(session);
-    return !ended(session, now);
+    if (ended(session, now)) return false;
+    this.feed.emit('revoked', [session.id]);
+    return true;
   }
 
   async revokeAllSessions(userId: string, now: number): Promise<string[]> {
     const live = await this.listSessions(userId, now);
     for (const id of this.indexes.get(userId) ?? []) this.sessions.delete(id);
     this.indexes.delete(userId);
-    return live.map((s) => s.id);
+    const ids = live.map((s) => s.id);
+    if (ids.length > 0) this.feed.emit('revoked', ids);
+    return ids;
   }
 
   // Revocation feed
 
-  async publishRevocations(sessionIds: readonly string[], now: number, retainMs: number): Promise<void> {
+  async recordRevocations(sessionIds: readonly string[], now: number, retainMs: number): Promise<void> {
     for (const id of sessionIds) this.revocations.set(id, now);
     for (const [id, at] of this.revocations) if (at < now - retainMs) this.revocations.delete(id);
-    this.feed.emit('revoked', [...sessionIds]);
   }
 
   async recentRevocations(since: number): Promise<string[]> {

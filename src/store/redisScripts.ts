@@ -33,9 +33,10 @@ return xs
 `;
 
 /**
- * The check and the rotation in one atomic step.
+ * The check and the rotation in one atomic step. A replay revokes the session and publishes
+ * its id on the revocation channel in the same step.
  * KEYS: session, index. ARGV: now, generation, secretHash, nextSecretHash, sealedSuccessor,
- * idleMs, graceMs, sessionId.
+ * idleMs, graceMs, sessionId, revocationChannel.
  * Returns {status, created, last, expires, absoluteEnd, ua, ip, generation[, sealed]}.
  */
 export const ROTATE_SESSION = `${extendIndexTtl}
@@ -73,6 +74,7 @@ end
 if gen < g then
   redis.call('DEL', KEYS[1])
   redis.call('ZREM', KEYS[2], ARGV[8])
+  redis.call('PUBLISH', ARGV[9], ARGV[8])
   return {'reused'}
 end
 return {'invalid'}
@@ -96,18 +98,24 @@ end
 return out
 `;
 
-/** KEYS: session, index. ARGV: now, sessionId. Returns 1 when a live session was revoked. */
+/**
+ * KEYS: session, index. ARGV: now, sessionId, revocationChannel.
+ * Returns 1 when a live session was revoked (and its id published).
+ */
 export const REVOKE_SESSION = `
 local now = tonumber(ARGV[1])
 local f = redis.call('HMGET', KEYS[1], 'x', 'a')
 redis.call('ZREM', KEYS[2], ARGV[2])
 if not f[1] then return 0 end
 redis.call('DEL', KEYS[1])
-if tonumber(f[1]) > now and tonumber(f[2]) > now then return 1 end
+if tonumber(f[1]) > now and tonumber(f[2]) > now then
+  redis.call('PUBLISH', ARGV[3], ARGV[2])
+  return 1
+end
 return 0
 `;
 
-/** KEYS: index. ARGV: now, sessionKeyPrefix. Returns the ids of the live sessions it revoked. */
+/** KEYS: index. ARGV: now, sessionKeyPrefix, revocationChannel. Returns (and publishes) the ids of the live sessions it revoked. */
 export const REVOKE_ALL_SESSIONS = `
 local now = tonumber(ARGV[1])
 local ids = redis.call('ZRANGE', KEYS[1], 0, -1)
@@ -121,6 +129,7 @@ for _, id in ipairs(ids) do
   end
 end
 redis.call('DEL', KEYS[1])
+if #out > 0 then redis.call('PUBLISH', ARGV[3], table.concat(out, ',')) end
 return out
 `;
 

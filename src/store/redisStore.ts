@@ -23,6 +23,9 @@ import type {
 
 export type RedisClient = Redis | Cluster;
 
+/** Looked up when an email is unknown, so that path costs what a known email costs. */
+const UNKNOWN_USER_ID = 'unknown-user';
+
 export interface RedisStoreOptions {
   client: RedisClient;
   /** A new connection for pub/sub (a subscribed connection can do nothing else). */
@@ -108,9 +111,9 @@ export class RedisStore implements Store {
 
   async findUserByEmail(email: string): Promise<UserRecord | null> {
     const id = await this.run(() => this.client.get(this.keys.email(email)));
-    if (id === null) return null;
-    const [user] = await this.getUsers([id]);
-    return user ?? null;
+    // An unknown email costs the same two round trips as a known one.
+    const [user] = await this.getUsers([id ?? UNKNOWN_USER_ID]);
+    return id === null ? null : (user ?? null);
   }
 
   async getUsers(ids: readonly string[]): Promise<(UserRecord | null)[]> {
@@ -164,6 +167,7 @@ export class RedisStore implements Store {
       input.idleTtlMs,
       input.graceMs,
       sessionId,
+      this.keys.revocationChannel(),
     )) as RedisReply[];
     const status = reply[0];
     if (status === 'rotated') return { status, session: sessionFromFields(userId, sessionId, reply.slice(1)) };
@@ -213,25 +217,31 @@ export class RedisStore implements Store {
       this.keys.sessionIndex(ref.userId),
       now,
       ref.sessionId,
+      this.keys.revocationChannel(),
     );
     return revoked === 1;
   }
 
   async revokeAllSessions(userId: string, now: number): Promise<string[]> {
-    const ids = await this.script('tsRevokeAll', this.keys.sessionIndex(userId), now, this.keys.sessionPrefix(userId));
+    const ids = await this.script(
+      'tsRevokeAll',
+      this.keys.sessionIndex(userId),
+      now,
+      this.keys.sessionPrefix(userId),
+      this.keys.revocationChannel(),
+    );
     return (ids as RedisReply[]).map(String);
   }
 
   // Revocation feed
 
-  async publishRevocations(sessionIds: readonly string[], now: number, retainMs: number): Promise<void> {
+  async recordRevocations(sessionIds: readonly string[], now: number, retainMs: number): Promise<void> {
     if (sessionIds.length === 0) return;
     const key = this.keys.revocations();
     await this.pipeline((p) => {
       p.zadd(key, ...sessionIds.flatMap((id) => [now, id]));
       p.zremrangebyscore(key, '-inf', now - retainMs);
       p.pexpire(key, retainMs);
-      p.publish(this.keys.revocationChannel(), sessionIds.join(','));
     });
   }
 

@@ -64,7 +64,7 @@ export type RotateResult =
   | { status: 'rotated'; session: SessionRecord }
   /** The presented token is the immediate predecessor, rotated within the grace window: the live successor is `sealedSuccessor`. */
   | { status: 'grace'; session: SessionRecord; sealedSuccessor: string }
-  /** A rotated token presented again outside the grace rules: the store has revoked the session. */
+  /** A rotated token presented again outside the grace rules: the store has revoked the session (and pushed its id). */
   | { status: 'reused' }
   /** The session ended by time (idle or absolute); the store removed it. */
   | { status: 'expired' }
@@ -79,9 +79,9 @@ export interface SessionStore {
   getSessions(refs: readonly SessionRef[], now: number): Promise<(SessionRecord | null)[]>;
   /** The user's live sessions (any order); prunes ended ones from the user's index. */
   listSessions(userId: string, now: number): Promise<SessionRecord[]>;
-  /** True when the session existed and is now revoked. */
+  /** True when the session existed and is now revoked. Pushes the id to revocation subscribers in the same atomic step. */
   revokeSession(ref: SessionRef, now: number): Promise<boolean>;
-  /** Ids of the sessions revoked. */
+  /** Ids of the sessions revoked, pushed to revocation subscribers in the same atomic step. */
   revokeAllSessions(userId: string, now: number): Promise<string[]>;
 }
 
@@ -94,12 +94,13 @@ export interface UserStore {
 }
 
 /**
- * Revoked session ids, pushed to every gateway instance sharing the store.
- * `recentRevocations` lets an instance whose feed was interrupted catch up.
+ * Revoked session ids, pushed to every gateway instance sharing the store. The push happens
+ * inside the store's revoking step itself (so a revocation is never stored without being pushed);
+ * the log kept by `recordRevocations` lets an instance whose feed was interrupted catch up.
  */
 export interface RevocationLog {
-  /** Record revocations (kept for `retainMs`) and push them to every subscriber. */
-  publishRevocations(sessionIds: readonly string[], now: number, retainMs: number): Promise<void>;
+  /** Keep revocations for `retainMs`, for `recentRevocations`. */
+  recordRevocations(sessionIds: readonly string[], now: number, retainMs: number): Promise<void>;
   /** Session ids revoked at or after `since`. */
   recentRevocations(since: number): Promise<string[]>;
   /**

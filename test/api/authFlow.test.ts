@@ -44,6 +44,11 @@ for (const kind of ['redis', 'memory'] as const) {
       expect(answer.headers.get('cache-control')).toBe('no-store');
     });
 
+    it('an empty User-Agent is recorded as none', async () => {
+      const answer = await server.graphql(SIGNUP, { email: uniqueEmail(), password: PASSWORD }, { 'user-agent': '' });
+      expect(answer.data!.signup.session.userAgent).toBeNull();
+    });
+
     it('the access token verifies with the published JWKS alone', async () => {
       const p = await signup();
       const jwks = (await (await fetch(`${server.url}/.well-known/jwks.json`)).json()) as JSONWebKeySet;

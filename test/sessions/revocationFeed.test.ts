@@ -8,7 +8,7 @@ import type { RevocationLog } from '../../src/store/types.js';
 function controllableLog(store = new MemoryStore()) {
   let handlers: Parameters<RevocationLog['subscribe']>[0] | undefined;
   const log: RevocationLog = {
-    publishRevocations: (ids, now, retain) => store.publishRevocations(ids, now, retain),
+    recordRevocations: (ids, now, retain) => store.recordRevocations(ids, now, retain),
     recentRevocations: (since) => store.recentRevocations(since),
     subscribe: async (h) => {
       handlers = h;
@@ -56,7 +56,7 @@ describe('RevocationFeed', () => {
     c.health(false);
     expect(feed.status('missed')).toBe('unknown');
     // Revoked by another instance while this one's feed was down: the push never arrived.
-    await c.store.publishRevocations(['missed'], clock.now(), RETAIN);
+    await c.store.recordRevocations(['missed'], clock.now(), RETAIN);
     c.health(true);
     await expect.poll(() => feed.isHealthy).toBe(true);
     expect(feed.status('missed')).toBe('revoked');
@@ -72,7 +72,26 @@ describe('RevocationFeed', () => {
     expect(feed.isHealthy).toBe(false);
   });
 
-  it('announce revokes locally at once and publishes for the other instances', async () => {
+  it('a failed log write does not fail the revocation and is retried', async () => {
+    const clock = new ManualClock();
+    const c = controllableLog();
+    let failures = 1;
+    const errors: unknown[] = [];
+    const flaky: RevocationLog = {
+      ...c.log,
+      recordRevocations: async (ids, now, retain) => {
+        if (failures-- > 0) throw new Error('store down');
+        return c.log.recordRevocations(ids, now, retain);
+      },
+    };
+    const feed = new RevocationFeed(flaky, clock, RETAIN, (e) => errors.push(e));
+    await feed.announce(['s3']);
+    expect(feed.status('s3')).toBe('revoked');
+    expect(errors).toHaveLength(1);
+    await expect.poll(() => c.store.recentRevocations(clock.now()), { timeout: 2_000 }).toEqual(['s3']);
+  });
+
+  it('announce revokes locally at once and logs it for instances that catch up', async () => {
     const clock = new ManualClock();
     const c = controllableLog();
     const feed = new RevocationFeed(c.log, clock, RETAIN);

@@ -310,14 +310,54 @@ export function storeContract(h: StoreHarness): void {
   });
 
   describe('revocation feed', () => {
-    it('pushes revoked ids to subscribers and keeps them for catch-up', async () => {
-      const received: string[][] = [];
+    async function listen() {
+      const received: string[] = [];
       let healthy = false;
-      await h.peer().subscribe({ onRevoked: (ids) => received.push(ids), onHealth: (ok) => (healthy = ok) });
+      await h.peer().subscribe({ onRevoked: (ids) => received.push(...ids), onHealth: (ok) => (healthy = ok) });
       await expect.poll(() => healthy).toBe(true);
+      return received;
+    }
+
+    it('revoking a session pushes its id to subscribers in the same step', async () => {
+      const received = await listen();
+      const a = sessionInput();
+      await h.store().createSession(a);
+      await h.store().revokeSession(a, T0 + 1);
+      await expect.poll(() => received).toContain(a.sessionId);
+    });
+
+    it('revoking all sessions pushes every id', async () => {
+      const received = await listen();
+      const a = sessionInput();
+      const b = sessionInput({ userId: a.userId });
+      for (const s of [a, b]) await h.store().createSession(s);
+      await h.store().revokeAllSessions(a.userId, T0 + 1);
+      await expect.poll(() => received).toEqual(expect.arrayContaining([a.sessionId, b.sessionId]));
+    });
+
+    it('a replay pushes the id of the session it ends', async () => {
+      const received = await listen();
+      const a = sessionInput();
+      await h.store().createSession(a);
+      await h.store().rotateSession(rotation(a, { graceMs: 0 }));
+      await h.store().rotateSession(rotation(a, { graceMs: 0 }));
+      await expect.poll(() => received).toContain(a.sessionId);
+    });
+
+    it('nothing is pushed for a session that was not revoked', async () => {
+      const received = await listen();
+      const ghost = sessionInput();
+      expect(await h.store().revokeSession(ghost, T0)).toBe(false);
+      const live = sessionInput();
+      await h.store().createSession(live);
+      await h.store().revokeSession(live, T0 + 1);
+      await expect.poll(() => received).toContain(live.sessionId);
+      expect(received).not.toContain(ghost.sessionId);
+    });
+
+    it('keeps recorded revocations for catch-up, for the retention time', async () => {
       const ids = [newId(), newId()];
-      await h.store().publishRevocations(ids, T0, 15 * MIN);
-      await expect.poll(() => received.flat()).toEqual(expect.arrayContaining(ids));
+      await h.store().recordRevocations(ids, T0, 15 * MIN);
       expect(await h.store().recentRevocations(T0)).toEqual(expect.arrayContaining(ids));
       expect(await h.store().recentRevocations(T0 + 1)).not.toContain(ids[0]);
     });
