@@ -37,8 +37,6 @@ export interface App {
 
 const REVOCATION_MARGIN_MS = 5_000;
 
-/** The largest request body accepted on /graphql. */
-export const MAX_BODY_BYTES = 64 * 1024;
 
 export async function createApp(deps: AppDeps): Promise<App> {
   const { config, store, keys, passwords, logger } = deps;
@@ -77,7 +75,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
       defaultRoles: ['user'],
     },
   });
-  const apollo = createApolloServer({ production: config.production, logger });
+  const apollo = createApolloServer({ production: config.production, logger, limits: config.limits });
   await apollo.start();
   const server = createHttpServer({
     apollo,
@@ -85,7 +83,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
     jwks: () => accessTokens.jwks(),
     ready: () => store.ping(),
     trustProxy: config.trustProxy,
-    maxBodyBytes: MAX_BODY_BYTES,
+    maxBodyBytes: config.limits.maxBodyBytes,
     logger,
   });
 

@@ -32,6 +32,28 @@ export interface Config {
   /** Which X-Forwarded-For entries to believe: none, the last N hops, or those added by these proxy addresses. */
   trustProxy: { kind: 'none' } | { kind: 'hops'; hops: number } | { kind: 'addresses'; addresses: string[] };
   logLevel: LogLevel;
+  /** Failed logins per client address per window before RATE_LIMITED (higher than per account). */
+  loginMaxFailuresPerAddress: number;
+  /** Where the refresh token travels: the response body, an HttpOnly cookie, or both. */
+  refreshTokenTransport: RefreshTokenTransport;
+  limits: RequestLimits;
+  /** How long a stopping gateway waits for in-flight requests. */
+  shutdownTimeoutMs: number;
+}
+
+export type RefreshTokenTransport = 'body' | 'cookie' | 'both';
+
+/** Bounds on what one HTTP request may ask; over any of them: BAD_USER_INPUT before any resolver runs. */
+export interface RequestLimits {
+  maxBodyBytes: number;
+  maxDocumentBytes: number;
+  maxTokens: number;
+  maxDepth: number;
+  maxAliases: number;
+  maxRootFields: number;
+  maxDirectives: number;
+  /** 1: batched requests are refused; N > 1: batches of up to N operations. */
+  maxBatchSize: number;
 }
 
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
@@ -107,6 +129,19 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): Config {
     devKeyDir: path.resolve(cwd, '.tessera'),
     trustProxy: readTrustProxy(env),
     logLevel: readLogLevel(env),
+    loginMaxFailuresPerAddress: readPositiveInteger(env, 'LOGIN_MAX_FAILURES_PER_ADDRESS', 100),
+    refreshTokenTransport: readTransport(env),
+    limits: {
+      maxBodyBytes: readPositiveInteger(env, 'MAX_BODY_BYTES', 65_536),
+      maxDocumentBytes: readPositiveInteger(env, 'MAX_DOCUMENT_BYTES', 16_384),
+      maxTokens: readPositiveInteger(env, 'MAX_TOKENS', 2_000),
+      maxDepth: readPositiveInteger(env, 'MAX_DEPTH', 12),
+      maxAliases: readPositiveInteger(env, 'MAX_ALIASES', 15),
+      maxRootFields: readPositiveInteger(env, 'MAX_ROOT_FIELDS', 15),
+      maxDirectives: readPositiveInteger(env, 'MAX_DIRECTIVES', 15),
+      maxBatchSize: readPositiveInteger(env, 'MAX_BATCH_SIZE', 1),
+    },
+    shutdownTimeoutMs: readDuration(env, 'SHUTDOWN_TIMEOUT', '10s', '0s', '5m'),
   };
 }
 
@@ -267,4 +302,12 @@ function readLogLevel(env: Env): LogLevel {
   const level = LOG_LEVELS.find((l) => l === raw.toLowerCase());
   if (!level) fail(`LOG_LEVEL: ${show(raw)} is not one of ${LOG_LEVELS.join(', ')}`);
   return level;
+}
+
+function readTransport(env: Env): RefreshTokenTransport {
+  const raw = read(env, 'REFRESH_TOKEN_TRANSPORT');
+  if (raw === undefined) return 'body';
+  const transport = (['body', 'cookie', 'both'] as const).find((t) => t === raw.toLowerCase());
+  if (!transport) fail(`REFRESH_TOKEN_TRANSPORT: ${show(raw)} is not one of body, cookie, both`);
+  return transport;
 }

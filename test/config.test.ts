@@ -79,6 +79,19 @@ describe('loadConfig defaults', () => {
       devKeyDir: path.join(CWD, '.tessera'),
       trustProxy: { kind: 'none' },
       logLevel: 'info',
+      loginMaxFailuresPerAddress: 100,
+      refreshTokenTransport: 'body',
+      limits: {
+        maxBodyBytes: 65_536,
+        maxDocumentBytes: 16_384,
+        maxTokens: 2_000,
+        maxDepth: 12,
+        maxAliases: 15,
+        maxRootFields: 15,
+        maxDirectives: 15,
+        maxBatchSize: 1,
+      },
+      shutdownTimeoutMs: 10 * S,
     });
   });
 
@@ -269,5 +282,27 @@ describe('LOG_LEVEL', () => {
 
   it('refuses an unknown level with one line naming the variable', () => {
     expect(() => loadConfig({ LOG_LEVEL: 'loud' })).toThrow(/^LOG_LEVEL: "loud" is not one of/);
+  });
+});
+
+describe('hardening settings', () => {
+  it('reads the transport, limits and per-address failures', () => {
+    const config = loadConfig({
+      REFRESH_TOKEN_TRANSPORT: 'Cookie',
+      LOGIN_MAX_FAILURES_PER_ADDRESS: '50',
+      MAX_DEPTH: '5',
+      MAX_BATCH_SIZE: '4',
+      SHUTDOWN_TIMEOUT: '30s',
+    });
+    expect(config.refreshTokenTransport).toBe('cookie');
+    expect(config.loginMaxFailuresPerAddress).toBe(50);
+    expect(config.limits).toMatchObject({ maxDepth: 5, maxBatchSize: 4 });
+    expect(config.shutdownTimeoutMs).toBe(30_000);
+  });
+
+  it('refuses bad values with one line naming the variable', () => {
+    expect(() => loadConfig({ REFRESH_TOKEN_TRANSPORT: 'header' })).toThrow(/^REFRESH_TOKEN_TRANSPORT: "header" is not one of body, cookie, both$/);
+    expect(() => loadConfig({ MAX_DEPTH: '0' })).toThrow(/^MAX_DEPTH: /);
+    expect(() => loadConfig({ MAX_BODY_BYTES: '1kb' })).toThrow(/^MAX_BODY_BYTES: /);
   });
 });

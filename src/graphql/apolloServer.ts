@@ -1,6 +1,7 @@
 import { ApolloServer } from '@apollo/server';
 import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
 import { ApolloServerPluginLandingPageLocalDefault } from '@apollo/server/plugin/landingPage/default';
+import type { RequestLimits } from '../config.js';
 import type { Logger } from '../logger.js';
 import type { GraphQLContext } from './context.js';
 import { createFormatError } from './errorFormatting.js';
@@ -10,6 +11,7 @@ import { loadTypeDefs } from './schema.js';
 export interface ApolloOptions {
   production: boolean;
   logger: Logger;
+  limits: RequestLimits;
 }
 
 /**
@@ -17,7 +19,7 @@ export interface ApolloOptions {
  * In production: no introspection, no landing page, no schema hints in errors, no stack traces.
  * CSRF prevention stays on and batched requests are refused.
  */
-export function createApolloServer({ production, logger }: ApolloOptions): ApolloServer<GraphQLContext> {
+export function createApolloServer({ production, logger, limits }: ApolloOptions): ApolloServer<GraphQLContext> {
   return new ApolloServer<GraphQLContext>({
     typeDefs: loadTypeDefs(),
     resolvers,
@@ -26,7 +28,7 @@ export function createApolloServer({ production, logger }: ApolloOptions): Apoll
     includeStacktraceInErrorResponses: !production,
     hideSchemaDetailsFromClientErrors: production,
     csrfPrevention: true,
-    allowBatchedHttpRequests: false,
+    allowBatchedHttpRequests: limits.maxBatchSize > 1,
     formatError: createFormatError(production, logger),
     logger,
     plugins: [
