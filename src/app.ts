@@ -64,6 +64,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
     passwords,
     throttle: new LoginThrottle(store, clock, {
       maxFailures: config.loginMaxFailures,
+      maxFailuresPerAddress: config.loginMaxFailuresPerAddress,
       windowMs: config.loginFailureWindowMs,
     }),
     revocations,
@@ -79,11 +80,19 @@ export async function createApp(deps: AppDeps): Promise<App> {
   await apollo.start();
   const server = createHttpServer({
     apollo,
-    contexts: new ContextBuilder({ accessTokens, revocations, store, clock, auth }),
+    contexts: new ContextBuilder({
+      refreshTransport: config.refreshTokenTransport,
+      accessTokens,
+      revocations,
+      store,
+      clock,
+      auth,
+    }),
     jwks: () => accessTokens.jwks(),
     ready: () => store.ping(),
     trustProxy: config.trustProxy,
     maxBodyBytes: config.limits.maxBodyBytes,
+    maxBatchSize: config.limits.maxBatchSize,
     logger,
   });
 
@@ -100,9 +109,14 @@ export async function createApp(deps: AppDeps): Promise<App> {
     close: async () => {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
+      // In-flight requests get SHUTDOWN_TIMEOUT to finish; then their connections are cut.
+      const deadline = setTimeout(() => server.closeAllConnections(), config.shutdownTimeoutMs);
+      deadline.unref();
       await closed;
+      clearTimeout(deadline);
       await apollo.stop();
       await store.close();
+      logger.info('stopped: requests finished, store closed');
     },
   };
 }

@@ -84,11 +84,11 @@ export class AuthService {
       throw badUserInput(`The password must be at most ${PASSWORD_MAX_BYTES} bytes long.`);
     }
     const email = requireEmail(rawEmail);
-    await throttle.beginAttempt(email);
+    await throttle.beginAttempt(email, client.ipAddress);
     const user = await store.findUserByEmail(email);
     const ok = await passwords.verify(user?.passwordHash ?? null, password);
     if (!user || !ok) throw unauthenticated('INVALID_CREDENTIALS');
-    await throttle.recordSuccess(email);
+    await throttle.recordSuccess(email, client.ipAddress);
     return this.startSession(user, client);
   }
 
@@ -171,6 +171,21 @@ export class AuthService {
   async revokeSession(ref: SessionRef): Promise<boolean> {
     const revoked = await this.deps.store.revokeSession(ref, this.deps.clock.now());
     if (revoked) await this.deps.revocations.announce([ref.sessionId]);
+    return revoked;
+  }
+
+  /**
+   * Logout with a refresh token (the cookie of a browser whose access token expired): ends its
+   * session if the token is the live one or its immediate predecessor; otherwise nothing.
+   */
+  async revokeSessionWithRefreshToken(presented: string): Promise<boolean> {
+    const token = this.deps.refreshTokens.decode(presented);
+    if (!token) return false;
+    const revoked = await this.deps.store.revokeSessionWithToken(
+      { userId: token.userId, sessionId: token.sessionId, generation: token.generation, secretHash: hashSecret(token.secret) },
+      this.deps.clock.now(),
+    );
+    if (revoked) await this.deps.revocations.announce([token.sessionId]);
     return revoked;
   }
 

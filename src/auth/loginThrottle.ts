@@ -3,14 +3,19 @@ import { rateLimited } from '../errors.js';
 import type { CounterStore } from '../store/types.js';
 
 export interface LoginThrottleOptions {
+  /** Failed logins per account per window. */
   maxFailures: number;
+  /** Failed logins per client address per window (higher: many people may share one address). */
+  maxFailuresPerAddress: number;
   windowMs: number;
 }
 
 /**
- * Counts logins per account in a fixed window; a success clears the count, so what it holds is failures. Past `maxFailures`, every login of that
- * account answers RATE_LIMITED with `retryAfter` until the window ends, even with the right
- * password; a success clears the count.
+ * Counts failed logins per account and per client address in a fixed window. Past a limit,
+ * every login (even with the right password) answers RATE_LIMITED with `retryAfter` until the
+ * window ends. Each attempt is counted before its password is checked, so concurrent attempts
+ * (aliases, batches, parallel requests) cannot slip past between a check and a count; a success
+ * then takes its count back, and clears the account's.
  */
 export class LoginThrottle {
   constructor(
@@ -19,20 +24,32 @@ export class LoginThrottle {
     private readonly options: LoginThrottleOptions,
   ) {}
 
-  private key(email: string): string {
+  private accountKey(email: string): string {
     return `login-failures:account:${email}`;
   }
 
-  /**
-   * Counts this attempt before the password is checked, so concurrent attempts (aliases,
-   * batches, parallel requests) cannot slip past the limit between a check and a count.
-   */
-  async beginAttempt(email: string): Promise<void> {
-    const { count, resetInMs } = await this.counters.increment(this.key(email), this.options.windowMs, this.clock.now());
-    if (count > this.options.maxFailures) throw rateLimited(Math.max(1, Math.ceil(resetInMs / 1000)));
+  private addressKey(address: string): string {
+    return `login-failures:address:${address}`;
   }
 
-  async recordSuccess(email: string): Promise<void> {
-    await this.counters.reset(this.key(email));
+  async beginAttempt(email: string, address: string | null): Promise<void> {
+    const { windowMs, maxFailures, maxFailuresPerAddress } = this.options;
+    const now = this.clock.now();
+    const account = await this.counters.increment(this.accountKey(email), windowMs, now);
+    if (account.count > maxFailures) throw limited(account.resetInMs);
+    if (address === null) return;
+    const byAddress = await this.counters.increment(this.addressKey(address), windowMs, now);
+    if (byAddress.count > maxFailuresPerAddress) throw limited(byAddress.resetInMs);
   }
+
+  async recordSuccess(email: string, address: string | null): Promise<void> {
+    await this.counters.reset(this.accountKey(email));
+    if (address !== null) {
+      await this.counters.increment(this.addressKey(address), this.options.windowMs, this.clock.now(), -1);
+    }
+  }
+}
+
+function limited(resetInMs: number) {
+  return rateLimited(Math.max(1, Math.ceil(resetInMs / 1000)));
 }

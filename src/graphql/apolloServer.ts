@@ -5,6 +5,7 @@ import type { RequestLimits } from '../config.js';
 import type { Logger } from '../logger.js';
 import type { GraphQLContext } from './context.js';
 import { createFormatError } from './errorFormatting.js';
+import { documentSizePlugin, limitParseOptions, operationLimitRules } from './operationLimits.js';
 import { resolvers } from './resolvers.js';
 import { loadTypeDefs } from './schema.js';
 
@@ -17,7 +18,9 @@ export interface ApolloOptions {
 /**
  * The GraphQL server. Outside production: introspection and Apollo Sandbox (sending cookies).
  * In production: no introspection, no landing page, no schema hints in errors, no stack traces.
- * CSRF prevention stays on and batched requests are refused.
+ * CSRF prevention stays on; batched requests are refused unless MAX_BATCH_SIZE > 1. Operation
+ * limits (document size, tokens, depth, aliases, root fields, directives) refuse an operation
+ * before any resolver runs.
  */
 export function createApolloServer({ production, logger, limits }: ApolloOptions): ApolloServer<GraphQLContext> {
   return new ApolloServer<GraphQLContext>({
@@ -28,10 +31,15 @@ export function createApolloServer({ production, logger, limits }: ApolloOptions
     includeStacktraceInErrorResponses: !production,
     hideSchemaDetailsFromClientErrors: production,
     csrfPrevention: true,
+    // main.ts owns SIGTERM: it drains in-flight requests before Apollo stops.
+    stopOnTerminationSignals: false,
     allowBatchedHttpRequests: limits.maxBatchSize > 1,
+    parseOptions: limitParseOptions(limits),
+    validationRules: operationLimitRules(limits),
     formatError: createFormatError(production, logger),
     logger,
     plugins: [
+      documentSizePlugin<GraphQLContext>(limits),
       production
         ? ApolloServerPluginLandingPageDisabled()
         : ApolloServerPluginLandingPageLocalDefault({ includeCookies: true, embed: true }),

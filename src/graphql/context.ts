@@ -1,4 +1,6 @@
 import type { AuthService, ClientInfo } from '../auth/authService.js';
+import type { RefreshTokenTransport } from '../config.js';
+import type { CookieContext } from '../http/refreshCookie.js';
 import { type TesseraError, unauthenticated } from '../errors.js';
 import type { AccessTokenClaims } from '../tokens/types.js';
 import type { Loaders } from './loaders.js';
@@ -27,8 +29,11 @@ export interface GraphQLContext {
   /** Why `user` is null (TOKEN_MISSING, TOKEN_INVALID, TOKEN_EXPIRED, SESSION_REVOKED, or the store being down). */
   authFailure: TesseraError | null;
   client: ClientInfo;
-  /** The raw Cookie header, for cookie transport. */
-  cookieHeader: string | null;
+  /** The refresh token from the request's cookie, in cookie/both transport. */
+  refreshCookie: string | null;
+  /** How the refresh token travels, and how its cookie is written for this request. */
+  refreshTransport: RefreshTokenTransport;
+  cookies: CookieContext;
   loaders: Loaders;
   auth: AuthService;
   response: ResponseHeaders;

@@ -1,5 +1,7 @@
 import type { AuthService, ClientInfo } from '../auth/authService.js';
 import type { Clock } from '../clock.js';
+import type { RefreshTokenTransport } from '../config.js';
+import { type CookieContext, readRefreshCookie } from '../http/refreshCookie.js';
 import { serviceUnavailable, StoreUnavailableError, type TesseraError, unauthenticated } from '../errors.js';
 import type { RevocationFeed } from '../sessions/revocationFeed.js';
 import type { Store } from '../store/types.js';
@@ -9,6 +11,7 @@ import type { AuthenticatedUser, GraphQLContext, ResponseHeaders } from './conte
 import { createLoaders, type Loaders } from './loaders.js';
 
 export interface ContextBuilderDeps {
+  refreshTransport: RefreshTokenTransport;
   accessTokens: AccessTokenService;
   revocations: RevocationFeed;
   store: Store;
@@ -19,6 +22,7 @@ export interface ContextBuilderDeps {
 export interface RequestFacts {
   authorization: string | undefined;
   cookie: string | undefined;
+  cookies: CookieContext;
   client: ClientInfo;
   response: ResponseHeaders;
 }
@@ -43,7 +47,10 @@ export class ContextBuilder {
       sessionId: 'user' in auth ? auth.user.sessionId : null,
       authFailure: 'failure' in auth ? auth.failure : null,
       client: request.client,
-      cookieHeader: request.cookie ?? null,
+      refreshCookie:
+        this.deps.refreshTransport === 'body' ? null : readRefreshCookie(request.cookie ?? null, request.cookies),
+      refreshTransport: this.deps.refreshTransport,
+      cookies: request.cookies,
       loaders,
       auth: this.deps.auth,
       response: request.response,

@@ -1,22 +1,35 @@
 import type { IssuedSession } from '../auth/authService.js';
 import { unauthenticated } from '../errors.js';
+import { clearRefreshCookie, setRefreshCookie } from '../http/refreshCookie.js';
 import type { UserRecord } from '../store/types.js';
 import { type GraphQLContext, requireUser } from './context.js';
 import { DateTimeScalar } from './dateTimeScalar.js';
 import type { Resolvers } from './generated/resolvers.js';
 import type { AuthPayloadModel, UserModel } from './models.js';
 
-function payload(issued: IssuedSession): AuthPayloadModel {
+/** Shapes a new token pair; in cookie transport the refresh token goes into the cookie instead of (or as well as) the body. */
+function payload(issued: IssuedSession, context: GraphQLContext): AuthPayloadModel {
+  const { refreshTransport } = context;
+  if (refreshTransport !== 'body') {
+    context.response.append(
+      'set-cookie',
+      setRefreshCookie(issued.refreshToken, issued.refreshTokenExpiresAt, issued.session.lastRefreshedAt, context.cookies),
+    );
+  }
   return {
     accessToken: issued.access.token,
     tokenType: 'Bearer',
     expiresIn: issued.access.expiresIn,
     accessTokenExpiresAt: new Date(issued.access.expiresAt),
-    refreshToken: issued.refreshToken,
+    refreshToken: refreshTransport === 'cookie' ? null : issued.refreshToken,
     refreshTokenExpiresAt: new Date(issued.refreshTokenExpiresAt),
     user: { id: issued.user.id, record: issued.user },
     session: { ...issued.session, current: true },
   };
+}
+
+function clearCookie(context: GraphQLContext): void {
+  if (context.refreshTransport !== 'body') context.response.append('set-cookie', clearRefreshCookie(context.cookies));
 }
 
 /** The stored user behind a UserModel, loaded through the request's batching loader. */
@@ -24,6 +37,18 @@ async function userRecord(parent: UserModel, context: GraphQLContext): Promise<U
   const record = parent.record ?? (await context.loaders.users.load(parent.id));
   if (!record) throw unauthenticated('SESSION_REVOKED');
   return record;
+}
+
+/** No id: the caller's current session; with no valid access token, the session of the refresh cookie. */
+async function revokeSession(sessionId: string | null | undefined, context: GraphQLContext): Promise<boolean> {
+  if (!context.user && !sessionId && context.refreshCookie) {
+    clearCookie(context);
+    return context.auth.revokeSessionWithRefreshToken(context.refreshCookie);
+  }
+  const user = requireUser(context);
+  const target = sessionId ?? user.sessionId;
+  if (target === user.sessionId) clearCookie(context);
+  return context.auth.revokeSession({ userId: user.id, sessionId: target });
 }
 
 /** Thin resolvers: parse, call the AuthService, shape the answer. */
@@ -38,15 +63,17 @@ export const resolvers: Resolvers = {
 
   Mutation: {
     signup: async (_parent, { email, password }, context) =>
-      payload(await context.auth.signup(email, password, context.client)),
+      payload(await context.auth.signup(email, password, context.client), context),
     login: async (_parent, { email, password }, context) =>
-      payload(await context.auth.login(email, password, context.client)),
-    refreshToken: async (_parent, { refreshToken }, context) => payload(await context.auth.refresh(refreshToken)),
-    revokeSession: (_parent, { sessionId }, context) => {
-      const user = requireUser(context);
-      return context.auth.revokeSession({ userId: user.id, sessionId: sessionId ?? user.sessionId });
+      payload(await context.auth.login(email, password, context.client), context),
+    refreshToken: async (_parent, { refreshToken }, context) =>
+      payload(await context.auth.refresh(refreshToken ?? context.refreshCookie), context),
+    revokeSession: (_parent, { sessionId }, context) => revokeSession(sessionId, context),
+    revokeAllSessions: async (_parent, _args, context) => {
+      const count = await context.auth.revokeAllSessions(requireUser(context).id);
+      clearCookie(context);
+      return count;
     },
-    revokeAllSessions: (_parent, _args, context) => context.auth.revokeAllSessions(requireUser(context).id),
   },
 
   User: {

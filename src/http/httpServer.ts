@@ -1,4 +1,5 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { TLSSocket } from 'node:tls';
 import { type ApolloServer, HeaderMap } from '@apollo/server';
 import type { ClientInfo } from '../auth/authService.js';
 import type { Config } from '../config.js';
@@ -7,6 +8,7 @@ import type { GraphQLContext, ResponseHeaders } from '../graphql/context.js';
 import type { ContextBuilder } from '../graphql/contextBuilder.js';
 import type { Logger } from '../logger.js';
 import { clientAddress } from './clientAddress.js';
+import { cookieContext } from './refreshCookie.js';
 import { BodyTooLargeError, readBody } from './requestBody.js';
 
 export interface HttpServerDeps {
@@ -17,6 +19,8 @@ export interface HttpServerDeps {
   ready: () => Promise<void>;
   trustProxy: Config['trustProxy'];
   maxBodyBytes: number;
+  /** 1: batched requests are refused (by Apollo); N > 1: at most N operations in one request. */
+  maxBatchSize: number;
   logger: Logger;
 }
 
@@ -52,6 +56,7 @@ export function createHttpServer(deps: HttpServerDeps): Server {
   };
   return createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0]!;
+    logRequest(deps.logger, req, res, path);
     const route = routes[path];
     if (!route) return sendJson(res, 404, { error: 'not found' });
     Promise.resolve(route(req, res)).catch((error: unknown) => {
@@ -85,6 +90,9 @@ async function handleGraphQL(deps: HttpServerDeps, req: IncomingMessage, res: Se
       return sendGraphQLError(res, 400, 'The request body is not valid JSON.');
     }
   }
+  if (Array.isArray(body) && deps.maxBatchSize > 1 && body.length > deps.maxBatchSize) {
+    return sendGraphQLError(res, 400, `A batch may hold at most ${deps.maxBatchSize} operations.`);
+  }
   const client: ClientInfo = {
     userAgent: req.headers['user-agent']?.slice(0, 512) || null,
     ipAddress: clientAddress(req, deps.trustProxy),
@@ -104,13 +112,14 @@ async function handleGraphQL(deps: HttpServerDeps, req: IncomingMessage, res: Se
       deps.contexts.build({
         authorization: req.headers.authorization,
         cookie: req.headers.cookie,
+        cookies: cookieContext(req.headers.host, overTls(req, deps.trustProxy)),
         client,
         response,
       }),
   });
   for (const [name, value] of result.headers) res.setHeader(name, value);
   for (const [name, value] of responseHeaders) res.setHeader(name, name === 'set-cookie' ? value.split('\n') : value);
-  if ((res.getHeader('content-type') ?? '').toString().includes('json')) res.setHeader('cache-control', 'no-store');
+  res.setHeader('cache-control', 'no-store');
   res.statusCode = result.status ?? 200;
   if (result.body.kind === 'complete') {
     res.end(result.body.string);
@@ -118,4 +127,25 @@ async function handleGraphQL(deps: HttpServerDeps, req: IncomingMessage, res: Se
   }
   for await (const chunk of result.body.asyncIterator) res.write(chunk);
   res.end();
+}
+
+/** TLS to this process, or (only through trusted proxies) X-Forwarded-Proto: https. */
+function overTls(req: IncomingMessage, trust: Config['trustProxy']): boolean {
+  if ((req.socket as TLSSocket).encrypted) return true;
+  return trust.kind !== 'none' && req.headers['x-forwarded-proto'] === 'https';
+}
+
+/**
+ * One line per request at info (method, path without its query string, status, time); the
+ * headers only at debug, with credentials redacted by the logger.
+ */
+function logRequest(logger: Logger, req: IncomingMessage, res: ServerResponse, path: string): void {
+  const started = performance.now();
+  if (logger.isLevelEnabled('debug')) logger.debug({ req: { method: req.method, path, headers: req.headers } }, 'request');
+  res.once('finish', () => {
+    logger.info(
+      { method: req.method, path, status: res.statusCode, ms: Math.round(performance.now() - started) },
+      'request done',
+    );
+  });
 }

@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type {
   CreateSessionInput,
+  RefreshProof,
   RotateInput,
   RotateResult,
   SessionRecord,
@@ -169,6 +170,18 @@ export class MemoryStore implements Store {
     return true;
   }
 
+  async revokeSessionWithToken(proof: RefreshProof, now: number): Promise<boolean> {
+    const session = this.live(proof, now);
+    if (!session) return false;
+    const holder =
+      (proof.generation === session.generation && proof.secretHash === session.secretHash) ||
+      (proof.generation === session.generation - 1 && proof.secretHash === session.previousHash);
+    if (!holder) return false;
+    this.remove(session);
+    this.feed.emit('revoked', [session.id]);
+    return true;
+  }
+
   async revokeAllSessions(userId: string, now: number): Promise<string[]> {
     const live = await this.listSessions(userId, now);
     for (const id of this.indexes.get(userId) ?? []) this.sessions.delete(id);
@@ -197,14 +210,14 @@ export class MemoryStore implements Store {
 
   // Counters
 
-  async increment(name: string, windowMs: number, now: number): Promise<{ count: number; resetInMs: number }> {
+  async increment(name: string, windowMs: number, now: number, by = 1): Promise<{ count: number; resetInMs: number }> {
     this.sweep(now);
     let counter = this.counters.get(name);
     if (!counter || counter.endsAt <= now) {
       counter = { count: 0, endsAt: now + windowMs };
       this.counters.set(name, counter);
     }
-    counter.count += 1;
+    counter.count = Math.max(0, counter.count + by);
     return { count: counter.count, resetInMs: counter.endsAt - now };
   }
 

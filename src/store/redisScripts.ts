@@ -115,6 +115,25 @@ end
 return 0
 `;
 
+/**
+ * Revokes a session for the holder of its live refresh token or of its immediate predecessor.
+ * KEYS: session, index. ARGV: now, sessionId, generation, secretHash, revocationChannel.
+ * Returns 1 when it revoked (and published) the session.
+ */
+export const REVOKE_SESSION_WITH_TOKEN = `
+local now = tonumber(ARGV[1])
+local f = redis.call('HMGET', KEYS[1], 'g', 'h', 'p', 'x', 'a')
+if not f[1] or tonumber(f[4]) <= now or tonumber(f[5]) <= now then return 0 end
+local g = tonumber(f[1])
+local gen = tonumber(ARGV[3])
+local holder = (gen == g and ARGV[4] == f[2]) or (gen == g - 1 and ARGV[4] == f[3])
+if not holder then return 0 end
+redis.call('DEL', KEYS[1])
+redis.call('ZREM', KEYS[2], ARGV[2])
+redis.call('PUBLISH', ARGV[5], ARGV[2])
+return 1
+`;
+
 /** KEYS: index. ARGV: now, sessionKeyPrefix, revocationChannel. Returns (and publishes) the ids of the live sessions it revoked. */
 export const REVOKE_ALL_SESSIONS = `
 local now = tonumber(ARGV[1])
@@ -135,7 +154,7 @@ return out
 
 /**
  * A fixed window that starts at the first increment, timed by the caller's clock.
- * KEYS: counter. ARGV: now, windowMs. Returns {count, msLeft}.
+ * KEYS: counter. ARGV: now, windowMs, by. Returns {count, msLeft}.
  */
 export const INCREMENT_COUNTER = `
 local now = tonumber(ARGV[1])
@@ -146,7 +165,7 @@ if e <= now then
   n = 0
   e = now + tonumber(ARGV[2])
 end
-n = n + 1
+n = math.max(0, n + tonumber(ARGV[3]))
 redis.call('HSET', KEYS[1], 'n', string.format('%d', n), 'end', string.format('%d', e))
 redis.call('PEXPIRE', KEYS[1], string.format('%d', e - now))
 return {n, e - now}

@@ -13,6 +13,7 @@ import * as scripts from './redisScripts.js';
 import { RedisRevocationSubscriber } from './redisRevocationSubscriber.js';
 import type {
   CreateSessionInput,
+  RefreshProof,
   RotateInput,
   RotateResult,
   SessionRecord,
@@ -33,7 +34,14 @@ export interface RedisStoreOptions {
   keyPrefix: string;
 }
 
-type ScriptName = 'tsCreateSession' | 'tsRotateSession' | 'tsListSessions' | 'tsRevokeSession' | 'tsRevokeAll' | 'tsCount';
+type ScriptName =
+  | 'tsCreateSession'
+  | 'tsRotateSession'
+  | 'tsListSessions'
+  | 'tsRevokeSession'
+  | 'tsRevokeWithToken'
+  | 'tsRevokeAll'
+  | 'tsCount';
 type ScriptCall = (...args: (string | number)[]) => Promise<RedisReply>;
 
 const SCRIPTS: Record<ScriptName, { keys: number; lua: string }> = {
@@ -41,6 +49,7 @@ const SCRIPTS: Record<ScriptName, { keys: number; lua: string }> = {
   tsRotateSession: { keys: 2, lua: scripts.ROTATE_SESSION },
   tsListSessions: { keys: 1, lua: scripts.LIST_SESSIONS },
   tsRevokeSession: { keys: 2, lua: scripts.REVOKE_SESSION },
+  tsRevokeWithToken: { keys: 2, lua: scripts.REVOKE_SESSION_WITH_TOKEN },
   tsRevokeAll: { keys: 1, lua: scripts.REVOKE_ALL_SESSIONS },
   tsCount: { keys: 1, lua: scripts.INCREMENT_COUNTER },
 };
@@ -222,6 +231,20 @@ export class RedisStore implements Store {
     return revoked === 1;
   }
 
+  async revokeSessionWithToken(proof: RefreshProof, now: number): Promise<boolean> {
+    const revoked = await this.script(
+      'tsRevokeWithToken',
+      this.keys.session(proof.userId, proof.sessionId),
+      this.keys.sessionIndex(proof.userId),
+      now,
+      proof.sessionId,
+      proof.generation,
+      proof.secretHash,
+      this.keys.revocationChannel(),
+    );
+    return revoked === 1;
+  }
+
   async revokeAllSessions(userId: string, now: number): Promise<string[]> {
     const ids = await this.script(
       'tsRevokeAll',
@@ -261,8 +284,8 @@ export class RedisStore implements Store {
 
   // Counters
 
-  async increment(name: string, windowMs: number, now: number): Promise<{ count: number; resetInMs: number }> {
-    const [count, left] = (await this.script('tsCount', this.keys.counter(name), now, windowMs)) as number[];
+  async increment(name: string, windowMs: number, now: number, by = 1): Promise<{ count: number; resetInMs: number }> {
+    const [count, left] = (await this.script('tsCount', this.keys.counter(name), now, windowMs, by)) as number[];
     return { count: Number(count), resetInMs: Number(left) };
   }
 

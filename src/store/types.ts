@@ -44,6 +44,12 @@ export interface CreateSessionInput extends SessionRef {
   ipAddress: string | null;
 }
 
+/** What a presented refresh token proves: a session, a generation and the hash of its secret. */
+export interface RefreshProof extends SessionRef {
+  generation: number;
+  secretHash: string;
+}
+
 export interface RotateInput extends SessionRef {
   /** Generation claimed by the presented token. */
   generation: number;
@@ -83,6 +89,11 @@ export interface SessionStore {
   revokeSession(ref: SessionRef, now: number): Promise<boolean>;
   /** Ids of the sessions revoked, pushed to revocation subscribers in the same atomic step. */
   revokeAllSessions(userId: string, now: number): Promise<string[]>;
+  /**
+   * Revokes the session only for the holder of its live refresh token or of its immediate
+   * predecessor (logout with a refresh cookie); anything else revokes nothing and answers false.
+   */
+  revokeSessionWithToken(proof: RefreshProof, now: number): Promise<boolean>;
 }
 
 export interface UserStore {
@@ -112,8 +123,11 @@ export interface RevocationLog {
 
 /** Counters that expire: failed logins. */
 export interface CounterStore {
-  /** Increment `key`; the window starts at the first increment. Returns the count and ms left in the window. */
-  increment(key: string, windowMs: number, now: number): Promise<{ count: number; resetInMs: number }>;
+  /**
+   * Add `by` (default 1; negative to take back) to `key`; the window starts at the first
+   * increment. Returns the count and ms left in the window.
+   */
+  increment(key: string, windowMs: number, now: number, by?: number): Promise<{ count: number; resetInMs: number }>;
   peek(key: string, now: number): Promise<{ count: number; resetInMs: number }>;
   reset(key: string): Promise<void>;
 }

@@ -1,23 +1,15 @@
 import { mkdtemp } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { buildGateway, runGateway } from '../helpers/builtGateway.js';
+import { freePort } from '../helpers/ports.js';
 
 let dir: string;
 beforeAll(async () => {
   dir = await buildGateway();
 }, 60_000);
 
-async function freePort(): Promise<number> {
-  return new Promise((done) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => done(port));
-    });
-  });
-}
 
 describe('node dist/main.js', () => {
   it('refuses to start in production without REDIS_URL, with one line', async () => {

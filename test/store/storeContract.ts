@@ -220,6 +220,23 @@ export function storeContract(h: StoreHarness): void {
       expect((await h.store().listSessions(a.userId, T0 + MIN)).map((s) => s.id)).toEqual([b.sessionId]);
     });
 
+    it('revokes with a refresh token only for the holder of the live token or its predecessor', async () => {
+      const a = sessionInput();
+      await h.store().createSession(a);
+      const proof = { userId: a.userId, sessionId: a.sessionId, generation: 0, secretHash: a.secretHash };
+      expect(await h.store().revokeSessionWithToken({ ...proof, secretHash: 'guess' }, T0 + 1)).toBe(false);
+      expect(await h.store().revokeSessionWithToken({ ...proof, generation: 1 }, T0 + 1)).toBe(false);
+      await h.store().rotateSession(rotation(a));
+      await h.store().rotateSession(rotation(a, { generation: 1, secretHash: 'hash-1', nextSecretHash: 'hash-2' }));
+      // Generation 0 is now two behind: it proves nothing.
+      expect(await h.store().revokeSessionWithToken(proof, T0 + 2 * MIN)).toBe(false);
+      expect((await h.store().getSessions([a], T0 + 2 * MIN))[0]).not.toBeNull();
+      const predecessor = { ...proof, generation: 1, secretHash: 'hash-1' };
+      expect(await h.store().revokeSessionWithToken(predecessor, T0 + 2 * MIN)).toBe(true);
+      expect(await h.store().getSessions([a], T0 + 2 * MIN)).toEqual([null]);
+      expect(await h.store().revokeSessionWithToken(predecessor, T0 + 2 * MIN)).toBe(false);
+    });
+
     it("does not revoke a session through another user's id", async () => {
       const a = sessionInput();
       await h.store().createSession(a);
@@ -306,6 +323,14 @@ export function storeContract(h: StoreHarness): void {
       expect(await h.store().increment(name, MIN, T0 + MIN)).toEqual({ count: 1, resetInMs: MIN });
       await h.store().reset(name);
       expect((await h.store().peek(name, T0 + MIN)).count).toBe(0);
+    });
+
+    it('takes back a count, never below zero', async () => {
+      const name = `login:${newId()}`;
+      await h.store().increment(name, MIN, T0);
+      await h.store().increment(name, MIN, T0);
+      expect((await h.store().increment(name, MIN, T0 + 1, -1)).count).toBe(1);
+      expect((await h.store().increment(name, MIN, T0 + 2, -5)).count).toBe(0);
     });
   });
 
