@@ -1,3 +1,4 @@
+import { request } from 'node:http';
 import { Writable } from 'node:stream';
 import { createApp, type App } from '../../src/app.js';
 import type { Clock } from '../../src/clock.js';
@@ -80,13 +81,30 @@ export async function createTestServer(options: TestServerOptions = {}): Promise
     config,
     logs,
     async graphql(query, variables, headers) {
-      const response = await fetch(`${url}/graphql`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', ...headers },
-        body: JSON.stringify({ query, variables }),
+      // node:http rather than fetch: tests need to set headers fetch forbids (Host).
+      const body = JSON.stringify({ query, variables });
+      const response = await new Promise<{ status: number; headers: Headers; text: string }>((resolve, reject) => {
+        const req = request(
+          `${url}/graphql`,
+          { method: 'POST', headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), ...headers } },
+          (res) => {
+            let text = '';
+            res.setEncoding('utf8');
+            res.on('data', (chunk) => (text += chunk));
+            res.on('end', () => {
+              const result = new Headers();
+              for (const [name, value] of Object.entries(res.headers)) {
+                for (const v of Array.isArray(value) ? value : [value ?? '']) result.append(name, v);
+              }
+              resolve({ status: res.statusCode ?? 0, headers: result, text });
+            });
+          },
+        );
+        req.on('error', reject);
+        req.end(body);
       });
-      const body = (await response.json()) as { data?: any; errors?: any[] };
-      return { status: response.status, headers: response.headers, data: body.data ?? null, errors: body.errors ?? [] };
+      const parsed = JSON.parse(response.text) as { data?: any; errors?: any[] };
+      return { status: response.status, headers: response.headers, data: parsed.data ?? null, errors: parsed.errors ?? [] };
     },
     async close() {
       await app.close();
