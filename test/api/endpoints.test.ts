@@ -76,35 +76,3 @@ describe('HTTP endpoints (development)', () => {
     expect(form.status).toBe(400);
   });
 });
-
-describe('production rules', () => {
-  let server: TestServer;
-  beforeAll(async () => {
-    server = await createTestServer({
-      env: { NODE_ENV: 'production', REDIS_URL: 'redis://127.0.0.1:6379', SIGNING_KEYS: '/dev/null' },
-    });
-  });
-  afterAll(() => server.close());
-
-  it('has no introspection', async () => {
-    const answer = await server.graphql('{ __schema { queryType { name } } }');
-    expect(answer.data).toBeFalsy();
-    expect(answer.errors[0]?.extensions.code).toBe('BAD_USER_INPUT');
-  });
-
-  it('has no Sandbox', async () => {
-    const response = await fetch(`${server.url}/graphql`, { headers: { accept: 'text/html' } });
-    expect(await response.text()).not.toContain('embeddable-sandbox');
-  });
-
-  it('gives no field suggestions and no stack traces', async () => {
-    const answer = await server.graphql('{ mee { id } }');
-    expect(answer.errors[0]?.message).not.toMatch(/Did you mean/);
-    expect(JSON.stringify(answer.errors)).not.toContain('stacktrace');
-  });
-
-  it('keeps signup off by default', async () => {
-    const answer = await server.graphql('mutation { signup(email: "a@example.com", password: "password123") { accessToken } }');
-    expect(answer.errors[0]?.extensions.code).toBe('FORBIDDEN');
-  });
-});

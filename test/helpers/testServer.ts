@@ -42,6 +42,7 @@ export interface TestServerOptions {
   clock?: Clock;
   keys?: KeySet;
   keyPrefix?: string;
+  passwords?: PasswordHasher;
 }
 
 /** Starts a real gateway on a free port, over real HTTP, with its own Redis key prefix. */
@@ -67,7 +68,7 @@ export async function createTestServer(options: TestServerOptions = {}): Promise
     config,
     store,
     keys,
-    passwords: await hasher,
+    passwords: options.passwords ?? (await hasher),
     logger: createLogger({ production: config.production, level: 'debug' }, sink),
     ...(options.clock ? { clock: options.clock } : {}),
   });
