@@ -1,14 +1,13 @@
-import type { ApolloServerPlugin, BaseContext, GraphQLRequestContextDidResolveSource } from '@apollo/server';
+import type { ApolloServerPlugin, BaseContext } from '@apollo/server';
 import {
   type ASTNode,
   type ASTVisitor,
-  type DocumentNode,
+  type FieldNode,
   type FragmentDefinitionNode,
   GraphQLError,
   Kind,
   type OperationDefinitionNode,
   type ParseOptions,
-  parse,
   type SelectionNode,
   type SelectionSetNode,
   type ValidationContext,
@@ -20,7 +19,8 @@ import { ErrorCode } from '../errors.js';
 /*
  * Bounds on what one operation may ask (config `RequestLimits`). Over any of them the request is
  * refused with BAD_USER_INPUT before any resolver runs:
- * - document size: `documentSizePlugin`, before the document is parsed;
+ * - document size: `limitParseOptions` before parsing (in UTF-16 code units), then
+ *   `documentSizePlugin` (in UTF-8 bytes) before execution;
  * - tokens: `limitParseOptions`, while parsing (a syntax error, GRAPHQL_PARSE_FAILED);
  * - depth, aliases, root fields, directives: `operationLimitRules`, validation rules
  *   (GRAPHQL_VALIDATION_FAILED). errorFormatting.ts shows both Apollo codes as BAD_USER_INPUT.
@@ -38,9 +38,13 @@ export function operationLimitRules(limits: Limits): ValidationRule[] {
   ];
 }
 
-/** Parser options: at most `maxTokens` lexical tokens (graphql-js aborts the parse past it). */
-export function limitParseOptions(limits: Pick<RequestLimits, 'maxTokens'>): ParseOptions {
-  return { maxLexicalTokens: limits.maxTokens };
+/**
+ * Parser options: at most `maxTokens` lexical tokens, and no more UTF-16 code units than
+ * `maxDocumentBytes` (each is at least one UTF-8 byte, so such a document is over the byte limit
+ * too; graphql-js refuses it before lexing). Both are GRAPHQL_PARSE_FAILED errors.
+ */
+export function limitParseOptions(limits: Pick<RequestLimits, 'maxTokens' | 'maxDocumentBytes'>): ParseOptions {
+  return { maxLexicalTokens: limits.maxTokens, maxSourceLength: limits.maxDocumentBytes };
 }
 
 function overLimit(what: string, count: number, limit: number, node?: ASTNode): GraphQLError {
@@ -50,7 +54,7 @@ function overLimit(what: string, count: number, limit: number, node?: ASTNode): 
 /**
  * Walks selection sets through fragment spreads, once per fragment (memoized: fragments spread
  * many times cost nothing extra) and never around a fragment cycle (NoFragmentCycles reports it).
- * `fieldValue(field, inner)` is a field's value given its sub-selection's value; `combine` merges
+ * `fieldValue(inner)` is a field's value, given a way to get its sub-selection's; `combine` merges
  * the values of sibling selections.
  */
 class SelectionWalker {
@@ -59,7 +63,7 @@ class SelectionWalker {
 
   constructor(
     private readonly fragment: (name: string) => FragmentDefinitionNode | null | undefined,
-    private readonly fieldValue: (inner: () => number, hasSelections: boolean) => number,
+    private readonly fieldValue: (field: FieldNode, inner: () => number) => number,
     private readonly combine: (a: number, b: number) => number,
   ) {}
 
@@ -71,7 +75,7 @@ class SelectionWalker {
     switch (node.kind) {
       case Kind.FIELD: {
         const inner = node.selectionSet;
-        return this.fieldValue(() => (inner ? this.selectionSet(inner) : 0), inner !== undefined);
+        return this.fieldValue(node, () => (inner ? this.selectionSet(inner) : 0));
       }
       case Kind.INLINE_FRAGMENT:
         return this.selectionSet(node.selectionSet);
@@ -97,10 +101,15 @@ function lookup(context: ValidationContext) {
   return (name: string) => context.getFragment(name);
 }
 
-/** Selection nesting: `{ me }` is 1 deep, `{ me { id } }` 2. Introspection fields count too. */
+/**
+ * Selection nesting: `{ me }` is 1 deep, `{ me { id } }` 2. Introspection (`__schema`, `__type`)
+ * does not count: graphql-js's own MaxIntrospectionDepthRule bounds it, production turns it off,
+ * and Apollo Sandbox's introspection query is deeper than any sensible limit on real data.
+ */
 export function maxDepthRule(limit: number): ValidationRule {
   return (context) => {
-    const walker = new SelectionWalker(lookup(context), (inner) => 1 + inner(), Math.max);
+    const depth = (field: FieldNode, inner: () => number) => (field.name.value.startsWith('__') ? 0 : 1 + inner());
+    const walker = new SelectionWalker(lookup(context), depth, Math.max);
     return {
       OperationDefinition(operation: OperationDefinitionNode) {
         const depth = walker.selectionSet(operation.selectionSet);
@@ -156,29 +165,22 @@ export function maxDirectivesRule(limit: number): ValidationRule {
   return countingRule('Directive count', limit, (increment) => ({ Directive: () => increment() }));
 }
 
-/** Stands in for a refused document so Apollo does not parse it; never executed. */
-const NOT_PARSED: DocumentNode = parse('{ __typename }');
-
 /**
- * Refuses a `query` longer than `maxDocumentBytes` (UTF-8) before it is parsed. Apollo 5 reports
- * an error thrown in `didResolveSource` as a 500 "Internal server error", so the refusal is
- * recorded there and thrown from `didResolveOperation`, which Apollo answers as the error itself
- * (400, BAD_USER_INPUT). Meanwhile a stand-in document makes Apollo skip parsing and validating
- * the oversized text; should a future Apollo parse it anyway, it is still refused at
- * `didResolveOperation`, before execution.
+ * Refuses a `query` over `maxDocumentBytes` UTF-8 bytes before any resolver runs. Apollo 5 turns
+ * an error thrown in `didResolveSource` into a 500 "Internal server error" and has no way for that
+ * hook to stop parsing, so the refusal is thrown from `didResolveOperation`, which Apollo answers
+ * with the error itself (400, BAD_USER_INPUT). `limitParseOptions` has already refused, before
+ * lexing, any document longer in UTF-16 code units than the limit: what gets this far was parsed
+ * at no more cost than an accepted document.
  */
 export function documentSizePlugin<TContext extends BaseContext>(
   limits: Pick<RequestLimits, 'maxDocumentBytes'>,
 ): ApolloServerPlugin<TContext> {
   return {
     async requestDidStart() {
-      let refusal: GraphQLError | null = null;
       return {
-        async didResolveSource(requestContext) {
-          refusal = documentSizeError(requestContext.source, limits.maxDocumentBytes);
-          if (refusal) skipParsing(requestContext);
-        },
-        async didResolveOperation() {
+        async didResolveOperation({ source }) {
+          const refusal = documentSizeError(source, limits.maxDocumentBytes);
           if (refusal) throw refusal;
         },
       };
@@ -195,8 +197,4 @@ export function documentSizeError(source: string, limit: number): GraphQLError |
   return new GraphQLError(`Document size ${bytes} bytes exceeds the limit of ${limit} bytes.`, {
     extensions: { code: ErrorCode.BAD_USER_INPUT, http: { status: 400 } },
   });
-}
-
-function skipParsing<TContext extends BaseContext>(requestContext: GraphQLRequestContextDidResolveSource<TContext>) {
-  (requestContext as { document?: DocumentNode }).document = NOT_PARSED;
 }
