@@ -1,4 +1,4 @@
-import { Redis, type RedisOptions } from 'ioredis';
+import { type Cluster, Redis, type RedisOptions } from 'ioredis';
 
 /**
  * Bounded connection options: a down Redis must give callers SERVICE_UNAVAILABLE fast, not a
@@ -24,4 +24,25 @@ export function createRedisClient(url: string, overrides: RedisOptions = {}): Re
 export async function connectInBackground(client: Redis, onError: (error: unknown) => void): Promise<void> {
   client.on('error', onError);
   if (client.status === 'wait') await client.connect().catch(onError);
+}
+
+/** ioredis's rejection when a command got no reply within `commandTimeout`. */
+export function isCommandTimeout(error: unknown): boolean {
+  return error instanceof Error && error.message === 'Command timed out';
+}
+
+const dropping = new WeakSet<Redis | Cluster>();
+
+/**
+ * After a command timed out the connection cannot be trusted (a hung server, a network that
+ * drops everything): every later command would wait behind the unanswered one and the queue of
+ * unanswered commands would grow with every request. Drops it, so its pending commands fail at
+ * once and new ones are refused until a fresh connection is ready; ioredis reconnects in the
+ * background. Commands already written may still run on the server when it wakes.
+ */
+export function dropConnection(client: Redis | Cluster): void {
+  if (dropping.has(client) || client.status !== 'ready') return;
+  dropping.add(client);
+  client.once('close', () => dropping.delete(client));
+  client.disconnect(true);
 }

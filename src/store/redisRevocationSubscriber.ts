@@ -1,4 +1,5 @@
 import type { Cluster, Redis } from 'ioredis';
+import { dropConnection, isCommandTimeout } from './redisConnection.js';
 
 export interface RevocationHandlers {
   onRevoked(ids: string[]): void;
@@ -63,9 +64,11 @@ export class RedisRevocationSubscriber {
       await this.connection.ping();
       clearTimeout(timeout);
       if (this.subscribed) this.setHealth(true);
-    } catch {
+    } catch (error) {
       clearTimeout(timeout);
       this.setHealth(false);
+      // A silent connection never recovers by itself: drop it, and the 'ready' of the new one resubscribes.
+      if (isCommandTimeout(error)) dropConnection(this.connection);
     }
   }
 

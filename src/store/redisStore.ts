@@ -1,5 +1,6 @@
 import type { Cluster, Redis } from 'ioredis';
 import { RedisKeys } from './redisKeys.js';
+import { dropConnection, isCommandTimeout } from './redisConnection.js';
 import { translateRedisError } from './redisErrors.js';
 import {
   type RedisReply,
@@ -73,6 +74,7 @@ export class RedisStore implements Store {
     try {
       return await operation();
     } catch (error) {
+      if (isCommandTimeout(error)) dropConnection(this.client);
       throw translateRedisError(error);
     }
   }

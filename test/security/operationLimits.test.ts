@@ -19,7 +19,6 @@ import { loadTypeDefs } from '../../src/graphql/schema.js';
 import {
   createTestServer,
   type GraphQLAnswer,
-  LOGIN,
   type TestServer,
   uniqueEmail,
 } from '../helpers/testServer.js';
