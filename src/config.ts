@@ -39,6 +39,26 @@ export interface Config {
   limits: RequestLimits;
   /** How long a stopping gateway waits for in-flight requests. */
   shutdownTimeoutMs: number;
+  /** Federation: subgraphs composed by introspection (development), or a supergraph file (production); null: the auth schema alone. */
+  federation: FederationSource | null;
+  /** Where Redis is: one server (REDIS_URL), a Cluster, or a Sentinel-managed master. */
+  redisTopology: RedisTopology;
+  /** Acknowledge a session write only once this many replicas have it (Redis WAIT); 0: don't wait. */
+  redisMinReplicasAck: number;
+}
+
+export type FederationSource =
+  | { kind: 'subgraphs'; subgraphs: { name: string; url: string }[] }
+  | { kind: 'supergraphFile'; path: string };
+
+export type RedisTopology =
+  | { kind: 'single' }
+  | { kind: 'cluster'; nodes: HostPort[] }
+  | { kind: 'sentinel'; sentinels: HostPort[]; name: string };
+
+export interface HostPort {
+  host: string;
+  port: number;
 }
 
 export type RefreshTokenTransport = 'body' | 'cookie' | 'both';
@@ -77,7 +97,7 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): Config {
   const production = env.NODE_ENV === 'production';
 
   const redisUrl = readRedisUrl(env);
-  if (production && redisUrl === null) {
+  if (production && redisUrl === null && !read(env, 'REDIS_CLUSTER_NODES') && !read(env, 'REDIS_SENTINELS')) {
     fail('REDIS_URL is required when NODE_ENV=production (the embedded store keeps sessions in one process only)');
   }
   const redisKeyPrefix = readKeyPrefix(env);
@@ -142,6 +162,9 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): Config {
       maxBatchSize: readPositiveInteger(env, 'MAX_BATCH_SIZE', 1),
     },
     shutdownTimeoutMs: readDuration(env, 'SHUTDOWN_TIMEOUT', '10s', '0s', '5m'),
+    federation: readFederation(env, cwd),
+    redisTopology: readRedisTopology(env),
+    redisMinReplicasAck: readNonNegativeInteger(env, 'REDIS_MIN_REPLICAS_ACK', 0),
   };
 }
 
@@ -310,4 +333,53 @@ function readTransport(env: Env): RefreshTokenTransport {
   const transport = (['body', 'cookie', 'both'] as const).find((t) => t === raw.toLowerCase());
   if (!transport) fail(`REFRESH_TOKEN_TRANSPORT: ${show(raw)} is not one of body, cookie, both`);
   return transport;
+}
+
+function readNonNegativeInteger(env: Env, name: string, fallback: number): number {
+  const raw = read(env, name);
+  if (raw === undefined) return fallback;
+  const value = WHOLE_NUMBER.test(raw) ? Number(raw) : NaN;
+  if (!Number.isSafeInteger(value)) fail(`${name}: ${show(raw)} must be a whole number (0 or more)`);
+  return value;
+}
+
+const SUBGRAPH_NAME = /^[A-Za-z][A-Za-z0-9_-]*$/;
+
+function readFederation(env: Env, cwd: string): FederationSource | null {
+  const list = read(env, 'SUBGRAPHS');
+  const file = read(env, 'SUPERGRAPH_FILE');
+  if (list !== undefined && file !== undefined) fail('SUBGRAPHS and SUPERGRAPH_FILE cannot both be set (choose one way to build the supergraph)');
+  if (file !== undefined) return { kind: 'supergraphFile', path: path.resolve(cwd, file) };
+  if (list === undefined) return null;
+  const subgraphs = list.split(',').map((entry) => {
+    const at = entry.indexOf('=');
+    const name = entry.slice(0, at).trim();
+    const url = entry.slice(at + 1).trim();
+    if (at <= 0 || !SUBGRAPH_NAME.test(name)) fail(`SUBGRAPHS: ${show(entry)} is not name=url`);
+    if (name === 'auth') fail('SUBGRAPHS: the name "auth" is the gateway\'s own subgraph');
+    if (!/^https?:\/\//.test(url) || !URL.canParse(url)) fail(`SUBGRAPHS: ${show(url)} (subgraph ${name}) is not an http(s) URL`);
+    return { name, url };
+  });
+  if (new Set(subgraphs.map((s) => s.name)).size !== subgraphs.length) fail('SUBGRAPHS: a subgraph name appears twice');
+  return { kind: 'subgraphs', subgraphs };
+}
+
+function readHostPorts(env: Env, name: string, raw: string): HostPort[] {
+  return raw.split(',').map((entry) => {
+    const match = /^\s*(\[[^\]]+\]|[^:\s]+):(\d{1,5})\s*$/.exec(entry);
+    const port = Number(match?.[2]);
+    if (!match || !(port >= 1 && port <= 65535)) fail(`${name}: ${show(entry)} is not host:port`);
+    return { host: match[1]!.replace(/^\[|\]$/g, ''), port };
+  });
+}
+
+function readRedisTopology(env: Env): RedisTopology {
+  const cluster = read(env, 'REDIS_CLUSTER_NODES');
+  const sentinels = read(env, 'REDIS_SENTINELS');
+  if (cluster !== undefined && sentinels !== undefined) fail('REDIS_CLUSTER_NODES and REDIS_SENTINELS cannot both be set');
+  if (cluster !== undefined) return { kind: 'cluster', nodes: readHostPorts(env, 'REDIS_CLUSTER_NODES', cluster) };
+  if (sentinels === undefined) return { kind: 'single' };
+  const name = read(env, 'REDIS_SENTINEL_NAME');
+  if (name === undefined) fail('REDIS_SENTINEL_NAME is required with REDIS_SENTINELS (the name of the master the sentinels watch)');
+  return { kind: 'sentinel', sentinels: readHostPorts(env, 'REDIS_SENTINELS', sentinels), name };
 }

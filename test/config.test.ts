@@ -92,6 +92,9 @@ describe('loadConfig defaults', () => {
         maxBatchSize: 1,
       },
       shutdownTimeoutMs: 10 * S,
+      federation: null,
+      redisTopology: { kind: 'single' },
+      redisMinReplicasAck: 0,
     });
   });
 
@@ -304,5 +307,56 @@ describe('hardening settings', () => {
     expect(() => loadConfig({ REFRESH_TOKEN_TRANSPORT: 'header' })).toThrow(/^REFRESH_TOKEN_TRANSPORT: "header" is not one of body, cookie, both$/);
     expect(() => loadConfig({ MAX_DEPTH: '0' })).toThrow(/^MAX_DEPTH: /);
     expect(() => loadConfig({ MAX_BODY_BYTES: '1kb' })).toThrow(/^MAX_BODY_BYTES: /);
+  });
+});
+
+describe('federation and Redis topology settings', () => {
+  it('SUBGRAPHS is a list of name=url', () => {
+    expect(loadConfig({ SUBGRAPHS: 'orders=http://localhost:4001/graphql, reviews=https://r.example/graphql' }).federation).toEqual({
+      kind: 'subgraphs',
+      subgraphs: [
+        { name: 'orders', url: 'http://localhost:4001/graphql' },
+        { name: 'reviews', url: 'https://r.example/graphql' },
+      ],
+    });
+  });
+
+  it('SUPERGRAPH_FILE is a path', () => {
+    expect(loadConfig({ SUPERGRAPH_FILE: 'supergraph.graphql' }, '/srv').federation).toEqual({
+      kind: 'supergraphFile',
+      path: '/srv/supergraph.graphql',
+    });
+  });
+
+  it('refuses bad federation settings in one line', () => {
+    expect(() => loadConfig({ SUBGRAPHS: 'orders' })).toThrow(/^SUBGRAPHS: "orders" is not name=url$/);
+    expect(() => loadConfig({ SUBGRAPHS: 'auth=http://x/graphql' })).toThrow(/^SUBGRAPHS: the name "auth"/);
+    expect(() => loadConfig({ SUBGRAPHS: 'a=ftp://x' })).toThrow(/^SUBGRAPHS: "ftp:\/\/x"/);
+    expect(() => loadConfig({ SUBGRAPHS: 'a=http://x,a=http://y' })).toThrow(/appears twice/);
+    expect(() => loadConfig({ SUBGRAPHS: 'a=http://x', SUPERGRAPH_FILE: 's.graphql' })).toThrow(/^SUBGRAPHS and SUPERGRAPH_FILE/);
+  });
+
+  it('reads a Cluster or a Sentinel topology', () => {
+    expect(loadConfig({ REDIS_CLUSTER_NODES: '127.0.0.1:7000,[::1]:7001' }).redisTopology).toEqual({
+      kind: 'cluster',
+      nodes: [
+        { host: '127.0.0.1', port: 7000 },
+        { host: '::1', port: 7001 },
+      ],
+    });
+    expect(loadConfig({ REDIS_SENTINELS: 's1:26379', REDIS_SENTINEL_NAME: 'main' }).redisTopology).toEqual({
+      kind: 'sentinel',
+      sentinels: [{ host: 's1', port: 26379 }],
+      name: 'main',
+    });
+    expect(() => loadConfig({ REDIS_SENTINELS: 's1:26379' })).toThrow(/^REDIS_SENTINEL_NAME is required/);
+    expect(() => loadConfig({ REDIS_CLUSTER_NODES: 'host' })).toThrow(/^REDIS_CLUSTER_NODES: "host" is not host:port$/);
+    expect(loadConfig({ REDIS_MIN_REPLICAS_ACK: '1' }).redisMinReplicasAck).toBe(1);
+  });
+
+  it('a Cluster or Sentinel satisfies production without REDIS_URL', () => {
+    const env = { NODE_ENV: 'production', SIGNING_KEYS: 'k.json' };
+    expect(loadConfig({ ...env, REDIS_CLUSTER_NODES: 'r:7000' }).production).toBe(true);
+    expect(loadConfig({ ...env, REDIS_SENTINELS: 's:26379', REDIS_SENTINEL_NAME: 'm' }).production).toBe(true);
   });
 });
