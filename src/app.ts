@@ -52,9 +52,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
   // A revoked session's access tokens live at most this long: their lifetime, the leeway that
   // verification allows, and a margin for a token signed just after a racing revocation.
   const retainMs = config.accessTokenTtlMs + config.clockToleranceSec * 1000 + REVOCATION_MARGIN_MS;
-  const revocations = new RevocationFeed(store, clock, retainMs, (error) =>
-    logger.warn({ err: error }, 'revocation feed catch-up failed; asking the store per request'),
-  );
+  const revocations = new RevocationFeed(store, clock, retainMs);
   await revocations.start();
   const auth = new AuthService({
     store,

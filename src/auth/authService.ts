@@ -142,7 +142,7 @@ export class AuthService {
         return { session: result.session, secret: live };
       }
       case 'reused':
-        await revocations.announce([token.sessionId]);
+        revocations.noteRevoked([token.sessionId]);
         throw unauthenticated('REFRESH_TOKEN_REUSED');
       case 'expired':
         throw unauthenticated('REFRESH_TOKEN_EXPIRED');
@@ -170,7 +170,7 @@ export class AuthService {
   /** Ends one session of the user; false when it is not one of theirs (or already ended). */
   async revokeSession(ref: SessionRef): Promise<boolean> {
     const revoked = await this.deps.store.revokeSession(ref, this.deps.clock.now());
-    if (revoked) await this.deps.revocations.announce([ref.sessionId]);
+    if (revoked) this.deps.revocations.noteRevoked([ref.sessionId]);
     return revoked;
   }
 
@@ -185,14 +185,14 @@ export class AuthService {
       { userId: token.userId, sessionId: token.sessionId, generation: token.generation, secretHash: hashSecret(token.secret) },
       this.deps.clock.now(),
     );
-    if (revoked) await this.deps.revocations.announce([token.sessionId]);
+    if (revoked) this.deps.revocations.noteRevoked([token.sessionId]);
     return revoked;
   }
 
   /** Ends every session of the user; returns how many ended. */
   async revokeAllSessions(userId: string): Promise<number> {
     const ids = await this.deps.store.revokeAllSessions(userId, this.deps.clock.now());
-    await this.deps.revocations.announce(ids);
+    this.deps.revocations.noteRevoked(ids);
     return ids.length;
   }
 

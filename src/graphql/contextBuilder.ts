@@ -73,9 +73,12 @@ export class ContextBuilder {
     const status = this.deps.revocations.status(claims.sid);
     if (status === 'revoked') return unauthenticated('SESSION_REVOKED');
     if (status === 'live') return true;
+    const ticket = this.deps.revocations.ticket();
     try {
       const session = await loaders.sessions.load({ userId: claims.sub, sessionId: claims.sid });
-      return session ? true : unauthenticated('SESSION_REVOKED');
+      if (!session) return unauthenticated('SESSION_REVOKED');
+      this.deps.revocations.confirm(claims.sid, ticket);
+      return true;
     } catch (error) {
       if (error instanceof StoreUnavailableError) return serviceUnavailable();
       throw error;

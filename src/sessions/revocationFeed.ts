@@ -3,20 +3,28 @@ import type { RevocationLog } from '../store/types.js';
 
 export type RevocationStatus = 'revoked' | 'live' | 'unknown';
 
-const RECORD_RETRIES = 5;
-const CATCH_UP_RETRY_MS = 500;
+/** Proof that a store check began while the feed was in a given state (see `confirm`). */
+export type FeedTicket = number;
 
 /**
  * This instance's view of revoked sessions, kept current by the store's push feed, so that an
- * authenticated request needs no store round trip. While the feed is not known to be healthy
- * (not yet subscribed, reconnecting, a missed heartbeat) `status` answers 'unknown' and callers
- * ask the store. When the feed comes back it first catches up on what it may have missed.
- * Entries are kept for `retainMs`: the longest an access token of a revoked session can live.
+ * authenticated request in steady state needs no store round trip.
+ *
+ * A pushed feed can miss messages while it is down, and nothing can replay them reliably (a
+ * log written beside the push can lag it). So a session counts as live only once the store has
+ * confirmed it *since the feed last became healthy*: from then on, any revocation is pushed to a
+ * subscribed connection. Until then (and whenever the feed is not known to be healthy) `status`
+ * answers 'unknown' and the caller asks the store, then calls `confirm`. Each session costs one
+ * store read after start or after an outage, and none after that.
+ *
+ * Revoked ids are kept for `retainMs`: the longest an access token of a revoked session can live.
  */
 export class RevocationFeed {
   private readonly revoked = new Map<string, number>();
+  /** Sessions the store said were live since the feed last became healthy, with when. */
+  private readonly confirmed = new Map<string, number>();
   private healthy = false;
-  /** Bumped on every health change, so a catch-up that finishes after a newer outage does not claim health. */
+  /** Bumped on every health change: a store answer from before a change proves nothing after it. */
   private epoch = 0;
   private nextPrune = 0;
 
@@ -24,7 +32,6 @@ export class RevocationFeed {
     private readonly log: RevocationLog,
     private readonly clock: Clock,
     private readonly retainMs: number,
-    private readonly onError: (error: unknown) => void = () => undefined,
   ) {}
 
   async start(): Promise<void> {
@@ -41,58 +48,47 @@ export class RevocationFeed {
   status(sessionId: string): RevocationStatus {
     const until = this.revoked.get(sessionId);
     if (until !== undefined && until > this.clock.now()) return 'revoked';
-    return this.healthy ? 'live' : 'unknown';
+    return this.healthy && this.confirmed.has(sessionId) ? 'live' : 'unknown';
   }
 
-  /**
-   * After the store revoked (and pushed) these sessions: honour it here at once, and log it for
-   * instances that will catch up later. The revocation has happened whatever becomes of the log
-   * write, so a failure is reported and retried in the background, not thrown.
-   */
-  async announce(sessionIds: readonly string[]): Promise<void> {
-    if (sessionIds.length === 0) return;
+  /** Take before asking the store, and hand to `confirm` with its answer. */
+  ticket(): FeedTicket {
+    return this.epoch;
+  }
+
+  /** The store said this session is live: trust the feed for it, unless the feed changed meanwhile. */
+  confirm(sessionId: string, ticket: FeedTicket): void {
+    if (!this.healthy || ticket !== this.epoch) return;
+    this.confirmed.set(sessionId, this.clock.now());
+    this.pruneIfDue();
+  }
+
+  /** After the store revoked (and pushed) these sessions: honour it here at once. */
+  noteRevoked(sessionIds: readonly string[]): void {
     this.remember(sessionIds);
-    await this.record(sessionIds, 0);
-  }
-
-  private async record(sessionIds: readonly string[], attempt: number): Promise<void> {
-    try {
-      await this.log.recordRevocations(sessionIds, this.clock.now(), this.retainMs);
-    } catch (error) {
-      this.onError(error);
-      if (attempt < RECORD_RETRIES) {
-        setTimeout(() => void this.record(sessionIds, attempt + 1), 250 * 2 ** attempt).unref();
-      }
-    }
   }
 
   private remember(ids: readonly string[]): void {
-    const now = this.clock.now();
-    for (const id of ids) this.revoked.set(id, now + this.retainMs);
-    if (now >= this.nextPrune) this.prune(now);
+    const until = this.clock.now() + this.retainMs;
+    for (const id of ids) {
+      this.revoked.set(id, until);
+      this.confirmed.delete(id);
+    }
+    this.pruneIfDue();
   }
 
-  private prune(now: number): void {
+  private pruneIfDue(): void {
+    const now = this.clock.now();
+    if (now < this.nextPrune) return;
     for (const [id, until] of this.revoked) if (until <= now) this.revoked.delete(id);
+    // Forgetting a confirmation is always safe: it only costs one more store read.
+    for (const [id, at] of this.confirmed) if (at + this.retainMs <= now) this.confirmed.delete(id);
     this.nextPrune = now + 60_000;
   }
 
   private changeHealth(healthy: boolean): void {
-    const epoch = ++this.epoch;
-    this.healthy = false;
-    if (healthy) void this.catchUp(epoch);
-  }
-
-  private async catchUp(epoch: number): Promise<void> {
-    try {
-      const missed = await this.log.recentRevocations(this.clock.now() - this.retainMs);
-      this.remember(missed);
-      if (epoch === this.epoch) this.healthy = true;
-    } catch (error) {
-      this.onError(error);
-      setTimeout(() => {
-        if (epoch === this.epoch) void this.catchUp(epoch);
-      }, CATCH_UP_RETRY_MS).unref();
-    }
+    this.epoch += 1;
+    this.confirmed.clear();
+    this.healthy = healthy;
   }
 }

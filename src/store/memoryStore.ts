@@ -30,7 +30,6 @@ export class MemoryStore implements Store {
   private readonly emails = new Map<string, string>();
   private readonly sessions = new Map<string, StoredSession>();
   private readonly indexes = new Map<string, Set<string>>();
-  private readonly revocations = new Map<string, number>();
   private readonly counters = new Map<string, { count: number; endsAt: number }>();
   private readonly feed = new EventEmitter();
   private writes = 0;
@@ -192,15 +191,6 @@ export class MemoryStore implements Store {
   }
 
   // Revocation feed
-
-  async recordRevocations(sessionIds: readonly string[], now: number, retainMs: number): Promise<void> {
-    for (const id of sessionIds) this.revocations.set(id, now);
-    for (const [id, at] of this.revocations) if (at < now - retainMs) this.revocations.delete(id);
-  }
-
-  async recentRevocations(since: number): Promise<string[]> {
-    return [...this.revocations].filter(([, at]) => at >= since).map(([id]) => id);
-  }
 
   async subscribe(handlers: { onRevoked(ids: string[]): void; onHealth(healthy: boolean): void }): Promise<void> {
     this.feed.on('revoked', handlers.onRevoked);

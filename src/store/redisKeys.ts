@@ -21,10 +21,6 @@ export class RedisKeys {
   email(email: string): string {
     return `${this.prefix}email:${email}`;
   }
-  /** Sorted set of recently revoked session ids, scored by revocation time. */
-  revocations(): string {
-    return `${this.prefix}revocations`;
-  }
   /** Pub/sub channel (keyPrefix options do not apply to channels, so it is spelled out here). */
   revocationChannel(): string {
     return `${this.prefix}revocations`;

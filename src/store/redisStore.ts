@@ -260,20 +260,6 @@ export class RedisStore implements Store {
 
   // Revocation feed
 
-  async recordRevocations(sessionIds: readonly string[], now: number, retainMs: number): Promise<void> {
-    if (sessionIds.length === 0) return;
-    const key = this.keys.revocations();
-    await this.pipeline((p) => {
-      p.zadd(key, ...sessionIds.flatMap((id) => [now, id]));
-      p.zremrangebyscore(key, '-inf', now - retainMs);
-      p.pexpire(key, retainMs);
-    });
-  }
-
-  async recentRevocations(since: number): Promise<string[]> {
-    return this.run(() => this.client.zrangebyscore(this.keys.revocations(), since, '+inf'));
-  }
-
   async subscribe(handlers: { onRevoked(ids: string[]): void; onHealth(healthy: boolean): void }): Promise<void> {
     const subscriber = new RedisRevocationSubscriber(
       this.options.createSubscriber(),

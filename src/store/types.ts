@@ -106,14 +106,9 @@ export interface UserStore {
 
 /**
  * Revoked session ids, pushed to every gateway instance sharing the store. The push happens
- * inside the store's revoking step itself (so a revocation is never stored without being pushed);
- * the log kept by `recordRevocations` lets an instance whose feed was interrupted catch up.
+ * inside the store's revoking step itself, so a revocation is never stored without being pushed.
  */
 export interface RevocationLog {
-  /** Keep revocations for `retainMs`, for `recentRevocations`. */
-  recordRevocations(sessionIds: readonly string[], now: number, retainMs: number): Promise<void>;
-  /** Session ids revoked at or after `since`. */
-  recentRevocations(since: number): Promise<string[]>;
   /**
    * Start listening. `onRevoked` gets pushed ids; `onHealth(true)` is called once the
    * subscription is live (after any reconnect), `onHealth(false)` when it may be missing messages.

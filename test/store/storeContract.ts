@@ -379,12 +379,5 @@ export function storeContract(h: StoreHarness): void {
       await expect.poll(() => received).toContain(live.sessionId);
       expect(received).not.toContain(ghost.sessionId);
     });
-
-    it('keeps recorded revocations for catch-up, for the retention time', async () => {
-      const ids = [newId(), newId()];
-      await h.store().recordRevocations(ids, T0, 15 * MIN);
-      expect(await h.store().recentRevocations(T0)).toEqual(expect.arrayContaining(ids));
-      expect(await h.store().recentRevocations(T0 + 1)).not.toContain(ids[0]);
-    });
   });
 }
