@@ -1,7 +1,7 @@
 import { StoreUnavailableError } from '../errors.js';
 
 /** Replies that mean "not now" rather than "wrong": the store is unavailable, nothing was written. */
-const TRANSIENT_REPLIES = /^(LOADING|READONLY|CLUSTERDOWN|MASTERDOWN|TRYAGAIN|NOREPLICAS|BUSY|MOVED|ASK)\b/;
+const TRANSIENT_REPLIES = /^(LOADING|READONLY|CLUSTERDOWN|MASTERDOWN|TRYAGAIN|NOREPLICAS|BUSY|MOVED|ASK|TESSERA_DEADLINE)\b/;
 
 /**
  * Translates an ioredis failure at the store boundary: connection loss, timeouts and

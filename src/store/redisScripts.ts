@@ -7,7 +7,19 @@
  * secret, r when the predecessor was rotated, e the live secret sealed under the predecessor's,
  * ua user agent, ip address ('' for none).
  * Numbers go out through string.format('%d') so no millisecond value is printed as a float.
+ *
+ * Every script that writes takes, as its last argument, a deadline in Redis's own clock (ms):
+ * a command that waited past the caller's timeout (a hung or paused server) must not write when
+ * it finally runs, since the caller has already answered SERVICE_UNAVAILABLE. It then fails
+ * with TESSERA_DEADLINE and changes nothing.
  */
+
+const deadline = `
+local clock = redis.call('TIME')
+if tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000) > tonumber(ARGV[#ARGV]) then
+  return redis.error_reply('TESSERA_DEADLINE the command ran after its caller gave up')
+end
+`;
 
 const extendIndexTtl = `
 local function extend_index_ttl(index, expires_at, now)
@@ -18,7 +30,7 @@ end
 `;
 
 /** KEYS: session, index. ARGV: now, idleMs, absoluteMs, secretHash, userAgent, ip, sessionId. */
-export const CREATE_SESSION = `${extendIndexTtl}
+export const CREATE_SESSION = `${extendIndexTtl}${deadline}
 local now = tonumber(ARGV[1])
 local a = now + tonumber(ARGV[3])
 local x = math.min(now + tonumber(ARGV[2]), a)
@@ -39,7 +51,7 @@ return xs
  * idleMs, graceMs, sessionId, revocationChannel.
  * Returns {status, created, last, expires, absoluteEnd, ua, ip, generation[, sealed]}.
  */
-export const ROTATE_SESSION = `${extendIndexTtl}
+export const ROTATE_SESSION = `${extendIndexTtl}${deadline}
 local now = tonumber(ARGV[1])
 local f = redis.call('HMGET', KEYS[1], 'g', 'h', 'p', 'r', 'x', 'a', 'e', 'c', 'l', 'ua', 'ip')
 if not f[1] then return {'invalid'} end
@@ -81,7 +93,7 @@ return {'invalid'}
 `;
 
 /** KEYS: index. ARGV: now, sessionKeyPrefix. Returns {id, c, l, x, a, ua, ip, g, ...} of live sessions. */
-export const LIST_SESSIONS = `
+export const LIST_SESSIONS = `${deadline}
 local now = tonumber(ARGV[1])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
 local ids = redis.call('ZRANGE', KEYS[1], 0, -1)
@@ -102,7 +114,7 @@ return out
  * KEYS: session, index. ARGV: now, sessionId, revocationChannel.
  * Returns 1 when a live session was revoked (and its id published).
  */
-export const REVOKE_SESSION = `
+export const REVOKE_SESSION = `${deadline}
 local now = tonumber(ARGV[1])
 local f = redis.call('HMGET', KEYS[1], 'x', 'a')
 redis.call('ZREM', KEYS[2], ARGV[2])
@@ -120,7 +132,7 @@ return 0
  * KEYS: session, index. ARGV: now, sessionId, generation, secretHash, revocationChannel.
  * Returns 1 when it revoked (and published) the session.
  */
-export const REVOKE_SESSION_WITH_TOKEN = `
+export const REVOKE_SESSION_WITH_TOKEN = `${deadline}
 local now = tonumber(ARGV[1])
 local f = redis.call('HMGET', KEYS[1], 'g', 'h', 'p', 'x', 'a')
 if not f[1] or tonumber(f[4]) <= now or tonumber(f[5]) <= now then return 0 end
@@ -135,7 +147,7 @@ return 1
 `;
 
 /** KEYS: index. ARGV: now, sessionKeyPrefix, revocationChannel. Returns (and publishes) the ids of the live sessions it revoked. */
-export const REVOKE_ALL_SESSIONS = `
+export const REVOKE_ALL_SESSIONS = `${deadline}
 local now = tonumber(ARGV[1])
 local ids = redis.call('ZRANGE', KEYS[1], 0, -1)
 local out = {}
@@ -156,7 +168,7 @@ return out
  * A fixed window that starts at the first increment, timed by the caller's clock.
  * KEYS: counter. ARGV: now, windowMs, by. Returns {count, msLeft}.
  */
-export const INCREMENT_COUNTER = `
+export const INCREMENT_COUNTER = `${deadline}
 local now = tonumber(ARGV[1])
 local f = redis.call('HMGET', KEYS[1], 'n', 'end')
 local n = tonumber(f[1]) or 0

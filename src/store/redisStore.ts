@@ -25,6 +25,9 @@ import type {
 
 export type RedisClient = Redis | Cluster;
 
+/** A script that starts later than this after it was sent writes nothing (below the 1 s command timeout). */
+const SCRIPT_DEADLINE_MS = 800;
+
 /** Looked up when an email is unknown, so that path costs what a known email costs. */
 const UNKNOWN_USER_ID = 'unknown-user';
 
@@ -68,6 +71,27 @@ export class RedisStore implements Store {
     for (const [name, { keys, lua }] of Object.entries(SCRIPTS)) {
       this.client.defineCommand(name, { numberOfKeys: keys, lua });
     }
+    this.client.on('ready', () => void this.learnClockOffset());
+    if (this.client.status === 'ready') void this.learnClockOffset();
+  }
+
+  /** Redis's clock minus ours, so deadlines can be given in Redis's clock. */
+  private clockOffsetMs = 0;
+
+  private async learnClockOffset(): Promise<void> {
+    try {
+      const before = Date.now();
+      const [seconds, micros] = await this.client.time();
+      const after = Date.now();
+      this.clockOffsetMs = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000) - (before + after) / 2;
+    } catch {
+      // Keep the last offset; the next 'ready' tries again.
+    }
+  }
+
+  /** When a script must no longer write, in Redis's clock: a little before our command timeout. */
+  private deadline(): number {
+    return Math.floor(Date.now() + this.clockOffsetMs + SCRIPT_DEADLINE_MS);
   }
 
   private async run<T>(operation: () => Promise<T>): Promise<T> {
@@ -81,7 +105,7 @@ export class RedisStore implements Store {
 
   private script(name: ScriptName, ...args: (string | number)[]): Promise<RedisReply> {
     const call = (this.client as unknown as Record<ScriptName, ScriptCall>)[name];
-    return this.run(() => call.apply(this.client, args));
+    return this.run(() => call.apply(this.client, [...args, this.deadline()]));
   }
 
   /** Runs a pipeline and returns its results, failing as a whole if any command failed. */
