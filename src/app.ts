@@ -3,7 +3,7 @@ import type { Server } from 'node:http';
 import { AuthService } from './auth/authService.js';
 import { LoginThrottle } from './auth/loginThrottle.js';
 import { type Clock, systemClock } from './clock.js';
-import type { Config } from './config.js';
+import type { Config, FederationSource } from './config.js';
 import { createApolloServer } from './graphql/apolloServer.js';
 import { ContextBuilder } from './graphql/contextBuilder.js';
 import { createHttpServer } from './http/httpServer.js';
@@ -23,6 +23,8 @@ export interface AppDeps {
   passwords: PasswordHasher;
   logger: Logger;
   clock?: Clock;
+  /** SUPERGRAPH_FILE: how often the file is checked for a change (default 500 ms). */
+  supergraphPollIntervalMs?: number;
 }
 
 export interface App {
@@ -37,6 +39,26 @@ export interface App {
 
 const REVOCATION_MARGIN_MS = 5_000;
 
+/**
+ * SUBGRAPHS / SUPERGRAPH_FILE: the supergraph's gateway. Loaded only then, so the standalone
+ * server never loads @apollo/gateway.
+ */
+async function federationMode(federation: FederationSource, deps: AppDeps, clock: Clock) {
+  const [{ createGateway }, { createGatewayFormatError }] = await Promise.all([
+    import('./federation/gateway.js'),
+    import('./federation/gatewayErrors.js'),
+  ]);
+  const gateway = createGateway({
+    federation,
+    keys: deps.keys,
+    issuer: deps.config.issuer,
+    clock,
+    logger: deps.logger,
+    production: deps.config.production,
+    ...(deps.supergraphPollIntervalMs ? { supergraphPollIntervalMs: deps.supergraphPollIntervalMs } : {}),
+  });
+  return { gateway, formatError: createGatewayFormatError };
+}
 
 export async function createApp(deps: AppDeps): Promise<App> {
   const { config, store, keys, passwords, logger } = deps;
@@ -74,7 +96,12 @@ export async function createApp(deps: AppDeps): Promise<App> {
       defaultRoles: ['user'],
     },
   });
-  const apollo = createApolloServer({ production: config.production, logger, limits: config.limits });
+  const apollo = createApolloServer({
+    production: config.production,
+    logger,
+    limits: config.limits,
+    ...(config.federation ? { federation: await federationMode(config.federation, deps, clock) } : {}),
+  });
   await apollo.start();
   const server = createHttpServer({
     apollo,

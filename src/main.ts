@@ -43,6 +43,14 @@ async function createStore(config: Config, logger: Logger): Promise<Store> {
   });
 }
 
+/** What the log says about the schema served: the auth schema alone, or a supergraph and where from. */
+function describeFederation(config: Config): string {
+  const federation = config.federation;
+  if (!federation) return 'off (the auth schema alone)';
+  if (federation.kind === 'supergraphFile') return `supergraph file ${federation.path}`;
+  return `subgraphs auth (in process), ${federation.subgraphs.map((s) => `${s.name} at ${s.url}`).join(', ')}`;
+}
+
 async function main(): Promise<void> {
   let config: Config;
   try {
@@ -58,7 +66,7 @@ async function main(): Promise<void> {
   const app = await createApp({ config, store, keys, passwords: await PasswordHasher.create(), logger });
   const address = await app.listen(config.port, config.host);
   const shown = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-  logger.info({ store: store.kind, port: address.port }, `Tessera serving GraphQL at http://${shown === '0.0.0.0' ? 'localhost' : shown}:${address.port}/graphql`);
+  logger.info({ store: store.kind, port: address.port, federation: describeFederation(config) }, `Tessera serving GraphQL at http://${shown === '0.0.0.0' ? 'localhost' : shown}:${address.port}/graphql`);
 
   let stopping = false;
   const stop = (signal: string) => {

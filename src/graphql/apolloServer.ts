@@ -1,4 +1,4 @@
-import { ApolloServer } from '@apollo/server';
+import { ApolloServer, type ApolloServerOptionsWithGateway } from '@apollo/server';
 import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
 import { ApolloServerPluginLandingPageLocalDefault } from '@apollo/server/plugin/landingPage/default';
 import type { RequestLimits } from '../config.js';
@@ -13,7 +13,17 @@ export interface ApolloOptions {
   production: boolean;
   logger: Logger;
   limits: RequestLimits;
+  /**
+   * Federation mode: the supergraph's gateway (src/federation/gateway.ts) instead of the auth
+   * schema alone; `formatError` adapts error formatting to errors that come through it.
+   */
+  federation?: {
+    gateway: ApolloServerOptionsWithGateway<GraphQLContext>['gateway'];
+    formatError: (base: FormatError) => FormatError;
+  };
 }
+
+type FormatError = NonNullable<ApolloServerOptionsWithGateway<GraphQLContext>['formatError']>;
 
 /**
  * The GraphQL server. Outside production: introspection and Apollo Sandbox (sending cookies).
@@ -22,10 +32,13 @@ export interface ApolloOptions {
  * limits (document size, tokens, depth, aliases, root fields, directives) refuse an operation
  * before any resolver runs.
  */
-export function createApolloServer({ production, logger, limits }: ApolloOptions): ApolloServer<GraphQLContext> {
+export function createApolloServer({ production, logger, limits, federation }: ApolloOptions): ApolloServer<GraphQLContext> {
+  const formatError = createFormatError(production, logger);
+  const schema = federation
+    ? { gateway: federation.gateway, formatError: federation.formatError(formatError) }
+    : { typeDefs: loadTypeDefs(), resolvers, formatError };
   return new ApolloServer<GraphQLContext>({
-    typeDefs: loadTypeDefs(),
-    resolvers,
+    ...schema,
     nodeEnv: production ? 'production' : 'development',
     introspection: !production,
     includeStacktraceInErrorResponses: !production,
@@ -36,7 +49,6 @@ export function createApolloServer({ production, logger, limits }: ApolloOptions
     allowBatchedHttpRequests: limits.maxBatchSize > 1,
     parseOptions: limitParseOptions(limits),
     validationRules: operationLimitRules(limits),
-    formatError: createFormatError(production, logger),
     logger,
     plugins: [
       documentSizePlugin<GraphQLContext>(limits),

@@ -11,6 +11,14 @@ export function loadTypeDefs(directory = defaultSchemaDirectory()): string {
     .join('\n');
 }
 
+/**
+ * The auth schema as the federated subgraph `auth`: `schema/*.graphql` plus the Federation
+ * additions in `schema/federation/` (the `@link` and `User @key(fields: "id")`).
+ */
+export function loadSubgraphTypeDefs(directory = defaultSchemaDirectory()): string {
+  return `${loadTypeDefs(directory)}\n${loadTypeDefs(join(directory, 'federation'))}`;
+}
+
 function defaultSchemaDirectory(): string {
   // src/graphql/schema.ts and dist/graphql/schema.js both sit two levels below the root.
   return join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'schema');

@@ -1,0 +1,54 @@
+import type { TokenRejection } from '../../errors.js';
+
+/** `@requiresScopes(scopes:)`: any one of the inner lists, all of whose scopes are held. */
+export type ScopeAlternatives = ReadonlyArray<ReadonlyArray<string>>;
+
+/** What one type or field demands: every part must hold (directives on it combine with AND). */
+export interface Requirement {
+  readonly authenticated: boolean;
+  readonly scopes: ReadonlyArray<ScopeAlternatives>;
+}
+
+/**
+ * The `@authenticated` / `@requiresScopes` marks of a supergraph, built once per supergraph by
+ * `collectRequirements`. Treat as opaque: keyed by type name and by `Type.field` coordinate.
+ */
+export interface AuthRequirements {
+  readonly types: ReadonlyMap<string, Requirement>;
+  readonly fields: ReadonlyMap<string, Requirement>;
+}
+
+/** Who is asking: `scopes` is the access token's space-separated `scope` claim, split. */
+export interface Caller {
+  authenticated: boolean;
+  scopes: ReadonlySet<string>;
+  /** Why there is no signed-in caller (contract §4 `extensions.reason`); TOKEN_MISSING if unset. */
+  reason?: TokenRejection;
+}
+
+export type DenialCode = 'UNAUTHENTICATED' | 'FORBIDDEN';
+
+/** One field the caller may not see, at one response path. */
+export interface Denial {
+  /** Response keys (alias or field name) from the root, without list indices. */
+  path: string[];
+  code: DenialCode;
+  message: string;
+  /** UNAUTHENTICATED only: the contract's `extensions.reason`. */
+  reason?: TokenRejection;
+  /** The denied field's schema coordinate, `Type.field`. */
+  coordinate?: string;
+  /**
+   * The field was selected through a fragment on a type the caller may not see (`... on Account`
+   * with `Account @authenticated`): as GraphOS Router does, it is left out of the response rather
+   * than set to null, and the error is reported at the enclosing object's path.
+   */
+  omit?: boolean;
+  /**
+   * Set by authorizeOperation: the alias of the `__typename` that stands in for the denied field in
+   * the rewritten document, so applyDenials nulls it exactly where GraphQL would have resolved it.
+   */
+  marker?: string;
+  /** Set by authorizeOperation: the declared type of each field along `path`, e.g. `[User!]!`. */
+  types?: string[];
+}

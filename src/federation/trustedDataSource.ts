@@ -1,0 +1,37 @@
+import { type GraphQLDataSourceProcessOptions, RemoteGraphQLDataSource } from '@apollo/gateway';
+import type { GraphQLContext } from '../graphql/context.js';
+import { CONTEXT_HEADER, type ContextTokenSigner } from '../tokens/contextTokens.js';
+
+/** Never sent to a subgraph, whoever set them: the client's credentials and any forged context. */
+const STRIPPED_HEADERS = [CONTEXT_HEADER, 'authorization', 'cookie', 'proxy-authorization'];
+
+/**
+ * A remote subgraph. It never sees the client's bearer token or cookies; for a signed-in caller
+ * every request carries `x-tessera-context`, a short-lived JWT addressed to this subgraph alone
+ * (contract section 6).
+ */
+export class TrustedContextDataSource extends RemoteGraphQLDataSource<GraphQLContext> {
+  constructor(
+    url: string,
+    private readonly subgraphName: string,
+    private readonly signer: ContextTokenSigner,
+  ) {
+    super({ url });
+  }
+
+  override async willSendRequest(options: GraphQLDataSourceProcessOptions<GraphQLContext>): Promise<void> {
+    const headers = options.request.http?.headers;
+    if (!headers) return;
+    for (const name of STRIPPED_HEADERS) headers.delete(name);
+    // Loading a schema or a health check: no caller.
+    if (!('incomingRequestContext' in options)) return;
+    const user = options.context.user;
+    if (!user) return;
+    const { claims } = user;
+    const token = await this.signer.sign(
+      { jti: claims.jti, sub: claims.sub, sid: claims.sid, roles: claims.roles, scope: claims.scope, exp: claims.exp },
+      this.subgraphName,
+    );
+    headers.set(CONTEXT_HEADER, token);
+  }
+}

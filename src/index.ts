@@ -1,0 +1,8 @@
+/**
+ * The package's public entry: build a gateway in your own process (as main.ts does), or read the
+ * configuration the same way. Subgraphs import `tessera/subgraph` instead.
+ */
+export { type App, type AppDeps, createApp } from './app.js';
+export { type Config, loadConfig } from './config.js';
+export { ErrorCode, TesseraError } from './errors.js';
+export type { AuthenticatedUser, GraphQLContext } from './graphql/context.js';

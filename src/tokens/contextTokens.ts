@@ -1,0 +1,219 @@
+import {
+  type CompactJWSHeaderParameters,
+  type CryptoKey,
+  createRemoteJWKSet,
+  customFetch,
+  errors,
+  type FlattenedJWSInput,
+  jwtVerify,
+  type JWTPayload,
+  SignJWT,
+} from 'jose';
+import type { Clock } from '../clock.js';
+import type { KeySet } from './keys.js';
+import type { SigningAlgorithm } from './types.js';
+
+/*
+ * The trusted context (contract section 6): a short-lived JWT the gateway attaches to every
+ * subgraph request of a signed-in caller as `x-tessera-context`, addressed to that one subgraph.
+ * Signing happens here (gateway side) and so does verification (the `tessera/subgraph` verifier):
+ * only src/tokens imports jose.
+ */
+
+export const CONTEXT_TOKEN_TYP = 'tessera-ctx+jwt';
+export const CONTEXT_HEADER = 'x-tessera-context';
+/** The contract's upper bound on a context token's life. */
+export const MAX_CONTEXT_TTL_MS = 60_000;
+const ALGORITHMS: SigningAlgorithm[] = ['EdDSA', 'ES256'];
+const REQUIRED_CLAIMS = ['iss', 'aud', 'sub', 'sid', 'iat', 'exp', 'roles', 'scope'];
+/** Far above any context token; refuses huge inputs before any parsing. */
+const MAX_TOKEN_LENGTH = 8192;
+
+/** Who the context token speaks for: the claims of the caller's verified access token. */
+export interface ContextSubject {
+  /** The access token's `jti`: one signed context per access token and subgraph is reused. */
+  jti: string;
+  sub: string;
+  sid: string;
+  roles: readonly string[];
+  /** Space-separated, as in the access token. */
+  scope: string;
+  /** The access token's `exp` (seconds): a context token never outlives it. */
+  exp: number;
+}
+
+export interface ContextTokenSignerOptions {
+  keys: KeySet;
+  /** AUTH_ISSUER. */
+  issuer: string;
+  clock: Clock;
+  /** Life of a context token; at most (and by default) 60 s. */
+  ttlMs?: number;
+  /** Signed contexts kept for reuse; the least recently used goes first. */
+  maxEntries?: number;
+}
+
+interface CacheEntry {
+  token: Promise<string>;
+  /** Epoch ms, whole seconds (as in the token). */
+  issuedAt: number;
+  expiresAt: number;
+}
+
+/**
+ * Signs context tokens with the gateway's active key. One signature per (access token, subgraph)
+ * is reused while it has more than half its life left, so a busy caller costs one signature per
+ * subgraph every ~30 s instead of one per request. The cache is bounded (LRU).
+ */
+export class ContextTokenSigner {
+  private readonly cache = new Map<string, CacheEntry>();
+  private readonly ttlMs: number;
+  private readonly maxEntries: number;
+
+  constructor(private readonly options: ContextTokenSignerOptions) {
+    this.ttlMs = options.ttlMs ?? MAX_CONTEXT_TTL_MS;
+    if (!(this.ttlMs >= 1000 && this.ttlMs <= MAX_CONTEXT_TTL_MS)) throw new RangeError('ttlMs must be 1 s to 60 s');
+    this.maxEntries = options.maxEntries ?? 10_000;
+    if (!(this.maxEntries >= 1)) throw new RangeError('maxEntries must be at least 1');
+  }
+
+  /** A context token for `subject`, addressed to the subgraph `audience`. */
+  sign(subject: ContextSubject, audience: string): Promise<string> {
+    const nowMs = this.options.clock.now();
+    const key = `${subject.jti} ${audience}`;
+    const cached = this.cache.get(key);
+    if (cached) {
+      this.cache.delete(key);
+      if (cached.expiresAt - nowMs > (cached.expiresAt - cached.issuedAt) / 2) {
+        this.cache.set(key, cached);
+        return cached.token;
+      }
+    }
+    const iat = Math.floor(nowMs / 1000);
+    // Never past the access token, and never less than a second (the token is already checked live).
+    const exp = Math.max(iat + 1, Math.min(Math.floor((nowMs + this.ttlMs) / 1000), subject.exp));
+    const token = this.signNow(subject, audience, iat, exp);
+    const entry: CacheEntry = { token, issuedAt: iat * 1000, expiresAt: exp * 1000 };
+    this.cache.set(key, entry);
+    token.catch(() => {
+      if (this.cache.get(key) === entry) this.cache.delete(key);
+    });
+    if (this.cache.size > this.maxEntries) {
+      const oldest = this.cache.keys().next().value;
+      if (oldest !== undefined) this.cache.delete(oldest);
+    }
+    return token;
+  }
+
+  /** How many signed contexts are kept (for tests and metrics). */
+  get size(): number {
+    return this.cache.size;
+  }
+
+  private signNow(subject: ContextSubject, audience: string, iat: number, exp: number): Promise<string> {
+    const { keys, issuer } = this.options;
+    return new SignJWT({ sid: subject.sid, roles: [...subject.roles], scope: subject.scope })
+      .setProtectedHeader({ alg: keys.active.alg, kid: keys.active.kid, typ: CONTEXT_TOKEN_TYP })
+      .setIssuer(issuer)
+      .setAudience(audience)
+      .setSubject(subject.sub)
+      .setIssuedAt(iat)
+      .setExpirationTime(exp)
+      .sign(keys.active.privateKey);
+  }
+}
+
+/** What a verified context token says. */
+export interface ContextClaims {
+  sub: string;
+  sid: string;
+  roles: string[];
+  scope: string;
+  iat: number;
+  exp: number;
+}
+
+export type ContextVerification =
+  | { ok: true; claims: ContextClaims }
+  | { ok: false; reason: 'TOKEN_INVALID' | 'TOKEN_EXPIRED' }
+  /** The keys could not be fetched: not the caller's fault. */
+  | { ok: false; reason: 'KEYS_UNAVAILABLE'; cause: unknown };
+
+/** Resolves a token's verification key from its header (a remote JWKS). */
+export type KeyResolver = (header: CompactJWSHeaderParameters, token: FlattenedJWSInput) => Promise<CryptoKey>;
+
+/** A fetch as jose calls it for the JWKS. */
+export type JwksFetch = (url: string, init: { headers: Headers; method: 'GET'; redirect: 'manual'; signal: AbortSignal }) => Promise<Response>;
+
+/**
+ * The gateway's published keys, fetched on first use and cached (10 minutes); a token with a kid
+ * the cache does not know triggers a refetch, at most once every `cooldownMs` (jose's
+ * createRemoteJWKSet).
+ */
+export function remoteKeyResolver(jwksUrl: string | URL, options: { fetch?: JwksFetch; cooldownMs?: number } = {}): KeyResolver {
+  const jwks = createRemoteJWKSet(new URL(jwksUrl), {
+    cooldownDuration: options.cooldownMs ?? 30_000,
+    ...(options.fetch ? { [customFetch]: options.fetch } : {}),
+  });
+  return (header, token) => jwks(header, token);
+}
+
+export interface VerifyContextOptions {
+  keys: KeyResolver;
+  issuer: string;
+  /** The subgraph's own name. */
+  audience: string;
+  /** Epoch ms. */
+  now: number;
+  /** Leeway for exp and iat, in seconds. */
+  clockToleranceSec: number;
+}
+
+/**
+ * Verifies a context token: signature by a published key (with a kid, no crit, the key's own
+ * alg), `typ`, `iss`, `aud`, `exp`, `iat` not in the future and at most 60 s old, and the types
+ * of every claim. Never throws.
+ */
+export async function verifyContextToken(token: string, options: VerifyContextOptions): Promise<ContextVerification> {
+  if (typeof token !== 'string' || token.length === 0 || token.length > MAX_TOKEN_LENGTH) return { ok: false, reason: 'TOKEN_INVALID' };
+  let keyFailure: unknown = null;
+  const resolveKey: KeyResolver = async (header, input) => {
+    if (Object.hasOwn(header, 'crit')) throw new Error('crit header refused');
+    if (typeof header.kid !== 'string' || header.kid === '') throw new Error('kid required');
+    try {
+      return await options.keys(header, input);
+    } catch (error) {
+      // An unknown kid is the token's fault; a JWKS that cannot be fetched is not.
+      if (!(error instanceof errors.JWKSNoMatchingKey || error instanceof errors.JWKSMultipleMatchingKeys)) keyFailure = error;
+      throw error;
+    }
+  };
+  try {
+    const { payload } = await jwtVerify(token, resolveKey, {
+      algorithms: ALGORITHMS,
+      issuer: options.issuer,
+      audience: options.audience,
+      typ: CONTEXT_TOKEN_TYP,
+      currentDate: new Date(options.now),
+      clockTolerance: options.clockToleranceSec,
+      maxTokenAge: MAX_CONTEXT_TTL_MS / 1000,
+      requiredClaims: REQUIRED_CLAIMS,
+    });
+    const claims = checkClaims(payload, options);
+    return claims ? { ok: true, claims } : { ok: false, reason: 'TOKEN_INVALID' };
+  } catch (error) {
+    if (keyFailure !== null) return { ok: false, reason: 'KEYS_UNAVAILABLE', cause: keyFailure };
+    return { ok: false, reason: error instanceof errors.JWTExpired ? 'TOKEN_EXPIRED' : 'TOKEN_INVALID' };
+  }
+}
+
+/** What jose leaves to us: claim types, one exact audience, and a life of at most 60 s. */
+function checkClaims(payload: JWTPayload, options: VerifyContextOptions): ContextClaims | null {
+  const { aud, sub, sid, iat, exp, roles, scope } = payload;
+  if (aud !== options.audience) return null;
+  if (typeof iat !== 'number' || !Number.isFinite(iat) || typeof exp !== 'number' || !Number.isFinite(exp)) return null;
+  if (exp - iat > MAX_CONTEXT_TTL_MS / 1000) return null;
+  if (typeof sub !== 'string' || sub === '' || typeof sid !== 'string' || sid === '') return null;
+  if (!Array.isArray(roles) || !roles.every((role) => typeof role === 'string') || typeof scope !== 'string') return null;
+  return { sub, sid, roles: [...roles], scope, iat, exp };
+}

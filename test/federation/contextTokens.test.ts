@@ -1,0 +1,96 @@
+import { decodeJwt, decodeProtectedHeader } from 'jose';
+import { describe, expect, it } from 'vitest';
+import { ManualClock } from '../../src/clock.js';
+import { type ContextSubject, ContextTokenSigner } from '../../src/tokens/contextTokens.js';
+import { testKeySet } from '../helpers/keys.js';
+
+const ISSUER = 'https://auth.example.com';
+
+function subject(clock: ManualClock, overrides: Partial<ContextSubject> = {}): ContextSubject {
+  return {
+    jti: 'access-1',
+    sub: 'user-1',
+    sid: 'session-1',
+    roles: ['user', 'admin'],
+    scope: 'user admin orders:read',
+    exp: Math.floor(clock.now() / 1000) + 900,
+    ...overrides,
+  };
+}
+
+// ES256 signatures are randomized: the same string twice means one signature, reused.
+async function setup(options: { maxEntries?: number } = {}) {
+  const clock = new ManualClock(Date.UTC(2026, 4, 1, 12, 0, 0));
+  const keys = await testKeySet('ES256');
+  const signer = new ContextTokenSigner({ keys, issuer: ISSUER, clock, ...options });
+  return { clock, keys, signer };
+}
+
+describe('ContextTokenSigner', () => {
+  it('signs with the active key: typ tessera-ctx+jwt, kid, iss, aud = the subgraph, exp 60 s ahead, sub/sid/roles/scope', async () => {
+    const { clock, keys, signer } = await setup();
+    const token = await signer.sign(subject(clock), 'orders');
+    expect(decodeProtectedHeader(token)).toEqual({ alg: 'ES256', kid: keys.active.kid, typ: 'tessera-ctx+jwt' });
+    const iat = Math.floor(clock.now() / 1000);
+    expect(decodeJwt(token)).toEqual({
+      iss: ISSUER,
+      aud: 'orders',
+      sub: 'user-1',
+      sid: 'session-1',
+      roles: ['user', 'admin'],
+      scope: 'user admin orders:read',
+      iat,
+      exp: iat + 60,
+    });
+  });
+
+  it('never outlives the access token it speaks for', async () => {
+    const { clock, signer } = await setup();
+    const accessExp = Math.floor(clock.now() / 1000) + 20;
+    const token = await signer.sign(subject(clock, { exp: accessExp }), 'orders');
+    expect(decodeJwt(token).exp).toBe(accessExp);
+  });
+
+  it('reuses one signed context per (access token, subgraph) while more than half its life is left', async () => {
+    const { clock, signer } = await setup();
+    const first = await signer.sign(subject(clock), 'orders');
+    clock.advance(29_000);
+    expect(await signer.sign(subject(clock), 'orders')).toBe(first);
+    clock.advance(1_000); // exactly half its life left: signed again
+    const second = await signer.sign(subject(clock), 'orders');
+    expect(second).not.toBe(first);
+    expect(decodeJwt(second).iat).toBe(decodeJwt(first).iat! + 30);
+    clock.advance(10_000);
+    expect(await signer.sign(subject(clock), 'orders')).toBe(second);
+  });
+
+  it('signs separately per subgraph and per access token', async () => {
+    const { clock, signer } = await setup();
+    const orders = await signer.sign(subject(clock), 'orders');
+    const billing = await signer.sign(subject(clock), 'billing');
+    const otherToken = await signer.sign(subject(clock, { jti: 'access-2' }), 'orders');
+    expect(new Set([orders, billing, otherToken]).size).toBe(3);
+    expect(decodeJwt(billing).aud).toBe('billing');
+  });
+
+  it('concurrent requests of one caller share one signature', async () => {
+    const { clock, signer } = await setup();
+    const tokens = await Promise.all(Array.from({ length: 20 }, () => signer.sign(subject(clock), 'orders')));
+    expect(new Set(tokens).size).toBe(1);
+  });
+
+  it('keeps at most maxEntries signed contexts, dropping the least recently used', async () => {
+    const { clock, signer } = await setup({ maxEntries: 2 });
+    const a = await signer.sign(subject(clock, { jti: 'a' }), 'orders');
+    await signer.sign(subject(clock, { jti: 'b' }), 'orders');
+    expect(await signer.sign(subject(clock, { jti: 'a' }), 'orders')).toBe(a); // a is now the most recent
+    await signer.sign(subject(clock, { jti: 'c' }), 'orders'); // drops b
+    expect(signer.size).toBe(2);
+    expect(await signer.sign(subject(clock, { jti: 'a' }), 'orders')).toBe(a);
+  });
+
+  it('refuses a lifetime over the contract’s 60 s', async () => {
+    const keys = await testKeySet();
+    expect(() => new ContextTokenSigner({ keys, issuer: ISSUER, clock: new ManualClock(), ttlMs: 61_000 })).toThrow(RangeError);
+  });
+});
