@@ -13,10 +13,9 @@ import {
   print,
   validate,
 } from 'graphql';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 // One graphql instance, as under Node: @apollo/* require() the CommonJS build, Vite would import the .mjs.
-vi.mock('graphql', async () => (await import('node:module')).createRequire(import.meta.url)('graphql'));
 import {
   type AuthRequirements,
   type Caller,

@@ -1,5 +1,5 @@
 import { decodeJwt, decodeProtectedHeader } from 'jose';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ordersOf } from '../../examples/orders/orders.mjs';
 import { ManualClock } from '../../src/clock.js';
 import { ContextTokenSigner } from '../../src/tokens/contextTokens.js';
@@ -22,7 +22,6 @@ import {
 // Node gives `import 'graphql'` and @apollo/gateway's require('graphql') one copy (the CommonJS
 // build); vitest would resolve the import to the ESM build, a second copy whose schema types the
 // gateway's schema is not an instance of. One copy, as in production.
-vi.mock('graphql', async () => (await import('node:module')).createRequire(import.meta.url)('graphql'));
 
 const ME_ORDERS = '{ me { email orders { id status } } }';
 

@@ -3,14 +3,13 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ordersOf } from '../../examples/orders/orders.mjs';
 import { testKeySet } from '../helpers/keys.js';
 import { bearer, createTestServer, type TestServer } from '../helpers/testServer.js';
 import { contextHeader, ISSUER, type RecordingSubgraph, signup, startRecordingOrders } from './support.js';
 
 // One graphql copy, as in production (see gateway.test.ts).
-vi.mock('graphql', async () => (await import('node:module')).createRequire(import.meta.url)('graphql'));
 
 const ROOT = resolve(import.meta.dirname, '..', '..');
 const COMPOSE = join(ROOT, 'examples', 'compose-supergraph.mjs');
