@@ -8,7 +8,8 @@ import { type Config, loadConfig } from './config.js';
 import { ConfigError } from './errors.js';
 import { createLogger, type Logger } from './logger.js';
 import { MemoryStore } from './store/memoryStore.js';
-import { connectInBackground, createRedisClient } from './store/redisConnection.js';
+import { connectInBackground } from './store/redisConnection.js';
+import { createRedisClients } from './store/redisTopology.js';
 import { RedisStore } from './store/redisStore.js';
 import type { Store } from './store/types.js';
 import { type KeySet, loadKeySetFile, loadOrCreateDevKeySet } from './tokens/keys.js';
@@ -22,24 +23,20 @@ async function loadKeys(config: Config, logger: Logger): Promise<KeySet> {
 }
 
 async function createStore(config: Config, logger: Logger): Promise<Store> {
-  if (!config.redisUrl) {
+  if (config.redisTopology.kind === 'single' && !config.redisUrl) {
     logger.warn(
       '*** EMBEDDED STORE: sessions and users live in this process only and are lost when it stops. Set REDIS_URL for anything but local development. ***',
     );
     return new MemoryStore();
   }
-  const url = config.redisUrl;
-  const client = createRedisClient(url);
   const onError = (error: unknown) => logger.warn({ err: error }, 'redis connection error');
+  const { client, createSubscriber } = createRedisClients({ topology: config.redisTopology, url: config.redisUrl, onError });
   await connectInBackground(client, onError);
   return new RedisStore({
     client,
-    createSubscriber: () => {
-      const subscriber = createRedisClient(url);
-      subscriber.on('error', onError);
-      return subscriber;
-    },
+    createSubscriber,
     keyPrefix: config.redisKeyPrefix,
+    minReplicasAck: config.redisMinReplicasAck,
   });
 }
 

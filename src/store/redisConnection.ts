@@ -21,7 +21,7 @@ export function createRedisClient(url: string, overrides: RedisOptions = {}): Re
 }
 
 /** Connects without failing the caller: a Redis that is down at start is retried in the background. */
-export async function connectInBackground(client: Redis, onError: (error: unknown) => void): Promise<void> {
+export async function connectInBackground(client: Redis | Cluster, onError: (error: unknown) => void): Promise<void> {
   client.on('error', onError);
   if (client.status === 'wait') await client.connect().catch(onError);
 }

@@ -1,4 +1,5 @@
 import type { Cluster, Redis } from 'ioredis';
+import { StoreUnavailableError } from '../errors.js';
 import { RedisKeys } from './redisKeys.js';
 import { dropConnection, isCommandTimeout } from './redisConnection.js';
 import { translateRedisError } from './redisErrors.js';
@@ -28,6 +29,9 @@ export type RedisClient = Redis | Cluster;
 /** A script that starts later than this after it was sent writes nothing (below the 1 s command timeout). */
 const SCRIPT_DEADLINE_MS = 800;
 
+/** How long a write waits for replicas to confirm it (WAIT), when it must (below the command timeout). */
+const REPLICA_ACK_TIMEOUT_MS = 300;
+
 /** Looked up when an email is unknown, so that path costs what a known email costs. */
 const UNKNOWN_USER_ID = 'unknown-user';
 
@@ -36,6 +40,15 @@ export interface RedisStoreOptions {
   /** A new connection for pub/sub (a subscribed connection can do nothing else). */
   createSubscriber: () => RedisClient;
   keyPrefix: string;
+  /**
+   * Acknowledge a session write (create, rotate, revoke) only once this many replicas have it:
+   * each such script is followed, on the same connection to the same node, by `WAIT`; fewer
+   * confirmations in time answer StoreUnavailableError, so a failover cannot lose a rotation the
+   * client was given. 0 (the default): don't wait.
+   */
+  minReplicasAck?: number;
+  /** How long WAIT may take (default 300 ms; keep it below the command timeout). */
+  replicaAckTimeoutMs?: number;
 }
 
 type ScriptName =
@@ -64,9 +77,15 @@ export class RedisStore implements Store {
   private readonly keys: RedisKeys;
   private readonly client: RedisClient;
   private readonly subscribers: RedisRevocationSubscriber[] = [];
+  private readonly isCluster: boolean;
+  private readonly minReplicasAck: number;
+  private readonly replicaAckTimeoutMs: number;
 
   constructor(private readonly options: RedisStoreOptions) {
     this.client = options.client;
+    this.isCluster = (options.client as { isCluster?: boolean }).isCluster === true;
+    this.minReplicasAck = Math.max(0, Math.floor(options.minReplicasAck ?? 0));
+    this.replicaAckTimeoutMs = Math.max(1, Math.floor(options.replicaAckTimeoutMs ?? REPLICA_ACK_TIMEOUT_MS));
     this.keys = new RedisKeys(options.keyPrefix);
     for (const [name, { keys, lua }] of Object.entries(SCRIPTS)) {
       this.client.defineCommand(name, { numberOfKeys: keys, lua });
@@ -106,6 +125,54 @@ export class RedisStore implements Store {
   private script(name: ScriptName, ...args: (string | number)[]): Promise<RedisReply> {
     const call = (this.client as unknown as Record<ScriptName, ScriptCall>)[name];
     return this.run(() => call.apply(this.client, [...args, this.deadline()]));
+  }
+
+  /**
+   * A session write that is acknowledged only once `minReplicasAck` replicas have it (plain
+   * `script` when that is 0). The script first; once it has answered, a write to a marker key of
+   * the same user and WAIT, in one pipeline, so on the connection to the master of the user's
+   * slot (an ioredis Cluster sends a pipeline to the node of its first key). It is the connection
+   * the script went over: the pipeline is written in the microtasks that follow the script's
+   * reply, before any I/O could close that connection or open another.
+   * The marker always replicates, so WAIT also covers an answer that wrote nothing now but reports
+   * an earlier write, perhaps made over another connection and never confirmed (a retried rotation
+   * answered from the grace window, a revoke that finds the session already gone).
+   * A script the master refused (NOREPLICAS under `min-replicas-to-write`) waits for nothing, so a
+   * master without replicas does not hold the connection for the WAIT timeout on every write.
+   */
+  private async acknowledged(name: ScriptName, userId: string, ...args: (string | number)[]): Promise<RedisReply> {
+    const reply = await this.script(name, ...args);
+    if (this.minReplicasAck === 0) return reply;
+    return this.run(async () => {
+      const p = this.client.pipeline();
+      p.set(`${this.keys.prefix}{u:${userId}}:ack`, '1', 'PX', 60_000);
+      p.wait(this.minReplicasAck, this.replicaAckTimeoutMs);
+      const [marker, wait] = (await p.exec()) ?? [];
+      for (const [error] of [marker ?? [null], wait ?? [null]]) {
+        // Not confirmed, whatever the reason (NOREPLICAS, UNBLOCKED by a role change …).
+        if (error) throw isCommandTimeout(error) ? error : new StoreUnavailableError(error);
+      }
+      const replicas = Number(wait?.[1]);
+      if (!(replicas >= this.minReplicasAck)) {
+        throw new StoreUnavailableError(
+          new Error(`${replicas} of ${this.minReplicasAck} replicas confirmed the write within ${this.replicaAckTimeoutMs} ms`),
+        );
+      }
+      return reply;
+    });
+  }
+
+  /**
+   * HMGET of each key, in one round trip where it can. A Cluster pipeline must stay on one node,
+   * and these keys (of different users) may not: there each goes on its own, all at once.
+   */
+  private async hmgetEach(keys: readonly string[], fields: readonly string[]): Promise<(string | null)[][]> {
+    if (!this.isCluster) {
+      return (await this.pipeline((p) => {
+        for (const key of keys) p.hmget(key, ...fields);
+      })) as (string | null)[][];
+    }
+    return Promise.all(keys.map((key) => this.run(() => this.client.hmget(key, ...fields))));
   }
 
   /** Runs a pipeline and returns its results, failing as a whole if any command failed. */
@@ -153,18 +220,17 @@ export class RedisStore implements Store {
 
   async getUsers(ids: readonly string[]): Promise<(UserRecord | null)[]> {
     if (ids.length === 0) return [];
-    const rows = await this.pipeline((p) => {
-      for (const id of ids) p.hmget(this.keys.user(id), ...USER_FIELDS);
-    });
-    return rows.map((row, i) => userFromFields(ids[i]!, row as (string | null)[]));
+    const rows = await this.hmgetEach(ids.map((id) => this.keys.user(id)), USER_FIELDS);
+    return rows.map((row, i) => userFromFields(ids[i]!, row));
   }
 
   // Sessions
 
   async createSession(input: CreateSessionInput): Promise<SessionRecord> {
     const { userId, sessionId, now } = input;
-    const expires = await this.script(
+    const expires = await this.acknowledged(
       'tsCreateSession',
+      userId,
       this.keys.session(userId, sessionId),
       this.keys.sessionIndex(userId),
       now,
@@ -190,8 +256,9 @@ export class RedisStore implements Store {
 
   async rotateSession(input: RotateInput): Promise<RotateResult> {
     const { userId, sessionId } = input;
-    const reply = (await this.script(
+    const reply = (await this.acknowledged(
       'tsRotateSession',
+      userId,
       this.keys.session(userId, sessionId),
       this.keys.sessionIndex(userId),
       input.now,
@@ -219,11 +286,11 @@ export class RedisStore implements Store {
 
   async getSessions(refs: readonly SessionRef[], now: number): Promise<(SessionRecord | null)[]> {
     if (refs.length === 0) return [];
-    const rows = await this.pipeline((p) => {
-      for (const ref of refs) p.hmget(this.keys.session(ref.userId, ref.sessionId), ...SESSION_FIELDS);
-    });
-    return rows.map((row, i) => {
-      const fields = row as (string | null)[];
+    const rows = await this.hmgetEach(
+      refs.map((ref) => this.keys.session(ref.userId, ref.sessionId)),
+      SESSION_FIELDS,
+    );
+    return rows.map((fields, i) => {
       if (fields[0] === null) return null;
       const ref = refs[i]!;
       const session = sessionFromFields(ref.userId, ref.sessionId, fields);
@@ -246,8 +313,9 @@ export class RedisStore implements Store {
   }
 
   async revokeSession(ref: SessionRef, now: number): Promise<boolean> {
-    const revoked = await this.script(
+    const revoked = await this.acknowledged(
       'tsRevokeSession',
+      ref.userId,
       this.keys.session(ref.userId, ref.sessionId),
       this.keys.sessionIndex(ref.userId),
       now,
@@ -258,8 +326,9 @@ export class RedisStore implements Store {
   }
 
   async revokeSessionWithToken(proof: RefreshProof, now: number): Promise<boolean> {
-    const revoked = await this.script(
+    const revoked = await this.acknowledged(
       'tsRevokeWithToken',
+      proof.userId,
       this.keys.session(proof.userId, proof.sessionId),
       this.keys.sessionIndex(proof.userId),
       now,
@@ -272,8 +341,9 @@ export class RedisStore implements Store {
   }
 
   async revokeAllSessions(userId: string, now: number): Promise<string[]> {
-    const ids = await this.script(
+    const ids = await this.acknowledged(
       'tsRevokeAll',
+      userId,
       this.keys.sessionIndex(userId),
       now,
       this.keys.sessionPrefix(userId),
