@@ -1,9 +1,10 @@
 import type { Redis, RedisOptions } from 'ioredis';
-import { loadConfig } from '../config.js';
+import { type Config, loadConfig } from '../config.js';
 import { StoreUnavailableError } from '../errors.js';
 import { newId } from '../ids.js';
 import { createRedisClient } from '../store/redisConnection.js';
 import { RedisStore } from '../store/redisStore.js';
+import { createRedisClients } from '../store/redisTopology.js';
 import type { UserRecord } from '../store/types.js';
 import { checkSignupPassword, normalizeEmail, PASSWORD_MAX_BYTES, PASSWORD_MIN_BYTES } from '../users/credentials.js';
 import { PasswordHasher } from '../users/passwords.js';
@@ -47,7 +48,7 @@ export async function usersAdd(
   const roles = parseRoles(args.roles);
 
   const config = loadConfig(io.env, io.cwd); // ConfigError: printed as it is
-  if (config.redisUrl === null) {
+  if (config.redisUrl === null && config.redisTopology.kind === 'single') {
     throw new CliError(
       'REDIS_URL is not set: users can only be added to a Redis store (the embedded store lives inside the server process; sign up through the API instead)',
     );
@@ -68,13 +69,7 @@ export async function usersAdd(
     createdAt: Date.now(),
   };
 
-  const url = config.redisUrl;
-  const client = await connect(url);
-  const store = new RedisStore({
-    client,
-    createSubscriber: () => createRedisClient(url, CLI_REDIS_OPTIONS),
-    keyPrefix: config.redisKeyPrefix,
-  });
+  const store = await connectStore(config);
   try {
     const result = await store.createUser(user).catch((error: unknown) => {
       if (error instanceof StoreUnavailableError) {
@@ -88,6 +83,36 @@ export async function usersAdd(
   }
   io.stdout.write(`${user.id}\n`);
 }
+
+/** The store the gateway would use: REDIS_URL, or the configured Cluster or Sentinels. */
+async function connectStore(config: Config): Promise<RedisStore> {
+  const keyPrefix = config.redisKeyPrefix;
+  const url = config.redisUrl;
+  if (config.redisTopology.kind === 'single' && url !== null) {
+    const client = await connect(url);
+    return new RedisStore({ client, createSubscriber: () => createRedisClient(url, CLI_REDIS_OPTIONS), keyPrefix });
+  }
+  const { client, createSubscriber } = createRedisClients({ topology: config.redisTopology, url });
+  let lastError: unknown;
+  client.on('error', (error: unknown) => {
+    lastError = error;
+  });
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error('no answer within 5 s')), CLI_CONNECT_TIMEOUT_MS);
+  });
+  try {
+    await Promise.race([client.connect(), timeout]);
+  } catch (error) {
+    client.disconnect();
+    throw new CliError(`cannot connect to Redis (${config.redisTopology.kind}): ${oneLine(lastError ?? error)}`);
+  } finally {
+    clearTimeout(timer);
+  }
+  return new RedisStore({ client, createSubscriber, keyPrefix });
+}
+
+const CLI_CONNECT_TIMEOUT_MS = 5_000;
 
 /** Connects, or fails with one line. The URL is not shown: it may carry a password. */
 async function connect(url: string): Promise<Redis> {

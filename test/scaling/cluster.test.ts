@@ -274,3 +274,27 @@ describe('the Cluster after all of the above', () => {
     }
   });
 });
+
+describe('tessera users add on a Cluster', () => {
+  it('creates the user through REDIS_CLUSTER_NODES', async () => {
+    const { runCli } = await import('../../src/cli/run.js');
+    let stdout = '';
+    let stderr = '';
+    const email = uniqueEmail();
+    const code = await runCli(['users', 'add', '--email', email, '--roles', 'user,admin'], {
+      stdout: { write: (text: string) => (stdout += text) },
+      stderr: { write: (text: string) => (stderr += text) },
+      env: {
+        REDIS_CLUSTER_NODES: cluster.addresses.map((a) => `${a.host}:${a.port}`).join(','),
+        REDIS_KEY_PREFIX: prefix,
+      },
+      cwd: process.cwd(),
+      readStdin: async () => `${PASSWORD}\n`,
+    });
+    expect(stderr).toBe('');
+    expect(code).toBe(0);
+    const user = await store.findUserByEmail(email);
+    expect(user?.id).toBe(stdout.trim());
+    expect(user?.roles).toEqual(['user', 'admin']);
+  }, 20_000);
+});
