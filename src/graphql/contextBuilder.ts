@@ -2,7 +2,13 @@ import type { AuthService, ClientInfo } from '../auth/authService.js';
 import type { Clock } from '../clock.js';
 import type { RefreshTokenTransport } from '../config.js';
 import { type CookieContext, readRefreshCookie } from '../http/refreshCookie.js';
-import { serviceUnavailable, StoreUnavailableError, type TesseraError, unauthenticated } from '../errors.js';
+import {
+  serviceUnavailable,
+  StoreUnavailableError,
+  type TesseraError,
+  type TokenRejection,
+  unauthenticated,
+} from '../errors.js';
 import type { RevocationFeed } from '../sessions/revocationFeed.js';
 import type { Store } from '../store/types.js';
 import type { AccessTokenService } from '../tokens/accessTokens.js';
@@ -27,7 +33,8 @@ export interface RequestFacts {
   response: ResponseHeaders;
 }
 
-type Authentication = { user: AuthenticatedUser } | { failure: TesseraError; sessionId?: string };
+/** Who the caller is, or why there is nobody (the error itself is only made if someone asks). */
+type Authentication = { user: AuthenticatedUser } | { rejection: TokenRejection } | { failure: TesseraError };
 
 const BEARER = /^Bearer +([A-Za-z0-9._~+/-]+=*) *$/i;
 
@@ -35,54 +42,125 @@ const BEARER = /^Bearer +([A-Za-z0-9._~+/-]+=*) *$/i;
  * Verifies the bearer token once per request and builds the typed context. A bad token never
  * fails the request: it leaves `user` null and says why in `authFailure`, so login, signup and
  * refresh still work, and only fields that need a user fail.
+ *
+ * The hot path (a token seen before, of a live session) makes no store round trip and checks no
+ * signature: the claims come from AccessTokenService's cache of verified tokens (synchronously),
+ * the session's revocation from the pushed feed (checked on every request, cached token or not),
+ * and the per-request loaders are only made if a resolver (or the feed's fallback) uses them.
  */
 export class ContextBuilder {
   constructor(private readonly deps: ContextBuilderDeps) {}
 
   async build(request: RequestFacts): Promise<GraphQLContext> {
-    const loaders = createLoaders(this.deps.store, this.deps.clock);
-    const auth = await this.authenticate(request.authorization, loaders);
-    return {
-      user: 'user' in auth ? auth.user : null,
-      sessionId: 'user' in auth ? auth.user.sessionId : null,
-      authFailure: 'failure' in auth ? auth.failure : null,
+    const { store, clock, refreshTransport, auth } = this.deps;
+    const loaders = new LazyLoaders(store, clock);
+    const authentication = await this.authenticate(request.authorization, loaders);
+    return new RequestContext(authentication, {
       client: request.client,
-      refreshCookie:
-        this.deps.refreshTransport === 'body' ? null : readRefreshCookie(request.cookie ?? null, request.cookies),
-      refreshTransport: this.deps.refreshTransport,
+      refreshCookie: refreshTransport === 'body' ? null : readRefreshCookie(request.cookie ?? null, request.cookies),
+      refreshTransport,
       cookies: request.cookies,
       loaders,
-      auth: this.deps.auth,
+      auth,
       response: request.response,
-    };
+    });
   }
 
   private async authenticate(header: string | undefined, loaders: Loaders): Promise<Authentication> {
-    if (header === undefined || header === '') return { failure: unauthenticated('TOKEN_MISSING') };
+    if (header === undefined || header === '') return { rejection: 'TOKEN_MISSING' };
     const token = BEARER.exec(header)?.[1];
-    if (!token) return { failure: unauthenticated('TOKEN_INVALID') };
-    const verified = await this.deps.accessTokens.verify(token);
-    if (!verified.ok) return { failure: unauthenticated(verified.reason) };
-    const live = await this.sessionIsLive(verified.claims, loaders);
-    if (live !== true) return { failure: live };
-    return { user: toUser(verified.claims) };
+    if (!token) return { rejection: 'TOKEN_INVALID' };
+    let claims = this.deps.accessTokens.cachedClaims(token);
+    if (claims === undefined) {
+      const verified = await this.deps.accessTokens.verify(token);
+      if (!verified.ok) return { rejection: verified.reason };
+      claims = verified.claims;
+    }
+    const feed = this.deps.revocations.status(claims.sid);
+    const session = feed === 'unknown' ? await this.askStore(claims, loaders) : feed;
+    if (session === 'live') return { user: toUser(claims) };
+    if (session !== 'revoked') return { failure: session };
+    this.deps.accessTokens.forget(token);
+    return { rejection: 'SESSION_REVOKED' };
   }
 
-  /** Revocation from the pushed feed; the store only while the feed is not known to be healthy. */
-  private async sessionIsLive(claims: AccessTokenClaims, loaders: Loaders): Promise<true | TesseraError> {
-    const status = this.deps.revocations.status(claims.sid);
-    if (status === 'revoked') return unauthenticated('SESSION_REVOKED');
-    if (status === 'live') return true;
+  /** While the revocation feed is not known to be healthy: is the session still in the store? */
+  private async askStore(claims: AccessTokenClaims, loaders: Loaders): Promise<'live' | 'revoked' | TesseraError> {
     const ticket = this.deps.revocations.ticket();
     try {
       const session = await loaders.sessions.load({ userId: claims.sub, sessionId: claims.sid });
-      if (!session) return unauthenticated('SESSION_REVOKED');
+      if (!session) return 'revoked';
       this.deps.revocations.confirm(claims.sid, ticket);
-      return true;
+      return 'live';
     } catch (error) {
       if (error instanceof StoreUnavailableError) return serviceUnavailable();
       throw error;
     }
+  }
+}
+
+const AUTHENTICATION = Symbol('authentication');
+const FAILURE = Symbol('authFailure');
+
+type ContextFields = Omit<GraphQLContext, 'user' | 'sessionId' | 'authFailure'>;
+
+/**
+ * The context object. `authFailure` is a getter on the prototype, so its error is made on first
+ * read only: an error captures a stack trace (tens of microseconds), and requests that need no
+ * user (login, signup, refresh) never read it. On the prototype rather than the object because
+ * Apollo runs each operation on a shallow copy of the context (same prototype, own properties
+ * copied), which would read an own getter.
+ */
+class RequestContext implements GraphQLContext {
+  readonly user: AuthenticatedUser | null;
+  readonly sessionId: string | null;
+  readonly client: ContextFields['client'];
+  readonly refreshCookie: ContextFields['refreshCookie'];
+  readonly refreshTransport: ContextFields['refreshTransport'];
+  readonly cookies: ContextFields['cookies'];
+  readonly loaders: ContextFields['loaders'];
+  readonly auth: ContextFields['auth'];
+  readonly response: ContextFields['response'];
+  readonly [AUTHENTICATION]: Authentication;
+  [FAILURE]: TesseraError | undefined;
+
+  constructor(authentication: Authentication, fields: ContextFields) {
+    this.user = 'user' in authentication ? authentication.user : null;
+    this.sessionId = this.user ? this.user.sessionId : null;
+    this.client = fields.client;
+    this.refreshCookie = fields.refreshCookie;
+    this.refreshTransport = fields.refreshTransport;
+    this.cookies = fields.cookies;
+    this.loaders = fields.loaders;
+    this.auth = fields.auth;
+    this.response = fields.response;
+    this[AUTHENTICATION] = authentication;
+    this[FAILURE] = undefined;
+  }
+
+  get authFailure(): TesseraError | null {
+    const authentication = this[AUTHENTICATION];
+    if ('failure' in authentication) return authentication.failure;
+    if (!('rejection' in authentication)) return null;
+    return (this[FAILURE] ??= unauthenticated(authentication.rejection));
+  }
+}
+
+/** Loaders made on first use, both at once (so they batch together as before). */
+class LazyLoaders implements Loaders {
+  private made: Loaders | undefined = undefined;
+
+  constructor(
+    private readonly store: Store,
+    private readonly clock: Clock,
+  ) {}
+
+  get users(): Loaders['users'] {
+    return (this.made ??= createLoaders(this.store, this.clock)).users;
+  }
+
+  get sessions(): Loaders['sessions'] {
+    return (this.made ??= createLoaders(this.store, this.clock)).sessions;
   }
 }
 

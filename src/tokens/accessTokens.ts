@@ -1,7 +1,8 @@
-import { SignJWT, errors, jwtVerify, type CompactJWSHeaderParameters, type CryptoKey, type JWTPayload } from 'jose';
+import { KeyObject, sign as cryptoSign, verify as cryptoVerify } from 'node:crypto';
 import type { Clock } from '../clock.js';
 import { newId } from '../ids.js';
 import type { KeySet, SigningKey } from './keys.js';
+import { VerifiedTokenCache } from './verifiedTokenCache.js';
 import type {
   AccessTokenClaims,
   AccessTokenVerification,
@@ -20,65 +21,134 @@ export interface AccessTokenServiceOptions {
   clockToleranceSec: number;
   clock: Clock;
   newJti?: () => string;
+  /**
+   * How many verified tokens to remember, so a token presented again skips the signature check
+   * (default 10,000; 0 turns the cache off). See VerifiedTokenCache.
+   */
+  verifiedCacheSize?: number;
 }
 
 export const ACCESS_TOKEN_TYP = 'at+jwt';
-const ALGORITHMS: SigningAlgorithm[] = ['EdDSA', 'ES256'];
+export const DEFAULT_VERIFIED_CACHE_SIZE = 10_000;
+const ALGORITHMS: readonly SigningAlgorithm[] = ['EdDSA', 'ES256'];
 const REQUIRED_CLAIMS = ['iss', 'aud', 'sub', 'sid', 'jti', 'iat', 'exp', 'roles', 'scope'];
 /** Far above any token we issue; refuses huge inputs before any parsing. */
 const MAX_TOKEN_LENGTH = 8192;
 const INVALID: AccessTokenVerification = { ok: false, reason: 'TOKEN_INVALID' };
 const EXPIRED: AccessTokenVerification = { ok: false, reason: 'TOKEN_EXPIRED' };
+const BASE64URL = /^[A-Za-z0-9_-]+$/;
+/** As jose reads JOSE headers and claims: UTF-8 that does not decode is refused, not replaced. */
+const STRICT_UTF8 = new TextDecoder('utf-8', { fatal: true });
 
-/** Issues and verifies access tokens (contract 3.1). Keys are imported once, looked up by kid. */
+/** A key as the signature primitives use it: node:crypto KeyObjects, made once from the key set's CryptoKeys. */
+interface NativeKey {
+  kid: string;
+  alg: SigningAlgorithm;
+  /** The digest node:crypto is given: none for Ed25519 (it hashes internally), SHA-256 for ES256. */
+  digest: 'sha256' | null;
+  verifyKey: KeyObject | { key: KeyObject; dsaEncoding: 'ieee-p1363' };
+  signKey: KeyObject | { key: KeyObject; dsaEncoding: 'ieee-p1363' };
+}
+
+interface CompactJws {
+  key: NativeKey;
+  signingInput: Buffer;
+  payload: string;
+  signature: Buffer;
+}
+
+/**
+ * Issues and verifies access tokens (contract 3.1). Keys are imported once, looked up by kid.
+ *
+ * Signatures are made and checked with node:crypto on libuv's thread pool, the JWS and claims
+ * checks here, as jose's jwtVerify makes them with the options this service used to pass it
+ * (algorithms EdDSA/ES256, the key's own alg, typ at+jwt, iss, aud, clock tolerance, required
+ * claims), then this service's own (types of every claim, exact aud, iat not in the future).
+ * jose's WebCrypto path cost the event loop about as much again as the signature itself.
+ */
 export class AccessTokenService {
-  private readonly byKid: Map<string, SigningKey>;
+  private readonly byKid: Map<string, NativeKey>;
+  private readonly active: NativeKey;
+  /** base64url of the active key's protected header, the same for every token. */
+  private readonly activeHeader: string;
   private readonly newJti: () => string;
+  private readonly verified: VerifiedTokenCache;
 
   constructor(private readonly options: AccessTokenServiceOptions) {
     const tolerance = options.clockToleranceSec;
     if (!(tolerance >= 0 && tolerance <= 60)) throw new RangeError('clockToleranceSec must be 0 to 60');
-    this.byKid = new Map(options.keys.keys.map((key) => [key.kid, key]));
+    this.byKid = new Map(options.keys.keys.map((key) => [key.kid, nativeKey(key)]));
+    this.active = this.byKid.get(options.keys.active.kid) ?? nativeKey(options.keys.active);
+    this.activeHeader = base64urlJson({ alg: this.active.alg, kid: this.active.kid, typ: ACCESS_TOKEN_TYP });
     this.newJti = options.newJti ?? (() => newId());
+    this.verified = new VerifiedTokenCache({
+      maxEntries: options.verifiedCacheSize ?? DEFAULT_VERIFIED_CACHE_SIZE,
+      clock: options.clock,
+      clockToleranceSec: tolerance,
+    });
   }
 
   async issue(input: IssueAccessTokenInput): Promise<IssuedAccessToken> {
-    const { keys, issuer, audience, ttlMs, clock } = this.options;
+    const { issuer, audience, ttlMs, clock } = this.options;
     const nowMs = clock.now();
     const iat = Math.floor(nowMs / 1000);
     const exp = Math.floor(Math.min(nowMs + ttlMs, input.notAfter ?? Infinity) / 1000);
+    if (!Number.isFinite(exp)) throw new RangeError('the token would have no finite expiry');
     const roles = [...input.roles];
-    const token = await new SignJWT({ sid: input.sessionId, roles, scope: input.scope ?? roles.join(' ') })
-      .setProtectedHeader({ alg: keys.active.alg, kid: keys.active.kid, typ: ACCESS_TOKEN_TYP })
-      .setIssuer(issuer)
-      .setAudience(audience)
-      .setSubject(input.userId)
-      .setJti(this.newJti())
-      .setIssuedAt(iat)
-      .setExpirationTime(exp)
-      .sign(keys.active.privateKey);
-    return { token, expiresAt: exp * 1000, expiresIn: Math.max(0, exp - iat) };
+    const claims = {
+      sid: input.sessionId,
+      roles,
+      scope: input.scope ?? roles.join(' '),
+      iss: issuer,
+      aud: audience,
+      sub: input.userId,
+      jti: this.newJti(),
+      iat,
+      exp,
+    };
+    const signingInput = `${this.activeHeader}.${base64urlJson(claims)}`;
+    const signature = await sign(this.active, Buffer.from(signingInput, 'latin1'));
+    return { token: `${signingInput}.${signature.toString('base64url')}`, expiresAt: exp * 1000, expiresIn: Math.max(0, exp - iat) };
   }
 
-  /** Never throws: a bad token is TOKEN_INVALID, a genuine but expired one TOKEN_EXPIRED. */
+  /**
+   * Never throws: a bad token is TOKEN_INVALID, a genuine but expired one TOKEN_EXPIRED. A token
+   * that verified before and whose times are still acceptable is answered from the cache of
+   * verified tokens (the same claims, frozen); callers still check its session's revocation.
+   */
   async verify(token: string): Promise<AccessTokenVerification> {
     if (typeof token !== 'string' || token.length > MAX_TOKEN_LENGTH) return INVALID;
-    const now = new Date(this.options.clock.now());
-    try {
-      const { payload } = await jwtVerify(token, this.resolveKey, {
-        algorithms: ALGORITHMS,
-        issuer: this.options.issuer,
-        audience: this.options.audience,
-        typ: ACCESS_TOKEN_TYP,
-        clockTolerance: this.options.clockToleranceSec,
-        currentDate: now,
-        requiredClaims: REQUIRED_CLAIMS,
-      });
-      const claims = this.checkClaims(payload, Math.floor(now.getTime() / 1000));
-      return claims ? { ok: true, claims } : INVALID;
-    } catch (err) {
-      return err instanceof errors.JWTExpired ? EXPIRED : INVALID;
-    }
+    const cached = this.verified.get(token);
+    if (cached !== undefined) return { ok: true, claims: cached };
+    const nowSec = Math.floor(this.options.clock.now() / 1000);
+    const jws = this.parse(token);
+    if (jws === null || !(await verifySignature(jws))) return INVALID;
+    const payload = decodeJsonObject(jws.payload);
+    if (payload === null) return INVALID;
+    const registered = this.checkRegisteredClaims(payload, nowSec);
+    if (registered !== 'ok') return registered === 'expired' ? EXPIRED : INVALID;
+    const claims = this.checkClaims(payload, nowSec);
+    if (!claims) return INVALID;
+    return { ok: true, claims: this.verified.set(token, claims, payload.nbf as number | undefined) };
+  }
+
+  /**
+   * The claims of a token verified before whose times verification would still accept, from
+   * the cache and synchronously; undefined otherwise (then call `verify`). Same answer as a
+   * successful `verify` of that token.
+   */
+  cachedClaims(token: string): AccessTokenClaims | undefined {
+    return this.verified.get(token);
+  }
+
+  /** Drops a token from the cache of verified tokens (its session was found revoked). */
+  forget(token: string): void {
+    this.verified.delete(token);
+  }
+
+  /** How many verified tokens are cached. */
+  get cachedTokens(): number {
+    return this.verified.size;
   }
 
   /** What /.well-known/jwks.json serves: public parts only. */
@@ -86,16 +156,55 @@ export class AccessTokenService {
     return { keys: this.options.keys.publicJwks() };
   }
 
-  /** Requires a known kid, no crit, and the alg that key was made for. */
-  private readonly resolveKey = (header: CompactJWSHeaderParameters): CryptoKey => {
-    if (Object.hasOwn(header, 'crit')) throw new Error('crit header refused');
-    const key = typeof header.kid === 'string' ? this.byKid.get(header.kid) : undefined;
-    if (!key || header.alg !== key.alg) throw new Error('no key for this kid and alg');
-    return key.publicKey;
-  };
+  /**
+   * A compact JWS with a protected header that names a key we hold by kid, with that key's own
+   * alg (EdDSA or ES256), typ at+jwt, and no crit; null for anything else.
+   */
+  private parse(token: string): CompactJws | null {
+    const first = token.indexOf('.');
+    const second = token.indexOf('.', first + 1);
+    if (first < 0 || second < 0 || token.indexOf('.', second + 1) >= 0) return null;
+    const encodedHeader = token.slice(0, first);
+    const payload = token.slice(first + 1, second);
+    const encodedSignature = token.slice(second + 1);
+    if (!isBase64url(encodedHeader) || !isBase64url(payload) || !isBase64url(encodedSignature)) return null;
+    const header = decodeJsonObject(encodedHeader);
+    if (header === null || Object.hasOwn(header, 'crit')) return null;
+    const { alg, kid, typ } = header;
+    if (typeof alg !== 'string' || !ALGORITHMS.includes(alg as SigningAlgorithm)) return null;
+    const key = typeof kid === 'string' ? this.byKid.get(kid) : undefined;
+    if (!key || key.alg !== alg) return null;
+    if (typeof typ !== 'string' || normalizeTyp(typ) !== normalizeTyp(ACCESS_TOKEN_TYP)) return null;
+    return {
+      key,
+      signingInput: Buffer.from(token.slice(0, second), 'latin1'),
+      payload,
+      signature: Buffer.from(encodedSignature, 'base64url'),
+    };
+  }
 
-  /** What jose leaves to us: the types of every claim, an exact aud, and iat not in the future. */
-  private checkClaims(payload: JWTPayload, nowSec: number): AccessTokenClaims | null {
+  /**
+   * The checks jose's jwtVerify made after the signature, in its order, so that TOKEN_EXPIRED
+   * still means "genuine, for us, and only too old": the required claims present, iss, aud (a
+   * string, or an array holding ours), iat a number, nbf (if any) not in the future beyond the
+   * tolerance, and exp a number; then expired if exp <= now - tolerance.
+   */
+  private checkRegisteredClaims(payload: Record<string, unknown>, nowSec: number): 'ok' | 'invalid' | 'expired' {
+    const { issuer, audience, clockToleranceSec: tolerance } = this.options;
+    for (const claim of REQUIRED_CLAIMS) if (!Object.hasOwn(payload, claim)) return 'invalid';
+    if (payload.iss !== issuer) return 'invalid';
+    const aud = payload.aud;
+    if (!(typeof aud === 'string' ? aud === audience : Array.isArray(aud) && aud.includes(audience))) return 'invalid';
+    if (typeof payload.iat !== 'number') return 'invalid';
+    const nbf = payload.nbf;
+    if (nbf !== undefined && (typeof nbf !== 'number' || nbf > nowSec + tolerance)) return 'invalid';
+    const exp = payload.exp;
+    if (typeof exp !== 'number') return 'invalid';
+    return exp <= nowSec - tolerance ? 'expired' : 'ok';
+  }
+
+  /** Ours on top: the types of every claim, an exact aud, and iat not in the future. */
+  private checkClaims(payload: Record<string, unknown>, nowSec: number): AccessTokenClaims | null {
     const { iss, aud, sub, sid, jti, iat, exp, roles, scope } = payload;
     if (typeof iat !== 'number' || !Number.isFinite(iat)) return null;
     if (iat > nowSec + this.options.clockToleranceSec) return null;
@@ -105,6 +214,62 @@ export class AccessTokenService {
     if (!isStringArray(roles) || typeof scope !== 'string') return null;
     return { iss, aud, sub, sid, jti, iat, exp, roles: [...roles], scope };
   }
+}
+
+function nativeKey(key: SigningKey): NativeKey {
+  const wrap = (object: KeyObject) => (key.alg === 'ES256' ? { key: object, dsaEncoding: 'ieee-p1363' as const } : object);
+  return {
+    kid: key.kid,
+    alg: key.alg,
+    digest: key.alg === 'ES256' ? 'sha256' : null,
+    verifyKey: wrap(KeyObject.from(key.publicKey)),
+    signKey: wrap(KeyObject.from(key.privateKey)),
+  };
+}
+
+/** JWS signature (ES256 as r‖s, 64 bytes, as JWS wants it), on the thread pool. */
+function sign(key: NativeKey, data: Buffer): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    cryptoSign(key.digest, data, key.signKey, (error, signature) => (error ? reject(error) : resolve(signature)));
+  });
+}
+
+/** True only for a good signature; anything odd (a signature of the wrong length …) is false. */
+function verifySignature({ key, signingInput, signature }: CompactJws): Promise<boolean> {
+  return new Promise((resolve) => {
+    try {
+      cryptoVerify(key.digest, signingInput, key.verifyKey, signature, (error, valid) => resolve(!error && valid === true));
+    } catch {
+      resolve(false);
+    }
+  });
+}
+
+/**
+ * base64url as jose's decoder accepts it, minus padding: the URL-safe alphabet only, and no
+ * length that leaves a lone 6-bit group (node's decoder would silently drop it; atob refuses).
+ */
+function isBase64url(value: string): boolean {
+  return value.length % 4 !== 1 && BASE64URL.test(value);
+}
+
+function decodeJsonObject(encoded: string): Record<string, unknown> | null {
+  try {
+    const value: unknown = JSON.parse(STRICT_UTF8.decode(Buffer.from(encoded, 'base64url')));
+    return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : null;
+  } catch {
+    return null;
+  }
+}
+
+function base64urlJson(value: unknown): string {
+  return Buffer.from(JSON.stringify(value), 'utf8').toString('base64url');
+}
+
+/** jose's comparison of typ values: case-insensitive, `application/` implied when there is no slash. */
+function normalizeTyp(value: string): string {
+  const lower = value.toLowerCase();
+  return value.includes('/') ? lower : `application/${lower}`;
 }
 
 function isNonEmptyString(value: unknown): value is string {
