@@ -113,13 +113,14 @@ export class AuthService {
     const { refreshTokens } = this.deps;
     const token = refreshTokens.decode(presented);
     if (!token) throw unauthenticated('REFRESH_TOKEN_INVALID');
-    const { session, secret } = await this.rotate(token);
-    const [user] = await this.deps.store.getUsers([token.userId]);
+    const { session, secret, user } = await this.rotate(token);
     if (!user) throw unauthenticated('REFRESH_TOKEN_INVALID');
     return this.issue(user, session, secret);
   }
 
-  private async rotate(token: RefreshTokenParts): Promise<{ session: SessionRecord; secret: Buffer }> {
+  private async rotate(
+    token: RefreshTokenParts,
+  ): Promise<{ session: SessionRecord; secret: Buffer; user: UserRecord | null }> {
     const { store, clock, refreshTokens, policy, revocations } = this.deps;
     const successor = refreshTokens.newSecret();
     const result = await store.rotateSession({
@@ -135,11 +136,11 @@ export class AuthService {
     });
     switch (result.status) {
       case 'rotated':
-        return { session: result.session, secret: successor };
+        return { session: result.session, secret: successor, user: result.user };
       case 'grace': {
         const live = openSuccessor(token.secret, result.sealedSuccessor);
         if (!live) throw unauthenticated('REFRESH_TOKEN_INVALID');
-        return { session: result.session, secret: live };
+        return { session: result.session, secret: live, user: result.user };
       }
       case 'reused':
         revocations.noteRevoked([token.sessionId]);

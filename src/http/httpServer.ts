@@ -107,7 +107,7 @@ async function handleGraphQL(deps: HttpServerDeps, req: IncomingMessage, res: Se
     },
   };
   const result = await deps.apollo.executeHTTPGraphQLRequest({
-    httpGraphQLRequest: { method: req.method ?? 'GET', headers, search: new URL(req.url ?? '/', 'http://x').search, body },
+    httpGraphQLRequest: { method: req.method ?? 'GET', headers, search: searchOf(req.url), body },
     context: () =>
       deps.contexts.build({
         authorization: req.headers.authorization,
@@ -140,6 +140,7 @@ function overTls(req: IncomingMessage, trust: Config['trustProxy']): boolean {
  * headers only at debug, with credentials redacted by the logger.
  */
 function logRequest(logger: Logger, req: IncomingMessage, res: ServerResponse, path: string): void {
+  if (!logger.isLevelEnabled('info')) return;
   const started = performance.now();
   if (logger.isLevelEnabled('debug')) logger.debug({ req: { method: req.method, path, headers: req.headers } }, 'request');
   res.once('finish', () => {
@@ -148,4 +149,10 @@ function logRequest(logger: Logger, req: IncomingMessage, res: ServerResponse, p
       'request done',
     );
   });
+}
+
+/** The query string with its `?` (what Apollo expects as `search`), without parsing a whole URL. */
+function searchOf(url: string | undefined): string {
+  const at = url?.indexOf('?') ?? -1;
+  return at < 0 ? '' : url!.slice(at);
 }

@@ -126,12 +126,17 @@ export class MemoryStore implements Store {
         lastRefreshedAt: input.now,
         expiresAt: Math.min(input.now + input.idleTtlMs, session.absoluteExpiresAt),
       });
-      return { status: 'rotated', session: publicSession(session) };
+      return { status: 'rotated', session: publicSession(session), user: this.copyUser(session.userId) };
     }
     if (input.generation === session.generation - 1) {
       if (input.secretHash !== session.previousHash) return { status: 'invalid' };
       if (input.graceMs > 0 && input.now - session.rotatedAt <= input.graceMs) {
-        return { status: 'grace', session: publicSession(session), sealedSuccessor: session.sealedSuccessor! };
+        return {
+          status: 'grace',
+          session: publicSession(session),
+          sealedSuccessor: session.sealedSuccessor!,
+          user: this.copyUser(session.userId),
+        };
       }
     }
     if (input.generation < session.generation) {

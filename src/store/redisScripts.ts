@@ -47,7 +47,8 @@ return xs
 /**
  * The check and the rotation in one atomic step. A replay revokes the session and publishes
  * its id on the revocation channel in the same step.
- * KEYS: session, index. ARGV: now, generation, secretHash, nextSecretHash, sealedSuccessor,
+ * KEYS: session, index, user (whose record comes back with a rotation or grace answer, so a
+ * refresh needs no second round trip). ARGV: now, generation, secretHash, nextSecretHash, sealedSuccessor,
  * idleMs, graceMs, sessionId, revocationChannel.
  * Returns {status, created, last, expires, absoluteEnd, ua, ip, generation[, sealed]}.
  */
@@ -74,13 +75,15 @@ if gen == g then
   redis.call('PEXPIRE', KEYS[1], string.format('%d', nx - now))
   redis.call('ZADD', KEYS[2], nxs, ARGV[8])
   extend_index_ttl(KEYS[2], nx, now)
-  return {'rotated', f[8], ns, nxs, f[6], f[10], f[11], ng}
+  local u = redis.call('HMGET', KEYS[3], 'e', 'h', 'r', 'c')
+  return {'rotated', f[8], ns, nxs, f[6], f[10], f[11], ng, u[1], u[2], u[3], u[4]}
 end
 if gen == g - 1 then
   if ARGV[3] ~= f[3] then return {'invalid'} end
   local grace = tonumber(ARGV[7])
   if grace > 0 and now - tonumber(f[4]) <= grace then
-    return {'grace', f[8], f[9], f[5], f[6], f[10], f[11], f[1], f[7]}
+    local u = redis.call('HMGET', KEYS[3], 'e', 'h', 'r', 'c')
+    return {'grace', f[8], f[9], f[5], f[6], f[10], f[11], f[1], f[7], u[1], u[2], u[3], u[4]}
   end
 end
 if gen < g then

@@ -63,7 +63,7 @@ type ScriptCall = (...args: (string | number)[]) => Promise<RedisReply>;
 
 const SCRIPTS: Record<ScriptName, { keys: number; lua: string }> = {
   tsCreateSession: { keys: 2, lua: scripts.CREATE_SESSION },
-  tsRotateSession: { keys: 2, lua: scripts.ROTATE_SESSION },
+  tsRotateSession: { keys: 3, lua: scripts.ROTATE_SESSION },
   tsListSessions: { keys: 1, lua: scripts.LIST_SESSIONS },
   tsRevokeSession: { keys: 2, lua: scripts.REVOKE_SESSION },
   tsRevokeWithToken: { keys: 2, lua: scripts.REVOKE_SESSION_WITH_TOKEN },
@@ -261,6 +261,7 @@ export class RedisStore implements Store {
       userId,
       this.keys.session(userId, sessionId),
       this.keys.sessionIndex(userId),
+      this.keys.user(userId),
       input.now,
       input.generation,
       input.secretHash,
@@ -272,12 +273,16 @@ export class RedisStore implements Store {
       this.keys.revocationChannel(),
     )) as RedisReply[];
     const status = reply[0];
-    if (status === 'rotated') return { status, session: sessionFromFields(userId, sessionId, reply.slice(1)) };
+    const user = (fields: RedisReply[]) => userFromFields(userId, fields.map((f) => (typeof f === 'string' ? f : null)));
+    if (status === 'rotated') {
+      return { status, session: sessionFromFields(userId, sessionId, reply.slice(1, 8)), user: user(reply.slice(8, 12)) };
+    }
     if (status === 'grace') {
       return {
         status,
         session: sessionFromFields(userId, sessionId, reply.slice(1, 8)),
         sealedSuccessor: String(reply[8]),
+        user: user(reply.slice(9, 13)),
       };
     }
     if (status === 'reused' || status === 'expired') return { status };

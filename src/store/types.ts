@@ -66,10 +66,10 @@ export interface RotateInput extends SessionRef {
 }
 
 export type RotateResult =
-  /** The presented token was live; it is now rotated to `generation` (= presented + 1). */
-  | { status: 'rotated'; session: SessionRecord }
+  /** The presented token was live; it is now rotated to `generation` (= presented + 1). `user` is read in the same step. */
+  | { status: 'rotated'; session: SessionRecord; user: UserRecord | null }
   /** The presented token is the immediate predecessor, rotated within the grace window: the live successor is `sealedSuccessor`. */
-  | { status: 'grace'; session: SessionRecord; sealedSuccessor: string }
+  | { status: 'grace'; session: SessionRecord; sealedSuccessor: string; user: UserRecord | null }
   /** A rotated token presented again outside the grace rules: the store has revoked the session (and pushed its id). */
   | { status: 'reused' }
   /** The session ended by time (idle or absolute); the store removed it. */

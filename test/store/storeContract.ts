@@ -75,6 +75,20 @@ export function storeContract(h: StoreHarness): void {
       expect(next.status).toBe('rotated');
     });
 
+    it("a rotation and a grace answer carry the user's record, read in the same step", async () => {
+      const user = { id: newId(), email: `${newId().toLowerCase()}@example.com`, passwordHash: 'h', roles: ['user'], createdAt: T0 };
+      await h.store().createUser(user);
+      const input = sessionInput({ userId: user.id });
+      await h.store().createSession(input);
+      const rotated = await h.store().rotateSession(rotation(input));
+      expect(rotated).toMatchObject({ status: 'rotated', user });
+      const grace = await h.store().rotateSession(rotation(input, { now: T0 + MIN + 1 }));
+      expect(grace).toMatchObject({ status: 'grace', user });
+      const orphan = sessionInput();
+      await h.store().createSession(orphan);
+      expect(await h.store().rotateSession(rotation(orphan))).toMatchObject({ status: 'rotated', user: null });
+    });
+
     it('a wrong secret for the live generation is invalid and revokes nothing', async () => {
       const input = sessionInput();
       await h.store().createSession(input);
