@@ -1,4 +1,4 @@
-import { pino, type DestinationStream, type Logger } from 'pino';
+import { destination, pino, type DestinationStream, type Logger } from 'pino';
 
 export type { Logger };
 
@@ -33,4 +33,9 @@ export function createLogger(options: { level?: string; production: boolean }, d
     },
     destination,
   );
+}
+
+/** Standard output written asynchronously (flush with `logger.flush` before exiting). */
+export function asyncStdout(): DestinationStream {
+  return destination({ fd: 1, sync: false });
 }

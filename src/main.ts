@@ -6,7 +6,7 @@
 import { createApp } from './app.js';
 import { type Config, loadConfig } from './config.js';
 import { ConfigError } from './errors.js';
-import { createLogger, type Logger } from './logger.js';
+import { asyncStdout, createLogger, type Logger } from './logger.js';
 import { MemoryStore } from './store/memoryStore.js';
 import { connectInBackground } from './store/redisConnection.js';
 import { createRedisClients } from './store/redisTopology.js';
@@ -57,7 +57,12 @@ async function main(): Promise<void> {
     process.stderr.write(`tessera: ${error.message}\n`);
     process.exit(1);
   }
-  const logger = createLogger({ production: config.production, level: config.logLevel });
+  // Asynchronous log writes: a synchronous write per request line costs the event loop dearly.
+  const logger = createLogger(
+    { production: config.production, level: config.logLevel },
+    asyncStdout(),
+  );
+  const exit = (code: number) => logger.flush(() => process.exit(code));
   const keys = await loadKeys(config, logger);
   const store = await createStore(config, logger);
   const app = await createApp({ config, store, keys, passwords: await PasswordHasher.create(), logger });
@@ -71,10 +76,10 @@ async function main(): Promise<void> {
     stopping = true;
     logger.info({ signal }, 'shutting down: finishing in-flight requests');
     app.close().then(
-      () => process.exit(0),
+      () => exit(0),
       (error: unknown) => {
         logger.error({ err: error }, 'shutdown failed');
-        process.exit(1);
+        exit(1);
       },
     );
   };
