@@ -1,25 +1,10 @@
-import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { connect, createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { spawn } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import { awaitExit, sleep, startRedisProcess, track } from '../../test/helpers/redisProcess.js';
 
-/** Every child this bench started, so an early exit still ends them (by pid, nothing else). */
-const children = new Set<ChildProcess>();
-process.once('exit', () => {
-  for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-});
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
+// The bench's children and its Redis are tracked like the tests' own: an early exit still ends them (by pid, nothing else).
+export { freePort } from '../../test/helpers/ports.js';
+export { sleep };
 
 export interface Child {
   readonly pid: number;
@@ -34,21 +19,11 @@ export function startChild(command: string, args: string[], options: { env?: Rec
     env: options.env ?? { PATH: process.env.PATH ?? '' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  children.add(child);
   let text = '';
   child.stdout!.on('data', (chunk) => (text += chunk));
   child.stderr!.on('data', (chunk) => (text += chunk));
-  const exited = new Promise<void>((resolve) => {
-    child.once('exit', () => {
-      children.delete(child);
-      resolve();
-    });
-    child.once('error', (error) => {
-      text += String(error);
-      children.delete(child);
-      resolve();
-    });
-  });
+  child.once('error', (error) => (text += String(error)));
+  const exited = track(child);
   if (child.pid === undefined) throw new Error(`could not start ${command}`);
   return {
     pid: child.pid,
@@ -56,31 +31,9 @@ export function startChild(command: string, args: string[], options: { env?: Rec
     async stop(graceMs = 5_000) {
       if (child.exitCode !== null || child.signalCode !== null) return;
       child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
-      await exited;
-      clearTimeout(timer);
+      await awaitExit(child, exited, graceMs);
     },
   };
-}
-
-/** One raw PING over TCP: true on +PONG. */
-function redisPing(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect(port, '127.0.0.1');
-    let reply = '';
-    const finish = (ok: boolean) => {
-      clearTimeout(timer);
-      socket.destroy();
-      resolve(ok);
-    };
-    const timer = setTimeout(() => finish(false), 500);
-    socket.once('connect', () => socket.write('PING\r\n'));
-    socket.on('data', (chunk) => {
-      reply += chunk.toString();
-      if (reply.includes('\r\n')) finish(reply.startsWith('+PONG'));
-    });
-    socket.once('error', () => finish(false));
-  });
 }
 
 export interface PrivateRedis {
@@ -91,36 +44,28 @@ export interface PrivateRedis {
 
 /** A redis-server of the bench's own: a free port, no persistence, its own directory; never the shared one. */
 export async function startRedis(): Promise<PrivateRedis> {
-  const dir = await mkdtemp(join(tmpdir(), 'tessera-bench-redis-'));
-  for (let attempt = 0; ; attempt++) {
-    const port = await freePort();
-    const child = startChild('redis-server', [
+  const redis = await startRedisProcess({
+    label: 'bench-redis',
+    attempts: 4,
+    env: { PATH: process.env.PATH ?? '' },
+    args: (port, dir) => [
       '--port', String(port),
       '--bind', '127.0.0.1',
       '--dir', dir,
       '--save', '',
       '--appendonly', 'no',
       '--daemonize', 'no',
-    ]);
-    const deadline = Date.now() + 10_000;
-    let up = false;
-    while (Date.now() < deadline && !(up = await redisPing(port))) await sleep(25);
-    if (up) {
-      return {
-        url: `redis://127.0.0.1:${port}`,
-        port,
-        async stop() {
-          await child.stop();
-          await rm(dir, { recursive: true, force: true });
-        },
-      };
-    }
-    await child.stop(0);
-    if (attempt >= 3) {
-      await rm(dir, { recursive: true, force: true });
-      throw new Error(`redis-server did not start:\n${child.output()}`);
-    }
-  }
+    ],
+  });
+  return {
+    url: redis.url,
+    port: redis.port,
+    async stop() {
+      // SIGTERM, SIGKILL after 5 s; then the directory goes.
+      await redis.stop('SIGTERM', 5_000);
+      await redis.dispose();
+    },
+  };
 }
 
 /** Polls `url` until it answers 200. */
@@ -137,10 +82,6 @@ export async function waitForHttp(url: string, child: Child, timeoutMs = 20_000)
     await sleep(50);
   }
   throw new Error(`${url} did not answer within ${timeoutMs} ms:\n${child.output()}`);
-}
-
-export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 /** Waits until the child has printed something matching `pattern`. */

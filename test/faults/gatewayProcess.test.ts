@@ -1,7 +1,8 @@
 import { rm } from 'node:fs/promises';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { buildGateway, runGateway, type RunningGateway } from '../helpers/builtGateway.js';
-import { freePort, startPrivateRedis, type PrivateRedis } from '../helpers/privateRedis.js';
+import { freePort } from '../helpers/ports.js';
+import { startPrivateRedis, type PrivateRedis } from '../helpers/privateRedis.js';
 import { uniquePrefix } from '../helpers/redis.js';
 import { LOGIN, REFRESH, SIGNUP, bearer, uniqueEmail } from '../helpers/testServer.js';
 import { gql, ME, outcome, PASSWORD, SESSIONS, signingKeysFile, sleep } from './support.js';

@@ -1,7 +1,8 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { HostPort } from '../../src/config.js';
-import { adminClient, ask, infoFields, type RedisProcess, startRedisProcess, waitFor } from './redisCluster.js';
+import { adminClient, ask, infoFields, waitFor } from './redisCluster.js';
+import { type RedisProcess, startRedisProcess } from './redisProcess.js';
 
 /**
  * A Sentinel-managed Redis of the test's own: a master, one replica and three sentinels

@@ -3,11 +3,13 @@ import { StoreUnavailableError } from '../../src/errors.js';
 import { newId } from '../../src/ids.js';
 import { RedisKeys } from '../../src/store/redisKeys.js';
 import { RedisRevocationSubscriber } from '../../src/store/redisRevocationSubscriber.js';
-import { RedisStore } from '../../src/store/redisStore.js';
+import type { RedisStore } from '../../src/store/redisStore.js';
 import { createRedisClients } from '../../src/store/redisTopology.js';
 import { uniquePrefix } from '../helpers/redis.js';
-import { ask, infoFields, type RedisProcess, startRedisCluster, type TestCluster } from '../helpers/redisCluster.js';
+import { ask, infoFields, startRedisCluster, type TestCluster } from '../helpers/redisCluster.js';
+import type { RedisProcess } from '../helpers/redisProcess.js';
 import { bearer, createTestServer, LOGIN, REFRESH, SIGNUP, type TestServer, uniqueEmail } from '../helpers/testServer.js';
+import { topologyStores } from '../helpers/topologyStores.js';
 import { rotation, sessionInput, storeContract, T0 } from '../store/storeContract.js';
 
 /**
@@ -20,22 +22,11 @@ const PASSWORD = 'correct horse battery';
 const prefix = uniquePrefix('cluster');
 const keys = new RedisKeys(prefix);
 let cluster: TestCluster;
-const stores: RedisStore[] = [];
+const stores = topologyStores(() => ({ kind: 'cluster', nodes: cluster.addresses }));
 let store: RedisStore;
 let peer: RedisStore;
 
-async function clusterStore(keyPrefix: string, minReplicasAck = 0): Promise<RedisStore> {
-  const { client, createSubscriber } = createRedisClients({
-    topology: { kind: 'cluster', nodes: cluster.addresses },
-    url: null,
-    onError: () => undefined,
-  });
-  client.on('error', () => undefined);
-  await client.connect();
-  const created = new RedisStore({ client, createSubscriber, keyPrefix, minReplicasAck });
-  stores.push(created);
-  return created;
-}
+const clusterStore = (keyPrefix: string, minReplicasAck = 0): Promise<RedisStore> => stores.open(keyPrefix, minReplicasAck);
 
 /** A user id whose keys live on this node. */
 async function userOn(node: RedisProcess, keyPrefix = prefix): Promise<string> {
@@ -54,7 +45,7 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(async () => {
-  await Promise.all(stores.map((s) => s.close().catch(() => undefined)));
+  await stores.closeAll();
   await cluster?.dispose();
 }, 30_000);
 

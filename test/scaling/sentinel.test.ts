@@ -2,12 +2,13 @@ import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { StoreUnavailableError } from '../../src/errors.js';
 import { RedisKeys } from '../../src/store/redisKeys.js';
-import { RedisStore } from '../../src/store/redisStore.js';
-import { createRedisClients } from '../../src/store/redisTopology.js';
+import type { RedisStore } from '../../src/store/redisStore.js';
 import { uniquePrefix } from '../helpers/redis.js';
-import { ask, sleep } from '../helpers/redisCluster.js';
+import { ask } from '../helpers/redisCluster.js';
+import { sleep } from '../helpers/redisProcess.js';
 import { startSentinelGroup, type TestSentinelGroup } from '../helpers/redisSentinel.js';
 import { bearer, createTestServer, REFRESH, SIGNUP, type TestServer, uniqueEmail } from '../helpers/testServer.js';
+import { topologyStores } from '../helpers/topologyStores.js';
 import { rotation, sessionInput, storeContract } from '../store/storeContract.js';
 
 /**
@@ -19,30 +20,16 @@ import { rotation, sessionInput, storeContract } from '../store/storeContract.js
 
 const PASSWORD = 'correct horse battery';
 let group: TestSentinelGroup;
-const stores: RedisStore[] = [];
-/** Each store's command connection, to see which data node it is on. */
-const connections = new Map<RedisStore, Redis>();
+const stores = topologyStores(() => ({ kind: 'sentinel', sentinels: group.sentinelAddresses, name: group.name }));
 
-async function sentinelStore(keyPrefix: string, minReplicasAck = 1): Promise<RedisStore> {
-  const { client, createSubscriber } = createRedisClients({
-    topology: { kind: 'sentinel', sentinels: group.sentinelAddresses, name: group.name },
-    url: null,
-    onError: () => undefined,
-  });
-  client.on('error', () => undefined);
-  await client.connect();
-  const created = new RedisStore({ client, createSubscriber, keyPrefix, minReplicasAck });
-  stores.push(created);
-  connections.set(created, client as Redis);
-  return created;
-}
+const sentinelStore = (keyPrefix: string, minReplicasAck = 1): Promise<RedisStore> => stores.open(keyPrefix, minReplicasAck);
 
 beforeAll(async () => {
   group = await startSentinelGroup({ name: 'tessera-test' });
 }, 40_000);
 
 afterAll(async () => {
-  await Promise.all(stores.map((s) => s.close().catch(() => undefined)));
+  await stores.closeAll();
   await group?.dispose();
 }, 30_000);
 
@@ -148,7 +135,8 @@ describe('a failover under a steady stream of refreshes', () => {
 
   beforeAll(async () => {
     const store = await sentinelStore(prefix);
-    connection = connections.get(store)!;
+    // Its command connection, to see which data node it is on.
+    connection = stores.clientOf(store) as Redis;
     server = await createTestServer({
       store,
       keyPrefix: prefix,
