@@ -35,18 +35,21 @@ export class LoginThrottle {
   async beginAttempt(email: string, address: string | null): Promise<void> {
     const { windowMs, maxFailures, maxFailuresPerAddress } = this.options;
     const now = this.clock.now();
-    const account = await this.counters.increment(this.accountKey(email), windowMs, now);
+    const [account, byAddress] = await Promise.all([
+      this.counters.increment(this.accountKey(email), windowMs, now),
+      address === null ? null : this.counters.increment(this.addressKey(address), windowMs, now),
+    ]);
     if (account.count > maxFailures) throw limited(account.resetInMs);
-    if (address === null) return;
-    const byAddress = await this.counters.increment(this.addressKey(address), windowMs, now);
-    if (byAddress.count > maxFailuresPerAddress) throw limited(byAddress.resetInMs);
+    if (byAddress && byAddress.count > maxFailuresPerAddress) throw limited(byAddress.resetInMs);
   }
 
   async recordSuccess(email: string, address: string | null): Promise<void> {
-    await this.counters.reset(this.accountKey(email));
-    if (address !== null) {
-      await this.counters.increment(this.addressKey(address), this.options.windowMs, this.clock.now(), -1);
-    }
+    await Promise.all([
+      this.counters.reset(this.accountKey(email)),
+      address === null
+        ? null
+        : this.counters.increment(this.addressKey(address), this.options.windowMs, this.clock.now(), -1),
+    ]);
   }
 }
 

@@ -16,7 +16,8 @@ Commands:
       verification, and print its kid. Restart every gateway that uses F.
 
   users add --email E [--roles a,b]
-      Create a user in the Redis store named by REDIS_URL (and REDIS_KEY_PREFIX), with the
+      Create a user in the gateway's Redis (REDIS_URL, REDIS_CLUSTER_NODES or REDIS_SENTINELS,
+      and REDIS_KEY_PREFIX), with the
       password read from standard input (its first line; asked for on a terminal).
       Roles default to "user". Prints the new user's id.
       e.g.: tessera users add --email ada@example.com --roles user,admin < password.txt

@@ -73,7 +73,7 @@ export async function usersAdd(
   try {
     const result = await store.createUser(user).catch((error: unknown) => {
       if (error instanceof StoreUnavailableError) {
-        throw new CliError(`Redis (REDIS_URL) did not answer: ${oneLine(error.cause ?? error)}`);
+        throw new CliError(`Redis did not answer: ${oneLine(error.cause ?? error)}`);
       }
       throw error;
     });

@@ -89,7 +89,11 @@ export class ContextBuilder {
     const ticket = this.deps.revocations.ticket();
     try {
       const session = await loaders.sessions.load({ userId: claims.sub, sessionId: claims.sid });
-      if (!session) return 'revoked';
+      if (!session) {
+        // Remembered like a pushed revocation (ids are never reused): its later requests cost no read.
+        this.deps.revocations.noteRevoked([claims.sid]);
+        return 'revoked';
+      }
       this.deps.revocations.confirm(claims.sid, ticket);
       return 'live';
     } catch (error) {

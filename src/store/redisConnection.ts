@@ -5,6 +5,9 @@ import { type Cluster, Redis, type RedisOptions } from 'ioredis';
  * queue that grows and requests that hang. No offline queue, one attempt per command, a command
  * timeout, and reconnection in the background forever (at most every 2 s).
  */
+/** Reconnect delays: quick first tries, then at most every `capMs` (2 s), forever. */
+export const backoff = (attempt: number, capMs = 2_000): number => Math.min(50 * 2 ** attempt, capMs);
+
 export const BOUNDED_REDIS_OPTIONS: RedisOptions = {
   lazyConnect: true,
   enableOfflineQueue: false,
@@ -13,7 +16,7 @@ export const BOUNDED_REDIS_OPTIONS: RedisOptions = {
   connectTimeout: 2_000,
   enableAutoPipelining: false,
   autoResubscribe: false,
-  retryStrategy: (attempt) => Math.min(50 * 2 ** attempt, 2_000),
+  retryStrategy: (attempt) => backoff(attempt),
 };
 
 export function createRedisClient(url: string, overrides: RedisOptions = {}): Redis {

@@ -18,6 +18,10 @@ export class RedisKeys {
   sessionIndex(userId: string): string {
     return `${this.prefix}{u:${userId}}:sessions`;
   }
+  /** Written before WAIT, so WAIT covers this user's slot even when the script itself wrote nothing. */
+  ackMarker(userId: string): string {
+    return `${this.prefix}{u:${userId}}:ack`;
+  }
   email(email: string): string {
     return `${this.prefix}email:${email}`;
   }

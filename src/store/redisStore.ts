@@ -145,7 +145,7 @@ export class RedisStore implements Store {
     if (this.minReplicasAck === 0) return reply;
     return this.run(async () => {
       const p = this.client.pipeline();
-      p.set(`${this.keys.prefix}{u:${userId}}:ack`, '1', 'PX', 60_000);
+      p.set(this.keys.ackMarker(userId), '1', 'PX', 60_000);
       p.wait(this.minReplicasAck, this.replicaAckTimeoutMs);
       const [marker, wait] = (await p.exec()) ?? [];
       for (const [error] of [marker ?? [null], wait ?? [null]]) {

@@ -1,6 +1,6 @@
 import { Cluster, type ClusterOptions, Redis, type RedisOptions } from 'ioredis';
 import type { HostPort, RedisTopology } from '../config.js';
-import { BOUNDED_REDIS_OPTIONS, createRedisClient } from './redisConnection.js';
+import { BOUNDED_REDIS_OPTIONS, backoff, createRedisClient } from './redisConnection.js';
 import type { RedisClient } from './redisStore.js';
 
 export interface RedisClientsOptions {
@@ -22,8 +22,6 @@ export interface RedisClients {
   createSubscriber: () => RedisClient;
 }
 
-/** Reconnect delays: quick first tries, then at most every 2 s, forever. */
-const backoff = (attempt: number, capMs = 2_000): number => Math.min(50 * 2 ** attempt, capMs);
 
 /**
  * The Redis connections of the store for the configured topology, bounded the same way in every

@@ -154,6 +154,8 @@ describe('two gateway instances sharing one Redis', () => {
     await a.graphql('mutation { revokeSession }', {}, bearer(p.accessToken));
     const me = await b.graphql('{ me { id } }', {}, bearer(p.accessToken));
     expect(me.errors[0]?.extensions.reason).toBe('SESSION_REVOKED');
+    // What the store said is remembered: the next request for this session needs no store read.
+    expect(b.app.revocations.status(p.session.id)).toBe('revoked');
     await real.close();
   });
 
