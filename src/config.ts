@@ -97,7 +97,8 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): Config {
   const production = env.NODE_ENV === 'production';
 
   const redisUrl = readRedisUrl(env);
-  if (production && redisUrl === null && !read(env, 'REDIS_CLUSTER_NODES') && !read(env, 'REDIS_SENTINELS')) {
+  const redisTopology = readRedisTopology(env);
+  if (production && redisUrl === null && redisTopology.kind === 'single') {
     fail('REDIS_URL is required when NODE_ENV=production (the embedded store keeps sessions in one process only)');
   }
   const redisKeyPrefix = readKeyPrefix(env);
@@ -148,9 +149,9 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): Config {
     signingKeysFile,
     devKeyDir: path.resolve(cwd, '.tessera'),
     trustProxy: readTrustProxy(env),
-    logLevel: readLogLevel(env),
+    logLevel: readChoice(env, 'LOG_LEVEL', LOG_LEVELS, 'info'),
     loginMaxFailuresPerAddress: readPositiveInteger(env, 'LOGIN_MAX_FAILURES_PER_ADDRESS', 100),
-    refreshTokenTransport: readTransport(env),
+    refreshTokenTransport: readChoice(env, 'REFRESH_TOKEN_TRANSPORT', ['body', 'cookie', 'both'] as const, 'body'),
     limits: {
       maxBodyBytes: readPositiveInteger(env, 'MAX_BODY_BYTES', 65_536),
       maxDocumentBytes: readPositiveInteger(env, 'MAX_DOCUMENT_BYTES', 16_384),
@@ -163,8 +164,8 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): Config {
     },
     shutdownTimeoutMs: readDuration(env, 'SHUTDOWN_TIMEOUT', '10s', '0s', '5m'),
     federation: readFederation(env, cwd),
-    redisTopology: readRedisTopology(env),
-    redisMinReplicasAck: readNonNegativeInteger(env, 'REDIS_MIN_REPLICAS_ACK', 0),
+    redisTopology,
+    redisMinReplicasAck: readWholeNumber(env, 'REDIS_MIN_REPLICAS_ACK', 0, 0),
   };
 }
 
@@ -290,10 +291,14 @@ function readBoolean(env: Env, name: string, fallback: boolean): boolean {
 }
 
 function readPositiveInteger(env: Env, name: string, fallback: number): number {
+  return readWholeNumber(env, name, fallback, 1);
+}
+
+function readWholeNumber(env: Env, name: string, fallback: number, min: number): number {
   const raw = read(env, name);
   if (raw === undefined) return fallback;
   const value = WHOLE_NUMBER.test(raw) ? Number(raw) : NaN;
-  if (!(Number.isSafeInteger(value) && value >= 1)) fail(`${name}: ${show(raw)} must be a whole number of at least 1`);
+  if (!(Number.isSafeInteger(value) && value >= min)) fail(`${name}: ${show(raw)} must be a whole number of at least ${min}`);
   return value;
 }
 
@@ -319,28 +324,13 @@ function readTrustProxy(env: Env): Config['trustProxy'] {
   return { kind: 'addresses', addresses };
 }
 
-function readLogLevel(env: Env): LogLevel {
-  const raw = read(env, 'LOG_LEVEL');
-  if (raw === undefined) return 'info';
-  const level = LOG_LEVELS.find((l) => l === raw.toLowerCase());
-  if (!level) fail(`LOG_LEVEL: ${show(raw)} is not one of ${LOG_LEVELS.join(', ')}`);
-  return level;
-}
-
-function readTransport(env: Env): RefreshTokenTransport {
-  const raw = read(env, 'REFRESH_TOKEN_TRANSPORT');
-  if (raw === undefined) return 'body';
-  const transport = (['body', 'cookie', 'both'] as const).find((t) => t === raw.toLowerCase());
-  if (!transport) fail(`REFRESH_TOKEN_TRANSPORT: ${show(raw)} is not one of body, cookie, both`);
-  return transport;
-}
-
-function readNonNegativeInteger(env: Env, name: string, fallback: number): number {
+/** One of a fixed list of words, in any case. */
+function readChoice<T extends string>(env: Env, name: string, choices: readonly T[], fallback: T): T {
   const raw = read(env, name);
   if (raw === undefined) return fallback;
-  const value = WHOLE_NUMBER.test(raw) ? Number(raw) : NaN;
-  if (!Number.isSafeInteger(value)) fail(`${name}: ${show(raw)} must be a whole number (0 or more)`);
-  return value;
+  const choice = choices.find((c) => c === raw.toLowerCase());
+  if (!choice) fail(`${name}: ${show(raw)} is not one of ${choices.join(', ')}`);
+  return choice;
 }
 
 const SUBGRAPH_NAME = /^[A-Za-z][A-Za-z0-9_-]*$/;
@@ -364,7 +354,7 @@ function readFederation(env: Env, cwd: string): FederationSource | null {
   return { kind: 'subgraphs', subgraphs };
 }
 
-function readHostPorts(env: Env, name: string, raw: string): HostPort[] {
+function readHostPorts(name: string, raw: string): HostPort[] {
   return raw.split(',').map((entry) => {
     const match = /^\s*(\[[^\]]+\]|[^:\s]+):(\d{1,5})\s*$/.exec(entry);
     const port = Number(match?.[2]);
@@ -377,9 +367,9 @@ function readRedisTopology(env: Env): RedisTopology {
   const cluster = read(env, 'REDIS_CLUSTER_NODES');
   const sentinels = read(env, 'REDIS_SENTINELS');
   if (cluster !== undefined && sentinels !== undefined) fail('REDIS_CLUSTER_NODES and REDIS_SENTINELS cannot both be set');
-  if (cluster !== undefined) return { kind: 'cluster', nodes: readHostPorts(env, 'REDIS_CLUSTER_NODES', cluster) };
+  if (cluster !== undefined) return { kind: 'cluster', nodes: readHostPorts('REDIS_CLUSTER_NODES', cluster) };
   if (sentinels === undefined) return { kind: 'single' };
   const name = read(env, 'REDIS_SENTINEL_NAME');
   if (name === undefined) fail('REDIS_SENTINEL_NAME is required with REDIS_SENTINELS (the name of the master the sentinels watch)');
-  return { kind: 'sentinel', sentinels: readHostPorts(env, 'REDIS_SENTINELS', sentinels), name };
+  return { kind: 'sentinel', sentinels: readHostPorts('REDIS_SENTINELS', sentinels), name };
 }
