@@ -50,15 +50,8 @@ export class AuthorizingGateway implements ServerGateway {
   private latest: AuthRequirements | null = null;
   private unsubscribe: (() => void) | null = null;
 
-  /**
-   * @param inner the gateway that plans and executes
-   * @param originalSdl the supergraph as composed, for an SDL the gateway was given rewritten
-   *   (securityFeatures.ts); the identity when it was not
-   */
-  constructor(
-    private readonly inner: ApolloGateway,
-    private readonly originalSdl: (gatewaySdl: string) => string = (sdl) => sdl,
-  ) {}
+  /** @param inner the gateway that plans and executes */
+  constructor(private readonly inner: ApolloGateway) {}
 
   onSchemaLoadOrUpdate(callback: Parameters<ServerGateway['onSchemaLoadOrUpdate']>[0]): () => void {
     return this.inner.onSchemaLoadOrUpdate(callback);
@@ -66,8 +59,10 @@ export class AuthorizingGateway implements ServerGateway {
 
   async load(options: Parameters<ServerGateway['load']>[0]): Promise<LoadResult> {
     // Registered before load so the first schema's requirements are known before any request.
+    // The SDL the gateway was given has `for: SECURITY` dropped from two links (securityFeatures.ts):
+    // an argument collectRequirements does not read.
     this.unsubscribe = this.inner.onSchemaLoadOrUpdate(({ apiSchema, coreSupergraphSdl }) => {
-      const requirements = collectRequirements(this.originalSdl(coreSupergraphSdl));
+      const requirements = collectRequirements(coreSupergraphSdl);
       this.requirements.set(apiSchema, requirements);
       this.latest = requirements;
     });
@@ -92,9 +87,9 @@ export class AuthorizingGateway implements ServerGateway {
       requirements,
       caller: callerOf(requestContext.context as GraphQLContext),
     });
-    if (document === original && denials.length === 0) return execute(requestContext);
+    if (denials.length === 0) return execute(requestContext); // the very same document
     const result = await execute(withDocument(requestContext, document));
-    return toExecutionResult(applyDenials(result as FormattedExecutionResult, denials, schema, original));
+    return toExecutionResult(applyDenials(result as FormattedExecutionResult, denials));
   }
 }
 

@@ -1,11 +1,4 @@
-import {
-  type DocumentNode,
-  type FragmentDefinitionNode,
-  type GraphQLSchema,
-  Kind,
-  type OperationDefinitionNode,
-  assertSchema,
-} from 'graphql';
+import { type DocumentNode, type FragmentDefinitionNode, type GraphQLSchema, Kind, assertSchema, getOperationAST } from 'graphql';
 import { analyzeOperation } from './edgeAuthorization/analyze.js';
 import { hasRequirements } from './edgeAuthorization/requirements.js';
 import { rewriteDocument } from './edgeAuthorization/rewrite.js';
@@ -19,8 +12,11 @@ import type { AuthRequirements, Caller, Denial } from './edgeAuthorization/types
  *
  *   const requirements = collectRequirements(supergraphSdl);                  // per supergraph
  *   const { document, denials } = authorizeOperation({ schema, document, operationName, requirements, caller });
- *   const result = await execute(document);                                   // plan with denialsKey(denials)
- *   return applyDenials(result, denials, schema, originalDocument);
+ *   const result = await execute(document);
+ *   return applyDenials(result, denials);
+ *
+ * A rewritten document is another operation to the query planner: authorizingGateway.ts caches its
+ * plan under the hash of its own printed source, never under the original's.
  */
 
 export { collectRequirements, hasRequirements } from './edgeAuthorization/requirements.js';
@@ -49,30 +45,13 @@ export function authorizeOperation(input: AuthorizeInput): { document: DocumentN
   if (!hasRequirements(requirements)) return unchanged;
   // Fail closed: a schema from another copy of graphql would make every type check below false.
   assertSchema(schema);
-  const operation = chooseOperation(document, input.operationName);
+  // The named operation, or the only one. An empty name is none, as @apollo/gateway reads it.
+  const operation = getOperationAST(document, input.operationName || undefined);
   if (!operation) return unchanged;
   const fragments = fragmentsOf(document);
   const { denied, denials } = analyzeOperation(schema, operation, fragments, requirements, caller);
   if (denials.length === 0) return unchanged;
   return { document: rewriteDocument(operation, fragments, denied), denials };
-}
-
-/**
- * A key that, with the original document's own cache key, identifies the rewritten document: ''
- * when nothing is denied. The rewritten document depends only on which fields were denied, so
- * `queryHash + denialsKey(denials)` is a sound query-plan cache key.
- */
-export function denialsKey(denials: ReadonlyArray<Denial>): string {
-  if (denials.length === 0) return '';
-  const coordinates = new Set(denials.map((d) => d.coordinate ?? d.path.join('.')));
-  return JSON.stringify([...coordinates].sort());
-}
-
-/** The named operation, or the only one; undefined when that is ambiguous or absent. */
-function chooseOperation(document: DocumentNode, operationName: string | null | undefined): OperationDefinitionNode | undefined {
-  const operations = document.definitions.filter((d): d is OperationDefinitionNode => d.kind === Kind.OPERATION_DEFINITION);
-  if (operationName) return operations.find((op) => op.name?.value === operationName);
-  return operations.length === 1 ? operations[0] : undefined;
 }
 
 function fragmentsOf(document: DocumentNode): Map<string, FragmentDefinitionNode> {

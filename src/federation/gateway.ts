@@ -39,22 +39,12 @@ export function createGateway(options: GatewayOptions): AuthorizingGateway {
   const signer = new ContextTokenSigner({ keys: options.keys, issuer: options.issuer, clock: options.clock });
   const authSchema = createAuthSubgraphSchema();
 
-  // The supergraph as composed, for each SDL rewritten for the gateway (the last few).
-  const originals = new Map<string, string>();
-  const transform = (sdl: string): string => {
-    const rewritten = acceptEdgeEnforcedFeatures(sdl);
-    originals.delete(rewritten);
-    originals.set(rewritten, sdl);
-    if (originals.size > 4) originals.delete(originals.keys().next().value!);
-    return rewritten;
-  };
-
   const manager: SupergraphManager =
     federation.kind === 'supergraphFile'
       ? new SupergraphFileManager({
           path: federation.path,
           logger,
-          transform,
+          transform: acceptEdgeEnforcedFeatures,
           ...(options.supergraphPollIntervalMs ? { pollIntervalMs: options.supergraphPollIntervalMs } : {}),
         })
       : transformed(
@@ -62,7 +52,7 @@ export function createGateway(options: GatewayOptions): AuthorizingGateway {
             subgraphs: [{ name: AUTH_SUBGRAPH, url: AUTH_SUBGRAPH_URL }, ...federation.subgraphs],
             logger,
           }),
-          transform,
+          acceptEdgeEnforcedFeatures,
         );
 
   disableGatewayTelemetry();
@@ -78,7 +68,7 @@ export function createGateway(options: GatewayOptions): AuthorizingGateway {
       return new TrustedContextDataSource(url, name, signer);
     },
   });
-  return new AuthorizingGateway(inner, (sdl) => originals.get(sdl) ?? sdl);
+  return new AuthorizingGateway(inner);
 }
 
 /** A supergraph manager whose every SDL passes through `transform` before the gateway sees it. */

@@ -3,6 +3,7 @@ import { readFile } from 'node:fs/promises';
 import type { SupergraphManager } from '@apollo/gateway';
 import { ConfigError } from '../errors.js';
 import type { Logger } from '../logger.js';
+import { AUTH_SUBGRAPH } from './authSubgraph.js';
 
 type SupergraphSdlHookOptions = Parameters<SupergraphManager['initialize']>[0];
 
@@ -16,7 +17,7 @@ export interface SupergraphFileOptions {
 }
 
 /** The supergraph must contain the gateway's own subgraph. */
-const AUTH_SUBGRAPH = /@join__graph\(\s*name:\s*"auth"/;
+const JOINS_AUTH_SUBGRAPH = new RegExp(`@join__graph\\(\\s*name:\\s*"${AUTH_SUBGRAPH}"`);
 
 /**
  * SUPERGRAPH_FILE: a supergraph composed ahead of time, read at start and read again whenever the
@@ -87,9 +88,9 @@ export class SupergraphFileManager implements SupergraphManager {
       throw new Error(`cannot read ${path}: ${code}`);
     }
     if (sdl.trim() === '') throw new Error(`${path} is empty`);
-    if (!AUTH_SUBGRAPH.test(sdl)) {
+    if (!JOINS_AUTH_SUBGRAPH.test(sdl)) {
       throw new Error(
-        `${path} has no subgraph named "auth" (compose it with the auth schema: node examples/compose-supergraph.mjs)`,
+        `${path} has no subgraph named "${AUTH_SUBGRAPH}" (compose it with the auth schema: node examples/compose-supergraph.mjs)`,
       );
     }
     return sdl;

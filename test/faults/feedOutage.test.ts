@@ -1,8 +1,6 @@
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { StoreUnavailableError } from '../../src/errors.js';
 import type { KeySet } from '../../src/tokens/keys.js';
-import { decorate } from '../helpers/decorate.js';
 import { testKeySet } from '../helpers/keys.js';
 import { startPrivateRedis, type PrivateRedis } from '../helpers/privateRedis.js';
 import { uniquePrefix } from '../helpers/redis.js';

@@ -1,8 +1,11 @@
-import { decodeJwt, decodeProtectedHeader } from 'jose';
+import { createLocalJWKSet, decodeJwt, decodeProtectedHeader, jwtVerify, SignJWT } from 'jose';
 import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/clock.js';
-import { type ContextSubject, ContextTokenSigner } from '../../src/tokens/contextTokens.js';
+import { type ContextSubject, ContextTokenSigner, verifyContextToken } from '../../src/tokens/contextTokens.js';
+import { keySetJson, parseKeySet } from '../../src/tokens/keys.js';
+import type { SigningAlgorithm } from '../../src/tokens/types.js';
 import { testKeySet } from '../helpers/keys.js';
+import { GOLDEN } from '../tokens/helpers.js';
 
 const ISSUER = 'https://auth.example.com';
 
@@ -87,6 +90,39 @@ describe('ContextTokenSigner', () => {
     await signer.sign(subject(clock, { jti: 'c' }), 'orders'); // drops b
     expect(signer.size).toBe(2);
     expect(await signer.sign(subject(clock, { jti: 'a' }), 'orders')).toBe(a);
+  });
+
+  it('signs EdDSA byte for byte as jose’s SignJWT did, and as before the shared signer (signJws)', async () => {
+    const clock = new ManualClock(Date.UTC(2026, 4, 1, 12, 0, 0));
+    const keys = await testKeySet('EdDSA');
+    const signer = new ContextTokenSigner({ keys, issuer: ISSUER, clock });
+    const s = subject(clock);
+    const iat = Math.floor(clock.now() / 1000);
+    const viaJose = await new SignJWT({ sid: s.sid, roles: [...s.roles], scope: s.scope })
+      .setProtectedHeader({ alg: keys.active.alg, kid: keys.active.kid, typ: 'tessera-ctx+jwt' })
+      .setIssuer(ISSUER)
+      .setAudience('orders')
+      .setSubject(s.sub)
+      .setIssuedAt(iat)
+      .setExpirationTime(iat + 60)
+      .sign(keys.active.privateKey);
+    expect(await signer.sign(s, 'orders')).toBe(viaJose);
+
+    const goldenClock = new ManualClock(GOLDEN.nowMs);
+    const golden = new ContextTokenSigner({ keys: await parseKeySet(keySetJson(GOLDEN.jwks), 'golden'), issuer: GOLDEN.issuer, clock: goldenClock });
+    const goldenSubject = { jti: GOLDEN.jti, sub: 'user-1', sid: 'session-1', roles: ['admin', 'user'], scope: 'admin user', exp: Math.floor(GOLDEN.nowMs / 1000) + 900 };
+    expect(await golden.sign(goldenSubject, 'orders')).toBe(GOLDEN.contextToken);
+  });
+
+  it.each<SigningAlgorithm>(['EdDSA', 'ES256'])('a %s context token verifies with nothing but the published JWKS', async (alg) => {
+    const clock = new ManualClock(Date.now());
+    const keys = await testKeySet(alg);
+    const token = await new ContextTokenSigner({ keys, issuer: ISSUER, clock }).sign(subject(clock), 'orders');
+    const jwks = createLocalJWKSet(JSON.parse(JSON.stringify({ keys: keys.publicJwks() })));
+    const { payload } = await jwtVerify(token, jwks, { issuer: ISSUER, audience: 'orders', typ: 'tessera-ctx+jwt', currentDate: new Date(clock.now()) });
+    expect(payload).toMatchObject({ sub: 'user-1', sid: 'session-1' });
+    const verified = await verifyContextToken(token, { keys: jwks, issuer: ISSUER, audience: 'orders', now: clock.now(), clockToleranceSec: 5 });
+    expect(verified).toEqual({ ok: true, claims: { sub: 'user-1', sid: 'session-1', roles: ['user', 'admin'], scope: 'user admin orders:read', iat: Math.floor(clock.now() / 1000), exp: Math.floor(clock.now() / 1000) + 60 } });
   });
 
   it('refuses a lifetime over the contract’s 60 s', async () => {

@@ -1,13 +1,4 @@
-import {
-  type DocumentNode,
-  type FormattedExecutionResult,
-  type GraphQLFormattedError,
-  type GraphQLSchema,
-  Kind,
-  type TypeNode,
-  parseType,
-} from 'graphql';
-import { resolvePathTypes } from './pathTypes.js';
+import { type FormattedExecutionResult, type GraphQLFormattedError, Kind, type TypeNode, parseType } from 'graphql';
 import type { Denial } from './types.js';
 
 type Json = Record<string, unknown>;
@@ -15,7 +6,7 @@ type ResponsePath = ReadonlyArray<string | number>;
 
 interface Pass {
   denial: Denial;
-  types: ReadonlyArray<TypeNode | undefined>;
+  types: ReadonlyArray<TypeNode>;
   report: (path: ResponsePath) => void;
 }
 
@@ -24,12 +15,7 @@ interface Pass {
  * with one error per concrete position, and propagates null from a non-null field to the nearest
  * nullable ancestor as GraphQL execution would. Does not mutate `result`.
  */
-export function applyDenials(
-  result: FormattedExecutionResult,
-  denials: ReadonlyArray<Denial>,
-  schema?: GraphQLSchema,
-  document?: DocumentNode,
-): FormattedExecutionResult {
+export function applyDenials(result: FormattedExecutionResult, denials: ReadonlyArray<Denial>): FormattedExecutionResult {
   if (denials.length === 0 || !isObject(result.data)) return result;
   const data = structuredClone(result.data);
   const errors: GraphQLFormattedError[] = [];
@@ -42,19 +28,11 @@ export function applyDenials(
       if (!reported.has(id)) errors.push(errorFor(denial, path));
       reported.add(id);
     };
-    const types = typesOf(denial, schema, document);
+    const types = denial.types.map((type) => parseType(type, { noLocation: true }));
     dataNulled = applyToObject(data, { denial, types, report }, 0, []);
   }
   const allErrors = [...(result.errors ?? []), ...errors];
   return { ...result, data: dataNulled ? null : data, ...(allErrors.length > 0 ? { errors: allErrors } : {}) };
-}
-
-function typesOf(denial: Denial, schema?: GraphQLSchema, document?: DocumentNode): Array<TypeNode | undefined> {
-  const printed = denial.types ?? (schema && document ? resolvePathTypes(schema, document, denial.path) : []);
-  return denial.path.map((_, i) => {
-    const type = printed[i];
-    return type === undefined ? undefined : parseType(type, { noLocation: true });
-  });
 }
 
 function errorFor(denial: Denial, path: ResponsePath): GraphQLFormattedError {
@@ -92,21 +70,17 @@ function applyToList(list: unknown[], itemType: TypeNode | undefined, pass: Pass
 }
 
 /**
- * The denied field itself. With a marker, only where the marker came back (where GraphQL would
- * have resolved the field: its type condition and `@include`/`@skip` held), and never over a
- * value another, allowed selection with the same response key produced.
+ * The denied field itself: only where its marker came back (where GraphQL would have resolved the
+ * field: its type condition and `@include`/`@skip` held), and never over a value another, allowed
+ * selection with the same response key produced.
  */
 function denyField(object: Json, key: string, type: TypeNode | undefined, pass: Pass, at: ResponsePath): boolean {
   const marker = pass.denial.marker;
-  if (marker !== undefined && pass.denial.omit) return omitField(object, marker, pass, at);
-  if (marker !== undefined) {
-    if (!(marker in object)) return false;
-    const hasValue = object[key] !== null && object[key] !== undefined;
-    replaceKey(object, marker, hasValue ? undefined : key);
-    if (hasValue) return false;
-  } else {
-    object[key] = null;
-  }
+  if (pass.denial.omit) return omitField(object, marker, pass, at);
+  if (!(marker in object)) return false;
+  const hasValue = object[key] !== null && object[key] !== undefined;
+  replaceKey(object, marker, hasValue ? undefined : key);
+  if (hasValue) return false;
   pass.report([...at, key]);
   return isNonNull(type);
 }

@@ -37,7 +37,7 @@ export interface Denial {
   /** UNAUTHENTICATED only: the contract's `extensions.reason`. */
   reason?: TokenRejection;
   /** The denied field's schema coordinate, `Type.field`. */
-  coordinate?: string;
+  coordinate: string;
   /**
    * The field was selected through a fragment on a type the caller may not see (`... on Account`
    * with `Account @authenticated`): as GraphOS Router does, it is left out of the response rather
@@ -45,10 +45,10 @@ export interface Denial {
    */
   omit?: boolean;
   /**
-   * Set by authorizeOperation: the alias of the `__typename` that stands in for the denied field in
-   * the rewritten document, so applyDenials nulls it exactly where GraphQL would have resolved it.
+   * The alias of the `__typename` that stands in for the denied field in the rewritten document,
+   * so applyDenials nulls it exactly where GraphQL would have resolved it.
    */
-  marker?: string;
-  /** Set by authorizeOperation: the declared type of each field along `path`, e.g. `[User!]!`. */
-  types?: string[];
+  marker: string;
+  /** The declared type of each field along `path`, e.g. `[User!]!`. */
+  types: string[];
 }
