@@ -1,16 +1,14 @@
 import { open, readFile, realpath, rename, unlink } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { newId } from '../ids.js';
-import { generateSigningJwk, keySetJson, rotateKeySetJson } from '../tokens/keys.js';
+import { generateSigningJwk, keySetJson, rotateKeySetJson, SIGNING_ALGORITHMS } from '../tokens/keys.js';
 import type { SigningAlgorithm } from '../tokens/types.js';
 import { CliError, type CliIO, oneLine, UsageError } from './common.js';
-
-const ALGORITHMS: readonly SigningAlgorithm[] = ['EdDSA', 'ES256'];
 
 /** `--alg`, spelled as in the contract (any case); EdDSA when absent. */
 export function parseAlgorithm(raw: string | undefined): SigningAlgorithm {
   if (raw === undefined) return 'EdDSA';
-  const alg = ALGORITHMS.find((name) => name.toLowerCase() === raw.toLowerCase());
+  const alg = SIGNING_ALGORITHMS.find((name) => name.toLowerCase() === raw.toLowerCase());
   if (!alg) throw new UsageError(`--alg must be EdDSA or ES256, not ${JSON.stringify(raw)}`);
   return alg;
 }
@@ -42,15 +40,13 @@ export async function keysRotate(
     throw new CliError(`cannot read ${shown}: ${errorCode(err)}`);
   });
   // A bad set is a ConfigError naming the file, printed as it is.
-  const rotated = await rotateKeySetJson(text, alg, shown);
+  const { json: rotated, kid, kept } = await rotateKeySetJson(text, alg, shown);
   await replaceFile(target, rotated).catch((err: unknown) => {
     throw new CliError(`cannot write ${shown}: ${errorCode(err)}`);
   });
-  const { keys } = JSON.parse(rotated) as { keys: { kid: string }[] };
-  const kid = keys[0]?.kid ?? '';
   io.stdout.write(`${kid}\n`);
   io.stderr.write(
-    `${shown}: new active ${alg} key ${kid}, ${keys.length - 1} older key(s) kept; restart every gateway that uses this file\n`,
+    `${shown}: new active ${alg} key ${kid}, ${kept} older key(s) kept; restart every gateway that uses this file\n`,
   );
 }
 

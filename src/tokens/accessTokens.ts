@@ -1,7 +1,6 @@
-import { KeyObject, sign as cryptoSign, verify as cryptoVerify } from 'node:crypto';
 import type { Clock } from '../clock.js';
 import { newId } from '../ids.js';
-import type { KeySet, SigningKey } from './keys.js';
+import { type KeySet, SIGNING_ALGORITHMS, type SigningKey, signJws, verifyJwsSignature } from './keys.js';
 import { VerifiedTokenCache } from './verifiedTokenCache.js';
 import type {
   AccessTokenClaims,
@@ -30,7 +29,6 @@ export interface AccessTokenServiceOptions {
 
 export const ACCESS_TOKEN_TYP = 'at+jwt';
 export const DEFAULT_VERIFIED_CACHE_SIZE = 10_000;
-const ALGORITHMS: readonly SigningAlgorithm[] = ['EdDSA', 'ES256'];
 const REQUIRED_CLAIMS = ['iss', 'aud', 'sub', 'sid', 'jti', 'iat', 'exp', 'roles', 'scope'];
 /** Far above any token we issue; refuses huge inputs before any parsing. */
 const MAX_TOKEN_LENGTH = 8192;
@@ -40,18 +38,8 @@ const BASE64URL = /^[A-Za-z0-9_-]+$/;
 /** As jose reads JOSE headers and claims: UTF-8 that does not decode is refused, not replaced. */
 const STRICT_UTF8 = new TextDecoder('utf-8', { fatal: true });
 
-/** A key as the signature primitives use it: node:crypto KeyObjects, made once from the key set's CryptoKeys. */
-interface NativeKey {
-  kid: string;
-  alg: SigningAlgorithm;
-  /** The digest node:crypto is given: none for Ed25519 (it hashes internally), SHA-256 for ES256. */
-  digest: 'sha256' | null;
-  verifyKey: KeyObject | { key: KeyObject; dsaEncoding: 'ieee-p1363' };
-  signKey: KeyObject | { key: KeyObject; dsaEncoding: 'ieee-p1363' };
-}
-
 interface CompactJws {
-  key: NativeKey;
+  key: SigningKey;
   signingInput: Buffer;
   payload: string;
   signature: Buffer;
@@ -60,26 +48,22 @@ interface CompactJws {
 /**
  * Issues and verifies access tokens (contract 3.1). Keys are imported once, looked up by kid.
  *
- * Signatures are made and checked with node:crypto on libuv's thread pool, the JWS and claims
- * checks here, as jose's jwtVerify makes them with the options this service used to pass it
- * (algorithms EdDSA/ES256, the key's own alg, typ at+jwt, iss, aud, clock tolerance, required
- * claims), then this service's own (types of every claim, exact aud, iat not in the future).
- * jose's WebCrypto path cost the event loop about as much again as the signature itself.
+ * Signatures are made and checked with node:crypto on libuv's thread pool (signJws and
+ * verifyJwsSignature in keys.ts), the JWS and claims checks here, as jose's jwtVerify makes them
+ * with the options this service used to pass it (algorithms EdDSA/ES256, the key's own alg, typ
+ * at+jwt, iss, aud, clock tolerance, required claims), then this service's own (types of every
+ * claim, exact aud, iat not in the future). jose's WebCrypto path cost the event loop about as
+ * much again as the signature itself.
  */
 export class AccessTokenService {
-  private readonly byKid: Map<string, NativeKey>;
-  private readonly active: NativeKey;
-  /** base64url of the active key's protected header, the same for every token. */
-  private readonly activeHeader: string;
+  private readonly byKid: Map<string, SigningKey>;
   private readonly newJti: () => string;
   private readonly verified: VerifiedTokenCache;
 
   constructor(private readonly options: AccessTokenServiceOptions) {
     const tolerance = options.clockToleranceSec;
     if (!(tolerance >= 0 && tolerance <= 60)) throw new RangeError('clockToleranceSec must be 0 to 60');
-    this.byKid = new Map(options.keys.keys.map((key) => [key.kid, nativeKey(key)]));
-    this.active = this.byKid.get(options.keys.active.kid) ?? nativeKey(options.keys.active);
-    this.activeHeader = base64urlJson({ alg: this.active.alg, kid: this.active.kid, typ: ACCESS_TOKEN_TYP });
+    this.byKid = new Map(options.keys.keys.map((key) => [key.kid, key]));
     this.newJti = options.newJti ?? (() => newId());
     this.verified = new VerifiedTokenCache({
       maxEntries: options.verifiedCacheSize ?? DEFAULT_VERIFIED_CACHE_SIZE,
@@ -89,7 +73,7 @@ export class AccessTokenService {
   }
 
   async issue(input: IssueAccessTokenInput): Promise<IssuedAccessToken> {
-    const { issuer, audience, ttlMs, clock } = this.options;
+    const { keys, issuer, audience, ttlMs, clock } = this.options;
     const nowMs = clock.now();
     const iat = Math.floor(nowMs / 1000);
     const exp = Math.floor(Math.min(nowMs + ttlMs, input.notAfter ?? Infinity) / 1000);
@@ -106,9 +90,8 @@ export class AccessTokenService {
       iat,
       exp,
     };
-    const signingInput = `${this.activeHeader}.${base64urlJson(claims)}`;
-    const signature = await sign(this.active, Buffer.from(signingInput, 'latin1'));
-    return { token: `${signingInput}.${signature.toString('base64url')}`, expiresAt: exp * 1000, expiresIn: Math.max(0, exp - iat) };
+    const token = await signJws(keys.active, { typ: ACCESS_TOKEN_TYP }, claims);
+    return { token, expiresAt: exp * 1000, expiresIn: Math.max(0, exp - iat) };
   }
 
   /**
@@ -122,7 +105,7 @@ export class AccessTokenService {
     if (cached !== undefined) return { ok: true, claims: cached };
     const nowSec = Math.floor(this.options.clock.now() / 1000);
     const jws = this.parse(token);
-    if (jws === null || !(await verifySignature(jws))) return INVALID;
+    if (jws === null || !(await verifyJwsSignature(jws.key, jws.signingInput, jws.signature))) return INVALID;
     const payload = decodeJsonObject(jws.payload);
     if (payload === null) return INVALID;
     const registered = this.checkRegisteredClaims(payload, nowSec);
@@ -171,7 +154,7 @@ export class AccessTokenService {
     const header = decodeJsonObject(encodedHeader);
     if (header === null || Object.hasOwn(header, 'crit')) return null;
     const { alg, kid, typ } = header;
-    if (typeof alg !== 'string' || !ALGORITHMS.includes(alg as SigningAlgorithm)) return null;
+    if (typeof alg !== 'string' || !SIGNING_ALGORITHMS.includes(alg as SigningAlgorithm)) return null;
     const key = typeof kid === 'string' ? this.byKid.get(kid) : undefined;
     if (!key || key.alg !== alg) return null;
     if (typeof typ !== 'string' || normalizeTyp(typ) !== normalizeTyp(ACCESS_TOKEN_TYP)) return null;
@@ -216,35 +199,6 @@ export class AccessTokenService {
   }
 }
 
-function nativeKey(key: SigningKey): NativeKey {
-  const wrap = (object: KeyObject) => (key.alg === 'ES256' ? { key: object, dsaEncoding: 'ieee-p1363' as const } : object);
-  return {
-    kid: key.kid,
-    alg: key.alg,
-    digest: key.alg === 'ES256' ? 'sha256' : null,
-    verifyKey: wrap(KeyObject.from(key.publicKey)),
-    signKey: wrap(KeyObject.from(key.privateKey)),
-  };
-}
-
-/** JWS signature (ES256 as r‖s, 64 bytes, as JWS wants it), on the thread pool. */
-function sign(key: NativeKey, data: Buffer): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    cryptoSign(key.digest, data, key.signKey, (error, signature) => (error ? reject(error) : resolve(signature)));
-  });
-}
-
-/** True only for a good signature; anything odd (a signature of the wrong length …) is false. */
-function verifySignature({ key, signingInput, signature }: CompactJws): Promise<boolean> {
-  return new Promise((resolve) => {
-    try {
-      cryptoVerify(key.digest, signingInput, key.verifyKey, signature, (error, valid) => resolve(!error && valid === true));
-    } catch {
-      resolve(false);
-    }
-  });
-}
-
 /**
  * base64url as jose's decoder accepts it, minus padding: the URL-safe alphabet only, and no
  * length that leaves a lone 6-bit group (node's decoder would silently drop it; atob refuses).
@@ -260,10 +214,6 @@ function decodeJsonObject(encoded: string): Record<string, unknown> | null {
   } catch {
     return null;
   }
-}
-
-function base64urlJson(value: unknown): string {
-  return Buffer.from(JSON.stringify(value), 'utf8').toString('base64url');
 }
 
 /** jose's comparison of typ values: case-insensitive, `application/` implied when there is no slash. */

@@ -7,24 +7,21 @@ import {
   type FlattenedJWSInput,
   jwtVerify,
   type JWTPayload,
-  SignJWT,
 } from 'jose';
 import type { Clock } from '../clock.js';
-import type { KeySet } from './keys.js';
-import type { SigningAlgorithm } from './types.js';
+import { type KeySet, SIGNING_ALGORITHMS, signJws } from './keys.js';
 
 /*
  * The trusted context (contract section 6): a short-lived JWT the gateway attaches to every
  * subgraph request of a signed-in caller as `x-tessera-context`, addressed to that one subgraph.
- * Signing happens here (gateway side) and so does verification (the `tessera/subgraph` verifier):
- * only src/tokens imports jose.
+ * Signing happens here (gateway side, with signJws from keys.ts, as access tokens are signed) and
+ * so does verification (the `tessera/subgraph` verifier, with jose): only src/tokens imports jose.
  */
 
 export const CONTEXT_TOKEN_TYP = 'tessera-ctx+jwt';
 export const CONTEXT_HEADER = 'x-tessera-context';
 /** The contract's upper bound on a context token's life. */
 export const MAX_CONTEXT_TTL_MS = 60_000;
-const ALGORITHMS: SigningAlgorithm[] = ['EdDSA', 'ES256'];
 const REQUIRED_CLAIMS = ['iss', 'aud', 'sub', 'sid', 'iat', 'exp', 'roles', 'scope'];
 /** Far above any context token; refuses huge inputs before any parsing. */
 const MAX_TOKEN_LENGTH = 8192;
@@ -112,14 +109,18 @@ export class ContextTokenSigner {
 
   private signNow(subject: ContextSubject, audience: string, iat: number, exp: number): Promise<string> {
     const { keys, issuer } = this.options;
-    return new SignJWT({ sid: subject.sid, roles: [...subject.roles], scope: subject.scope })
-      .setProtectedHeader({ alg: keys.active.alg, kid: keys.active.kid, typ: CONTEXT_TOKEN_TYP })
-      .setIssuer(issuer)
-      .setAudience(audience)
-      .setSubject(subject.sub)
-      .setIssuedAt(iat)
-      .setExpirationTime(exp)
-      .sign(keys.active.privateKey);
+    // The claims in the order jose's SignJWT wrote them, so the tokens are as they were.
+    const claims = {
+      sid: subject.sid,
+      roles: [...subject.roles],
+      scope: subject.scope,
+      iss: issuer,
+      aud: audience,
+      sub: subject.sub,
+      iat,
+      exp,
+    };
+    return signJws(keys.active, { typ: CONTEXT_TOKEN_TYP }, claims);
   }
 }
 
@@ -190,7 +191,7 @@ export async function verifyContextToken(token: string, options: VerifyContextOp
   };
   try {
     const { payload } = await jwtVerify(token, resolveKey, {
-      algorithms: ALGORITHMS,
+      algorithms: [...SIGNING_ALGORITHMS],
       issuer: options.issuer,
       audience: options.audience,
       typ: CONTEXT_TOKEN_TYP,

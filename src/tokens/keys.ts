@@ -1,4 +1,4 @@
-import { hkdfSync } from 'node:crypto';
+import { hkdfSync, KeyObject, sign as cryptoSign, verify as cryptoVerify } from 'node:crypto';
 import { access, link, mkdir, readFile, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, type CryptoKey } from 'jose';
@@ -11,11 +11,18 @@ export interface PrivateSigningJwk extends PublicJwk {
   d: string;
 }
 
+/** The JWS algorithms Tessera signs and verifies with, and the only ones it accepts. */
+export const SIGNING_ALGORITHMS: readonly SigningAlgorithm[] = ['EdDSA', 'ES256'];
+
 export interface SigningKey {
   kid: string;
   alg: SigningAlgorithm;
+  /** WebCrypto keys, for jose. */
   privateKey: CryptoKey;
   publicKey: CryptoKey;
+  /** The same keys as node:crypto KeyObjects, made once at import: what signJws and verifyJwsSignature use. */
+  privateKeyObject: KeyObject;
+  publicKeyObject: KeyObject;
   publicJwk: PublicJwk;
 }
 
@@ -50,14 +57,72 @@ export function keySetJson(jwks: PrivateSigningJwk[]): string {
   return `${JSON.stringify({ keys: jwks.map(normalized) }, null, 2)}\n`;
 }
 
-/** The key set with a new active key first and every old key kept after it, for verification. */
+/**
+ * The key set with a new active key first and every old key kept after it, for verification;
+ * `kid` is the new key's, `kept` how many old keys follow it.
+ */
 export async function rotateKeySetJson(
   json: string,
   alg: SigningAlgorithm = 'EdDSA',
   source = 'key set',
-): Promise<string> {
+): Promise<{ json: string; kid: string; kept: number }> {
   const old = validateKeySetJson(json, source);
-  return keySetJson([await generateSigningJwk(alg), ...old]);
+  const fresh = await generateSigningJwk(alg);
+  return { json: keySetJson([fresh, ...old]), kid: fresh.kid, kept: old.length };
+}
+
+/**
+ * A compact JWS of `claims` signed by `key`, its protected header `{ alg, kid, ...header }` with
+ * the key's own alg and kid (read when called). Signed with node:crypto on libuv's thread pool:
+ * jose's WebCrypto path cost the event loop about as much again as the signature itself.
+ * Like jose, refuses an iat, nbf or exp that is a number but not a finite one.
+ */
+export async function signJws(
+  key: SigningKey,
+  header: { typ: string },
+  claims: Record<string, unknown>,
+): Promise<string> {
+  for (const claim of ['iat', 'nbf', 'exp']) {
+    const value = claims[claim];
+    if (typeof value === 'number' && !Number.isFinite(value)) throw new TypeError(`"${claim}" claim must be a finite number`);
+  }
+  const signingInput = `${base64urlJson({ alg: key.alg, kid: key.kid, ...header })}.${base64urlJson(claims)}`;
+  const signature = await new Promise<Buffer>((resolve, reject) => {
+    cryptoSign(digestOf(key), Buffer.from(signingInput, 'latin1'), keyOptions(key, key.privateKeyObject), (error, result) =>
+      error ? reject(error) : resolve(result),
+    );
+  });
+  return `${signingInput}.${signature.toString('base64url')}`;
+}
+
+/**
+ * True only for a good JWS signature by `key` over `signingInput` (ES256 as r‖s, as JWS has it);
+ * anything odd (a signature of the wrong length …) is false. Checked on libuv's thread pool.
+ */
+export function verifyJwsSignature(key: SigningKey, signingInput: Buffer, signature: Buffer): Promise<boolean> {
+  return new Promise((resolve) => {
+    try {
+      cryptoVerify(digestOf(key), signingInput, keyOptions(key, key.publicKeyObject), signature, (error, valid) =>
+        resolve(!error && valid === true),
+      );
+    } catch {
+      resolve(false);
+    }
+  });
+}
+
+/** The digest node:crypto is given: none for Ed25519 (it hashes internally), SHA-256 for ES256. */
+function digestOf(key: SigningKey): 'sha256' | null {
+  return key.alg === 'ES256' ? 'sha256' : null;
+}
+
+/** ES256 signatures as JWS wants them: r‖s, 64 bytes, not DER. */
+function keyOptions(key: SigningKey, object: KeyObject): KeyObject | { key: KeyObject; dsaEncoding: 'ieee-p1363' } {
+  return key.alg === 'ES256' ? { key: object, dsaEncoding: 'ieee-p1363' } : object;
+}
+
+function base64urlJson(value: unknown): string {
+  return Buffer.from(JSON.stringify(value), 'utf8').toString('base64url');
 }
 
 /** Validates and imports a JWK Set of private keys; any problem is a one-line ConfigError. */
@@ -164,7 +229,15 @@ async function importSigningKey(jwk: PrivateSigningJwk, source: string, n: numbe
   try {
     const privateKey = (await importJWK({ ...material, d: jwk.d }, jwk.alg)) as CryptoKey;
     const publicKey = (await importJWK(material, jwk.alg)) as CryptoKey;
-    return { kid: jwk.kid, alg: jwk.alg, privateKey, publicKey, publicJwk };
+    return {
+      kid: jwk.kid,
+      alg: jwk.alg,
+      privateKey,
+      publicKey,
+      privateKeyObject: KeyObject.from(privateKey),
+      publicKeyObject: KeyObject.from(publicKey),
+      publicJwk,
+    };
   } catch (err) {
     // WebCrypto also refuses a "d" that does not belong to "x"/"y".
     throw configError(source, `key ${n} cannot be used: ${oneLine(err)}`);

@@ -135,6 +135,9 @@ describe('keys rotate', () => {
     expect(run.stdout).toBe(`${newKid}\n`);
     expect(newKid).not.toBe(oldKid);
     expect(run.stderr).toContain(newKid);
+    expect(run.stderr).toBe(
+      `${path}: new active EdDSA key ${newKid}, 1 older key(s) kept; restart every gateway that uses this file\n`,
+    );
 
     const keySet = await parseKeySet(await readFile(path, 'utf8'), path);
     expect(keySet.keys.map((key) => key.kid)).toEqual([newKid, oldKid]);
@@ -149,6 +152,7 @@ describe('keys rotate', () => {
     const third = await parseKeySet(await readFile(path, 'utf8'), path);
     expect(third.keys.map((key) => key.kid)).toEqual([again.stdout.trim(), newKid, oldKid]);
     expect(third.active.alg).toBe('ES256');
+    expect(again.stderr).toContain(`new active ES256 key ${again.stdout.trim()}, 2 older key(s) kept;`);
   });
 
   it('through a symlink, replaces the file it points to and keeps the link', async () => {

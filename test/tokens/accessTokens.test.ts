@@ -7,6 +7,7 @@ import { generateSigningJwk, keySetJson, parseKeySet, rotateKeySetJson } from '.
 import type { SigningAlgorithm } from '../../src/tokens/types.js';
 import {
   AUDIENCE,
+  GOLDEN,
   ISSUER,
   TOLERANCE_SEC,
   b64json,
@@ -263,13 +264,15 @@ describe('key rotation and the JWKS', () => {
     const oldKeys = await parseKeySet(oldJson, 'test');
     const oldToken = (await makeService(oldKeys, clock).issue(ISSUE)).token;
 
-    const newKeys = await parseKeySet(await rotateKeySetJson(oldJson), 'test');
+    const rotated = await rotateKeySetJson(oldJson);
+    const newKeys = await parseKeySet(rotated.json, 'test');
     const service = makeService(newKeys, clock);
     const newToken = (await service.issue(ISSUE)).token;
 
     expect((await service.verify(oldToken)).ok).toBe(true);
     expect(decodeProtectedHeader(newToken).kid).toBe(newKeys.active.kid);
     expect(newKeys.active.kid).not.toBe(oldKeys.active.kid);
+    expect(rotated.kid).toBe(newKeys.active.kid);
     const jwks = service.jwks();
     expect(jwks.keys.map((key) => key.kid)).toEqual([newKeys.active.kid, oldKeys.active.kid]);
     expect(JSON.stringify(jwks)).not.toMatch(/"d"/);
@@ -281,6 +284,29 @@ describe('key rotation and the JWKS', () => {
     const fields = alg === 'EdDSA' ? ['alg', 'crv', 'kid', 'kty', 'use', 'x'] : ['alg', 'crv', 'kid', 'kty', 'use', 'x', 'y'];
     expect(Object.keys(published ?? {}).sort()).toEqual(fields);
     expect(published).toMatchObject({ kid: keys.active.kid, alg, use: 'sig' });
+  });
+
+  it('a token issued before the shared signer (signJws) is issued byte for byte the same now, and still verifies', async () => {
+    const clock = new ManualClock(GOLDEN.nowMs);
+    const keys = await parseKeySet(keySetJson(GOLDEN.jwks), 'golden');
+    const service = makeService(keys, clock, () => GOLDEN.jti);
+    const { token } = await service.issue({ userId: 'user-1', sessionId: 'session-1', roles: ['admin', 'user'] });
+    expect(token).toBe(GOLDEN.accessToken);
+    expect(await service.verify(GOLDEN.accessToken)).toMatchObject({ ok: true, claims: { sub: 'user-1', jti: GOLDEN.jti } });
+    const served = JSON.parse(JSON.stringify(service.jwks())) as { keys: Array<{ kid: string; alg: string }> };
+    const options = { issuer: ISSUER, audience: AUDIENCE, typ: 'at+jwt', currentDate: new Date(clock.now()) };
+    await expect(jwtVerify(GOLDEN.accessToken, createLocalJWKSet(served), options)).resolves.toBeTruthy();
+
+    // With the ES256 key active: the old EdDSA token still verifies, and a new ES256 one verifies with the JWKS alone.
+    const esKeys = await parseKeySet(keySetJson([GOLDEN.jwks[1]!, GOLDEN.jwks[0]!]), 'golden');
+    const esService = makeService(esKeys, clock);
+    const esToken = (await esService.issue(ISSUE)).token;
+    expect(decodeProtectedHeader(esToken)).toEqual({ alg: 'ES256', kid: GOLDEN.jwks[1]!.kid, typ: 'at+jwt' });
+    expect((await esService.verify(GOLDEN.accessToken)).ok).toBe(true);
+    expect((await esService.verify(esToken)).ok).toBe(true);
+    const esServed = JSON.parse(JSON.stringify(esService.jwks())) as { keys: Array<{ kid: string; alg: string }> };
+    await expect(jwtVerify(esToken, createLocalJWKSet(esServed), options)).resolves.toBeTruthy();
+    await expect(jwtVerify(GOLDEN.accessToken, createLocalJWKSet(esServed), options)).resolves.toBeTruthy();
   });
 
   it.each<SigningAlgorithm>(['EdDSA', 'ES256'])('a %s token verifies with nothing but the served JWKS', async (alg) => {

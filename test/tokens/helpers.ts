@@ -69,3 +69,26 @@ export function signCompact(
     jwk.alg === 'EdDSA' ? sign(null, input, key) : sign('sha256', input, { key, dsaEncoding: 'ieee-p1363' });
   return `${input.toString()}.${signature.toString('base64url')}`;
 }
+
+/**
+ * A fixed key set (an EdDSA key, active, then an ES256 one) and tokens the gateway issued with it
+ * before access and context tokens shared one signer (signJws in keys.ts), at 2026-05-01T12:00Z.
+ * Ed25519 signatures are deterministic: the same input must still give exactly these strings,
+ * and they must still verify.
+ */
+export const GOLDEN = {
+  jwks: [
+    { kid: 'DcI7yDvh-jKlb3D8z0_DFL_vHDjkfD5K-TNEnrJfX6s', kty: 'OKP', alg: 'EdDSA', use: 'sig', crv: 'Ed25519', x: 'tO9c0oSEWf0RdQ5bCXsU-De0KTe_Jwc-jxTgpAYLJgQ', d: '970dcSAroOiVVuNNDblrCZm_OTnyPKfnPRLW-0WxJHc' },
+    { kid: 'l-6Iwovtu4PQ5-xGO7jDoELj7IRAuFliMP-fIveEx08', kty: 'EC', alg: 'ES256', use: 'sig', crv: 'P-256', x: '4xW1FIMtVwdZ4P4gED_x6faXs27sygwQRcFbc5uisG4', y: 'Qn9jnABplS9XzeyAqHnKHnjveRbA8CTsjp3qaybSu5Y', d: 'ccyDSFtrWWSxtaoqw5LA5m3-W4ClD4t9f8eXxdzmh6s' },
+  ] satisfies PrivateSigningJwk[],
+  issuer: 'https://auth.example.test',
+  audience: 'tessera',
+  nowMs: Date.UTC(2026, 4, 1, 12, 0, 0),
+  jti: 'jti-golden',
+  /** issue({ userId: 'user-1', sessionId: 'session-1', roles: ['admin', 'user'] }), ttl 15 min. */
+  accessToken:
+    'eyJhbGciOiJFZERTQSIsImtpZCI6IkRjSTd5RHZoLWpLbGIzRDh6MF9ERkxfdkhEamtmRDVLLVRORW5ySmZYNnMiLCJ0eXAiOiJhdCtqd3QifQ.eyJzaWQiOiJzZXNzaW9uLTEiLCJyb2xlcyI6WyJhZG1pbiIsInVzZXIiXSwic2NvcGUiOiJhZG1pbiB1c2VyIiwiaXNzIjoiaHR0cHM6Ly9hdXRoLmV4YW1wbGUudGVzdCIsImF1ZCI6InRlc3NlcmEiLCJzdWIiOiJ1c2VyLTEiLCJqdGkiOiJqdGktZ29sZGVuIiwiaWF0IjoxNzc3NjM2ODAwLCJleHAiOjE3Nzc2Mzc3MDB9.an1vdp2mrJAhnQb4bOmsmQch_ljRMfn9CCsxkThl_YQZaObeOxJVr5897QLP2ao2GadSIqVgHn1HRJR17XuwAg',
+  /** sign({ jti: 'jti-golden', sub: 'user-1', sid: 'session-1', roles: ['admin', 'user'], scope: 'admin user', exp: now + 900 }, 'orders'). */
+  contextToken:
+    'eyJhbGciOiJFZERTQSIsImtpZCI6IkRjSTd5RHZoLWpLbGIzRDh6MF9ERkxfdkhEamtmRDVLLVRORW5ySmZYNnMiLCJ0eXAiOiJ0ZXNzZXJhLWN0eCtqd3QifQ.eyJzaWQiOiJzZXNzaW9uLTEiLCJyb2xlcyI6WyJhZG1pbiIsInVzZXIiXSwic2NvcGUiOiJhZG1pbiB1c2VyIiwiaXNzIjoiaHR0cHM6Ly9hdXRoLmV4YW1wbGUudGVzdCIsImF1ZCI6Im9yZGVycyIsInN1YiI6InVzZXItMSIsImlhdCI6MTc3NzYzNjgwMCwiZXhwIjoxNzc3NjM2ODYwfQ.jFZwsjoLRhWz4DS1LcFkVyXgy8Cznjlp0qVVpAxeTECVG-G5_YiFx_ZeSY9C-LfU4xlK0Y6EcMz77Ihjvlx3Bg',
+};

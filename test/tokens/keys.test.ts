@@ -2,7 +2,7 @@ import { hkdfSync } from 'node:crypto';
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { calculateJwkThumbprint } from 'jose';
+import { calculateJwkThumbprint, decodeJwt, importJWK, jwtVerify } from 'jose';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/clock.js';
 import { ConfigError } from '../../src/errors.js';
@@ -14,8 +14,12 @@ import {
   loadOrCreateDevKeySet,
   parseKeySet,
   rotateKeySetJson,
+  SIGNING_ALGORITHMS,
+  signJws,
+  verifyJwsSignature,
   type PrivateSigningJwk,
 } from '../../src/tokens/keys.js';
+import type { SigningAlgorithm } from '../../src/tokens/types.js';
 import { makeService } from './helpers.js';
 
 const tempDirs: string[] = [];
@@ -146,6 +150,73 @@ describe('parseKeySet', () => {
   });
 });
 
+describe('SIGNING_ALGORITHMS', () => {
+  it('is EdDSA and ES256', () => {
+    expect(SIGNING_ALGORITHMS).toEqual(['EdDSA', 'ES256']);
+  });
+});
+
+describe('signJws and verifyJwsSignature', () => {
+  async function oneKey(alg: SigningAlgorithm) {
+    const jwk = await generateSigningJwk(alg);
+    return { jwk, key: (await parseKeySet(keySetJson([jwk]), 'test')).active };
+  }
+  const claims = { sid: 's-1', roles: ['a', 'b'], scope: 'a b', iss: 'https://i.example', aud: 'x', sub: 'u-1', iat: 1_800_000_000, exp: 1_800_000_060 };
+
+  it.each<SigningAlgorithm>(['EdDSA', 'ES256'])('%s: KeyObjects made at import match the JWK', async (alg) => {
+    const { jwk, key } = await oneKey(alg);
+    expect(key.privateKeyObject.type).toBe('private');
+    expect(key.publicKeyObject.type).toBe('public');
+    expect(key.privateKeyObject.asymmetricKeyType).toBe(alg === 'EdDSA' ? 'ed25519' : 'ec');
+    expect(key.publicKeyObject.export({ format: 'jwk' })).toMatchObject({ kty: jwk.kty, crv: jwk.crv, x: jwk.x });
+    expect(key.privateKeyObject.export({ format: 'jwk' }).d).toBe(jwk.d);
+  });
+
+  it.each<SigningAlgorithm>(['EdDSA', 'ES256'])('%s: a compact JWS, header {alg, kid, ...header} in that order, claims as given, that jose verifies', async (alg) => {
+    const { key } = await oneKey(alg);
+    const token = await signJws(key, { typ: 'test+jwt' }, claims);
+    const [header, payload, signature] = token.split('.') as [string, string, string];
+    expect(Buffer.from(header, 'base64url').toString()).toBe(JSON.stringify({ alg, kid: key.kid, typ: 'test+jwt' }));
+    expect(Buffer.from(payload, 'base64url').toString()).toBe(JSON.stringify(claims));
+    expect(Buffer.from(signature, 'base64url')).toHaveLength(64); // ES256 as r‖s, not DER
+    const { payload: verified, protectedHeader } = await jwtVerify(token, await importJWK(key.publicJwk, alg), {
+      currentDate: new Date(claims.iat * 1000),
+      typ: 'test+jwt',
+    });
+    expect(verified).toEqual(claims);
+    expect(protectedHeader).toEqual({ alg, kid: key.kid, typ: 'test+jwt' });
+  });
+
+  it.each<SigningAlgorithm>(['EdDSA', 'ES256'])('%s: verifyJwsSignature accepts the signature and nothing else', async (alg) => {
+    const { key } = await oneKey(alg);
+    const { key: other } = await oneKey(alg);
+    const token = await signJws(key, { typ: 'test+jwt' }, claims);
+    const input = Buffer.from(token.slice(0, token.lastIndexOf('.')));
+    const signature = Buffer.from(token.slice(token.lastIndexOf('.') + 1), 'base64url');
+    expect(await verifyJwsSignature(key, input, signature)).toBe(true);
+    expect(await verifyJwsSignature(other, input, signature)).toBe(false);
+    expect(await verifyJwsSignature(key, Buffer.concat([input, Buffer.from('x')]), signature)).toBe(false);
+    expect(await verifyJwsSignature(key, input, signature.subarray(1))).toBe(false);
+    expect(await verifyJwsSignature(key, input, Buffer.alloc(0))).toBe(false);
+  });
+
+  it('uses the kid the key has when called (a copy with another kid names that kid)', async () => {
+    const { key } = await oneKey('EdDSA');
+    const token = await signJws({ ...key, kid: 'renamed' }, { typ: 'test+jwt' }, claims);
+    expect(JSON.parse(Buffer.from(token.split('.')[0]!, 'base64url').toString())).toEqual({ alg: 'EdDSA', kid: 'renamed', typ: 'test+jwt' });
+  });
+
+  it('refuses an iat, nbf or exp that is not a finite number, as jose does', async () => {
+    const { key } = await oneKey('EdDSA');
+    for (const claim of ['iat', 'nbf', 'exp']) {
+      await expect(signJws(key, { typ: 'test+jwt' }, { ...claims, [claim]: Number.NaN })).rejects.toThrow(
+        new TypeError(`"${claim}" claim must be a finite number`),
+      );
+    }
+    expect(decodeJwt(await signJws(key, { typ: 'test+jwt' }, { ...claims, nbf: claims.iat }))).toMatchObject({ nbf: claims.iat });
+  });
+});
+
 describe('keySetJson and rotateKeySetJson', () => {
   it('pretty-prints a JWK Set that parses back', async () => {
     const jwk = await generateSigningJwk();
@@ -154,20 +225,27 @@ describe('keySetJson and rotateKeySetJson', () => {
     expect(JSON.parse(json)).toEqual({ keys: [jwk] });
   });
 
-  it('puts a new active key first and keeps every old key after it', async () => {
+  it('puts a new active key first and keeps every old key after it, and says its kid and how many were kept', async () => {
     const old = [await generateSigningJwk(), await generateSigningJwk('ES256')];
-    const rotated = JSON.parse(await rotateKeySetJson(keySetJson(old))) as { keys: PrivateSigningJwk[] };
+    const result = await rotateKeySetJson(keySetJson(old));
+    const rotated = JSON.parse(result.json) as { keys: PrivateSigningJwk[] };
     expect(rotated.keys).toHaveLength(3);
     expect(rotated.keys.slice(1)).toEqual(old);
     expect(rotated.keys[0]).toMatchObject({ alg: 'EdDSA', use: 'sig', d: expect.any(String) });
     expect(old.map((jwk) => jwk.kid)).not.toContain(rotated.keys[0]?.kid);
+    expect(result.kid).toBe(rotated.keys[0]?.kid);
+    expect(result.kept).toBe(2);
+    expect(result.json).toBe(keySetJson(rotated.keys));
   });
 
   it('rotates to an ES256 key when asked', async () => {
-    const rotated = JSON.parse(await rotateKeySetJson(keySetJson([await generateSigningJwk()]), 'ES256')) as {
+    const result = await rotateKeySetJson(keySetJson([await generateSigningJwk()]), 'ES256');
+    const rotated = JSON.parse(result.json) as {
       keys: PrivateSigningJwk[];
     };
     expect(rotated.keys[0]).toMatchObject({ alg: 'ES256', kty: 'EC', crv: 'P-256' });
+    expect(result.kid).toBe(rotated.keys[0]?.kid);
+    expect(result.kept).toBe(1);
   });
 
   it('refuses to rotate something that is not a valid key set', async () => {
