@@ -16,7 +16,6 @@ export interface AuthenticatedUser {
 
 /** Response headers a resolver may set (Set-Cookie …). */
 export interface ResponseHeaders {
-  set(name: string, value: string): void;
   append(name: string, value: string): void;
 }
 

@@ -99,7 +99,6 @@ async function handleGraphQL(deps: HttpServerDeps, req: IncomingMessage, res: Se
   };
   const responseHeaders = new HeaderMap();
   const response: ResponseHeaders = {
-    set: (name, value) => responseHeaders.set(name.toLowerCase(), value),
     append: (name, value) => {
       const key = name.toLowerCase();
       const prior = responseHeaders.get(key);

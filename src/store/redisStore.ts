@@ -1,7 +1,7 @@
 import type { Cluster, Redis } from 'ioredis';
 import { StoreUnavailableError } from '../errors.js';
 import { RedisKeys } from './redisKeys.js';
-import { dropConnection, isCommandTimeout } from './redisConnection.js';
+import { BOUNDED_REDIS_OPTIONS, dropConnection, isCommandTimeout } from './redisConnection.js';
 import { translateRedisError } from './redisErrors.js';
 import {
   type RedisReply,
@@ -26,8 +26,8 @@ import type {
 
 export type RedisClient = Redis | Cluster;
 
-/** A script that starts later than this after it was sent writes nothing (below the 1 s command timeout). */
-const SCRIPT_DEADLINE_MS = 800;
+/** A script that starts later than this after it was sent writes nothing: 200 ms before the caller gives up. */
+const SCRIPT_DEADLINE_MS = (BOUNDED_REDIS_OPTIONS.commandTimeout ?? 1_000) - 200;
 
 /** How long a write waits for replicas to confirm it (WAIT), when it must (below the command timeout). */
 const REPLICA_ACK_TIMEOUT_MS = 300;
