@@ -185,3 +185,15 @@ redis.call('HSET', KEYS[1], 'n', string.format('%d', n), 'end', string.format('%
 redis.call('PEXPIRE', KEYS[1], string.format('%d', e - now))
 return {n, e - now}
 `;
+
+/** KEYS: user. ARGV: email, passwordHash, rolesJson, createdAt. Writes a new user's record. */
+export const WRITE_USER = `${deadline}
+redis.call('HSET', KEYS[1], 'e', ARGV[1], 'h', ARGV[2], 'r', ARGV[3], 'c', ARGV[4])
+return 1
+`;
+
+/** KEYS: email. ARGV: userId. Points the email at the user unless another account has it; 1 when claimed. */
+export const CLAIM_EMAIL = `${deadline}
+if redis.call('SET', KEYS[1], ARGV[1], 'NX') then return 1 end
+return 0
+`;

@@ -58,7 +58,9 @@ type ScriptName =
   | 'tsRevokeSession'
   | 'tsRevokeWithToken'
   | 'tsRevokeAll'
-  | 'tsCount';
+  | 'tsCount'
+  | 'tsWriteUser'
+  | 'tsClaimEmail';
 type ScriptCall = (...args: (string | number)[]) => Promise<RedisReply>;
 
 const SCRIPTS: Record<ScriptName, { keys: number; lua: string }> = {
@@ -69,6 +71,8 @@ const SCRIPTS: Record<ScriptName, { keys: number; lua: string }> = {
   tsRevokeWithToken: { keys: 2, lua: scripts.REVOKE_SESSION_WITH_TOKEN },
   tsRevokeAll: { keys: 1, lua: scripts.REVOKE_ALL_SESSIONS },
   tsCount: { keys: 1, lua: scripts.INCREMENT_COUNTER },
+  tsWriteUser: { keys: 1, lua: scripts.WRITE_USER },
+  tsClaimEmail: { keys: 1, lua: scripts.CLAIM_EMAIL },
 };
 
 /** The production store: sessions, users, counters and the revocation feed in Redis. */
@@ -199,16 +203,17 @@ export class RedisStore implements Store {
 
   // Users
 
+  /**
+   * The record first (under a new id nobody refers to yet), then the email claim: whatever fails
+   * or arrives late, an email never points at a missing record. Both carry the script deadline.
+   */
   async createUser(user: UserRecord): Promise<'created' | 'email_taken'> {
-    const claimed = await this.run(() => this.client.set(this.keys.email(user.email), user.id, 'NX'));
-    if (claimed !== 'OK') return 'email_taken';
-    try {
-      await this.run(() => this.client.hset(this.keys.user(user.id), userToFields(user)));
-    } catch (error) {
-      await this.client.del(this.keys.email(user.email)).catch(() => undefined);
-      throw error;
-    }
-    return 'created';
+    const fields = userToFields(user);
+    await this.script('tsWriteUser', this.keys.user(user.id), fields.e, fields.h, fields.r, fields.c);
+    const claimed = await this.script('tsClaimEmail', this.keys.email(user.email), user.id);
+    if (claimed === 1) return 'created';
+    await this.client.del(this.keys.user(user.id)).catch(() => undefined);
+    return 'email_taken';
   }
 
   async findUserByEmail(email: string): Promise<UserRecord | null> {

@@ -182,3 +182,18 @@ describe('a command that waited out its timeout on a hung Redis', () => {
     expect(outcome(await s.graphql(LOGIN, { email, password: PASSWORD }))).toBe('ok');
   }, 30_000);
 });
+
+describe('a signup that waited out its timeout on a hung Redis', () => {
+  it('writes nothing when Redis wakes: the same signup succeeds afterwards', async () => {
+    const { server: s, redis: r } = await rig();
+    const email = uniqueEmail();
+    r.freeze();
+    const signup = await s.graphql(SIGNUP, { email, password: PASSWORD });
+    expect(outcome(signup)).toBe('SERVICE_UNAVAILABLE');
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    r.thaw();
+    await expect.poll(async () => (await fetch(`${s.url}/readyz`)).status, { timeout: 8_000, interval: 100 }).toBe(200);
+    const again = await s.graphql(SIGNUP, { email, password: PASSWORD });
+    expect(outcome(again)).toBe('ok');
+  }, 30_000);
+});
