@@ -1,5 +1,8 @@
 import { ApolloServer, type ApolloServerOptionsWithGateway } from '@apollo/server';
-import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
+import {
+  ApolloServerPluginCacheControlDisabled,
+  ApolloServerPluginLandingPageDisabled,
+} from '@apollo/server/plugin/disabled';
 import { ApolloServerPluginLandingPageLocalDefault } from '@apollo/server/plugin/landingPage/default';
 import type { RequestLimits } from '../config.js';
 import type { Logger } from '../logger.js';
@@ -51,6 +54,9 @@ export function createApolloServer({ production, logger, limits, federation }: A
     validationRules: operationLimitRules(limits),
     logger,
     plugins: [
+      // Every answer is Cache-Control: no-store (src/http), so Apollo's cache-control hints would be
+      // computed per request for nothing.
+      ApolloServerPluginCacheControlDisabled(),
       documentSizePlugin<GraphQLContext>(limits),
       production
         ? ApolloServerPluginLandingPageDisabled()
