@@ -6,6 +6,7 @@ import {
   LOGIN,
   REFRESH,
   SIGNUP,
+  signUp,
   type TestServer,
   uniqueEmail,
 } from '../helpers/testServer.js';
@@ -20,11 +21,7 @@ for (const kind of ['redis', 'memory'] as const) {
     });
     afterAll(() => server.close());
 
-    async function signup(email = uniqueEmail()) {
-      const answer = await server.graphql(SIGNUP, { email, password: PASSWORD });
-      expect(answer.errors).toEqual([]);
-      return answer.data!.signup;
-    }
+    const signup = (email?: string) => signUp(server, email, PASSWORD);
 
     it('signup returns a token pair, the user and the session, uncached', async () => {
       const answer = await server.graphql(SIGNUP, { email: '  New.User@Example.COM ', password: PASSWORD }, {

@@ -4,7 +4,7 @@ import type { Store } from '../../src/store/types.js';
 import { decorate } from '../helpers/decorate.js';
 import { testKeySet } from '../helpers/keys.js';
 import { uniquePrefix } from '../helpers/redis.js';
-import { bearer, createTestServer, LOGIN, REFRESH, SIGNUP, type TestServer, uniqueEmail } from '../helpers/testServer.js';
+import { bearer, createTestServer, LOGIN, REFRESH, SIGNUP, signUp, type TestServer, uniqueEmail } from '../helpers/testServer.js';
 
 const PASSWORD = 'correct horse battery';
 const servers: TestServer[] = [];
@@ -19,11 +19,7 @@ afterEach(async () => {
   await Promise.all(servers.splice(0).map((s) => s.close()));
 });
 
-async function signup(server: TestServer, email = uniqueEmail()) {
-  const answer = await server.graphql(SIGNUP, { email, password: PASSWORD });
-  expect(answer.errors).toEqual([]);
-  return answer.data!.signup;
-}
+const signup = (server: TestServer, email?: string) => signUp(server, email, PASSWORD);
 
 describe('time', () => {
   it('an expired access token is refused with TOKEN_EXPIRED; refresh gets a new one', async () => {

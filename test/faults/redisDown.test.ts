@@ -45,29 +45,30 @@ async function rig(env: Record<string, string> = {}): Promise<Rig> {
   return made;
 }
 
+/** With Redis down or hung: login, refresh and revoke answer SERVICE_UNAVAILABLE within the bound, /readyz 503 with a reason. */
+async function expectUnavailableFast({ server: s, email, signedUp }: Rig) {
+  const login = await timed(() => s.graphql(LOGIN, { email, password: PASSWORD }));
+  expect(outcome(login.value)).toBe('SERVICE_UNAVAILABLE');
+  expect(login.value.data).toBeNull();
+  const refresh = await timed(() => s.graphql(REFRESH, { t: signedUp.refreshToken }));
+  expect(outcome(refresh.value)).toBe('SERVICE_UNAVAILABLE');
+  const revoke = await timed(() => s.graphql(REVOKE, {}, bearer(signedUp.accessToken)));
+  expect(outcome(revoke.value)).toBe('SERVICE_UNAVAILABLE');
+  const readyz = await timed(() => fetch(`${s.url}/readyz`));
+  expect(readyz.value.status).toBe(503);
+  expect(readyz.value.headers.get('content-type')).toMatch(/application\/json/);
+  expect(await readyz.value.json()).toMatchObject({ reason: expect.any(String) });
+  for (const { ms } of [login, refresh, revoke, readyz]) expect(ms).toBeLessThan(FAULT_BOUND_MS);
+  return { login, refresh, revoke, readyz };
+}
+
 describe('Redis down, then back', () => {
   it('answers SERVICE_UNAVAILABLE quickly, readyz 503, healthz 200, no queue, then recovers by itself', async () => {
-    const { server: s, redis: r, client, email, signedUp } = await rig();
+    const made = await rig();
+    const { server: s, redis: r, client, email, signedUp } = made;
     await r.stop('SIGKILL');
 
-    const login = await timed(() => s.graphql(LOGIN, { email, password: PASSWORD }));
-    expect(outcome(login.value)).toBe('SERVICE_UNAVAILABLE');
-    expect(login.value.data).toBeNull();
-    expect(login.ms).toBeLessThan(FAULT_BOUND_MS);
-
-    const refresh = await timed(() => s.graphql(REFRESH, { t: signedUp.refreshToken }));
-    expect(outcome(refresh.value)).toBe('SERVICE_UNAVAILABLE');
-    expect(refresh.ms).toBeLessThan(FAULT_BOUND_MS);
-
-    const revoke = await timed(() => s.graphql(REVOKE, {}, bearer(signedUp.accessToken)));
-    expect(outcome(revoke.value)).toBe('SERVICE_UNAVAILABLE');
-    expect(revoke.ms).toBeLessThan(FAULT_BOUND_MS);
-
-    const readyz = await timed(() => fetch(`${s.url}/readyz`));
-    expect(readyz.value.status).toBe(503);
-    expect(readyz.value.headers.get('content-type')).toMatch(/application\/json/);
-    expect(await readyz.value.json()).toMatchObject({ reason: expect.any(String) });
-    expect(readyz.ms).toBeLessThan(FAULT_BOUND_MS);
+    const { login, refresh, revoke, readyz } = await expectUnavailableFast(made);
     expect((await fetch(`${s.url}/healthz`)).status).toBe(200);
 
     // The feed cannot be trusted while Redis is down: requests fall back to the (down) store.
@@ -121,22 +122,12 @@ describe('Redis down, then back', () => {
 
 describe('Redis hung (connections open, no answers)', () => {
   it('answers SERVICE_UNAVAILABLE within the command timeout, queues nothing without limit, and recovers', async () => {
-    const { server: s, redis: r, client, email, signedUp } = await rig();
+    const made = await rig();
+    const { server: s, redis: r, client, email, signedUp } = made;
     const queues = client as unknown as ClientQueues;
     r.freeze();
 
-    const login = await timed(() => s.graphql(LOGIN, { email, password: PASSWORD }));
-    expect(outcome(login.value)).toBe('SERVICE_UNAVAILABLE');
-    expect(login.ms).toBeLessThan(FAULT_BOUND_MS);
-    const refresh = await timed(() => s.graphql(REFRESH, { t: signedUp.refreshToken }));
-    expect(outcome(refresh.value)).toBe('SERVICE_UNAVAILABLE');
-    expect(refresh.ms).toBeLessThan(FAULT_BOUND_MS);
-    const revoke = await timed(() => s.graphql(REVOKE, {}, bearer(signedUp.accessToken)));
-    expect(outcome(revoke.value)).toBe('SERVICE_UNAVAILABLE');
-    expect(revoke.ms).toBeLessThan(FAULT_BOUND_MS);
-    const readyz = await timed(() => fetch(`${s.url}/readyz`));
-    expect(readyz.value.status).toBe(503);
-    expect(readyz.ms).toBeLessThan(FAULT_BOUND_MS);
+    const { login, refresh, revoke, readyz } = await expectUnavailableFast(made);
     expect((await fetch(`${s.url}/healthz`)).status).toBe(200);
     // The heartbeat notices a feed that went silent.
     await expect.poll(() => s.app.revocations.isHealthy, { timeout: 2_000, interval: 25 }).toBe(false);

@@ -4,7 +4,7 @@ import type { Clock } from '../../src/clock.js';
 import { createContextVerifier, type ContextVerifier } from '../../src/subgraph/index.js';
 import type { KeySet } from '../../src/tokens/keys.js';
 import { testKeySet } from '../helpers/keys.js';
-import { createTestServer, SIGNUP, type TestServer, uniqueEmail } from '../helpers/testServer.js';
+import { createTestServer, signUp, type TestServer, uniqueEmail } from '../helpers/testServer.js';
 
 export const PASSWORD = 'correct horse battery';
 export const ISSUER = 'http://localhost:4000';
@@ -94,9 +94,7 @@ export async function startFederated(
 }
 
 export async function signup(server: TestServer, email = uniqueEmail()) {
-  const answer = await server.graphql(SIGNUP, { email, password: PASSWORD });
-  if (answer.errors.length > 0) throw new Error(`signup failed: ${JSON.stringify(answer.errors)}`);
-  return answer.data!.signup as {
+  return (await signUp(server, email, PASSWORD)) as {
     accessToken: string;
     refreshToken: string;
     user: { id: string; email: string };

@@ -1,4 +1,5 @@
 import { request } from 'node:http';
+import { expect } from 'vitest';
 import { Writable } from 'node:stream';
 import { createApp, type App } from '../../src/app.js';
 import type { Clock } from '../../src/clock.js';
@@ -138,4 +139,14 @@ let counter = 0;
 export function uniqueEmail(): string {
   counter += 1;
   return `user${counter}-${Math.random().toString(36).slice(2, 10)}@example.com`;
+}
+
+/** The password the tests sign up with. */
+export const TEST_PASSWORD = 'correct horse battery';
+
+/** Signs up a new account on `server` and returns the AuthPayload (failing the test on any error). */
+export async function signUp(server: Pick<TestServer, 'graphql'>, email = uniqueEmail(), password = TEST_PASSWORD) {
+  const answer = await server.graphql(SIGNUP, { email, password });
+  expect(answer.errors).toEqual([]);
+  return answer.data!.signup;
 }

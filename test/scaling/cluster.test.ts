@@ -8,7 +8,7 @@ import { createRedisClients } from '../../src/store/redisTopology.js';
 import { uniquePrefix } from '../helpers/redis.js';
 import { ask, infoFields, startRedisCluster, type TestCluster } from '../helpers/redisCluster.js';
 import type { RedisProcess } from '../helpers/redisProcess.js';
-import { bearer, createTestServer, LOGIN, REFRESH, SIGNUP, type TestServer, uniqueEmail } from '../helpers/testServer.js';
+import { bearer, createTestServer, LOGIN, REFRESH, signUp, type TestServer, uniqueEmail } from '../helpers/testServer.js';
 import { topologyStores } from '../helpers/topologyStores.js';
 import { rotation, sessionInput, storeContract, T0 } from '../store/storeContract.js';
 
@@ -142,11 +142,7 @@ describe('the GraphQL API on a Redis Cluster', () => {
   });
   afterAll(() => server.close());
 
-  async function signup(email = uniqueEmail()) {
-    const answer = await server.graphql(SIGNUP, { email, password: PASSWORD });
-    expect(answer.errors).toEqual([]);
-    return answer.data!.signup;
-  }
+  const signup = (email?: string) => signUp(server, email, PASSWORD);
 
   it('signup, login, me and sessions', async () => {
     const email = uniqueEmail();
