@@ -23,7 +23,7 @@ import { AccessTokenService } from '../src/tokens/accessTokens.js';
 import { generateSigningJwk, keySetJson, parseKeySet } from '../src/tokens/keys.js';
 import type { SigningAlgorithm } from '../src/tokens/types.js';
 import { load, type LoadResult } from './lib/load.js';
-import { BENCH_USER_AGENT, measureSessionMemory, type MemoryFigure } from './lib/memory.js';
+import { APP_USER_AGENT, BENCH_USER_AGENT, measureSessionMemory, type MemoryFigure } from './lib/memory.js';
 import { verifyFigures, type VerifyFigures } from './lib/micro.js';
 import { type CapturedCommands, RedisMonitor } from './lib/monitor.js';
 import { type Child, freePort, startChild, startRedis, waitForHttp, waitForOutput } from './lib/processes.js';
@@ -104,6 +104,8 @@ async function main(): Promise<void> {
       await measureSessionMemory(100_000, 1),
       await measureSessionMemory(10_000, 10, roomy),
       await measureSessionMemory(100_000, 1, roomy),
+      // A client whose User-Agent the stored dictionary of browser fragments does not help.
+      await measureSessionMemory(10_000, 10, { userAgent: APP_USER_AGENT }),
     ];
   }
   const results: Results = {

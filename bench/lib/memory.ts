@@ -28,9 +28,23 @@ export interface MemoryFigure {
 /** What a browser sends: sessions keep the User-Agent and the client address. */
 export const BENCH_USER_AGENT =
   'Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36';
+/** A native app's User-Agent: no browser's fragments, so it is kept as sent. */
+export const APP_USER_AGENT = 'ExampleApp/3.2 (com.example.app; build:512; iOS 17.4.1) Alamofire/5.9.1';
 const IP = '203.0.113.57';
 const IN_FLIGHT = 64;
 const DAY = 86_400_000;
+
+/** A user record the shape signup writes (an argon2id hash of the default parameters). */
+function benchUser(id: string, now: number) {
+  const b64 = (n: number) => randomBytes(n).toString('base64').replace(/=+$/, '');
+  return {
+    id,
+    email: `user-${id}@example.com`,
+    passwordHash: `$argon2id$v=19$m=19456,t=2,p=1$${b64(16)}$${b64(32)}`,
+    roles: ['user'],
+    createdAt: now,
+  };
+}
 
 async function usedMemory(client: Redis): Promise<number> {
   const info = await client.info('memory');
@@ -51,8 +65,9 @@ async function inParallel(n: number, task: (i: number) => Promise<unknown>): Pro
 
 /**
  * Creates users × sessionsPerUser sessions through the real RedisStore (the login path's
- * createSession script: session hash, TTL, the user's session index) in a redis-server of its
- * own, and reports the growth of INFO used_memory per session; then refreshes each once.
+ * createSession script: the packed session record with its TTL, the user's session index) in a
+ * redis-server of its own, and reports the growth of INFO used_memory per session; then
+ * refreshes each once.
  */
 export async function measureSessionMemory(users: number, sessionsPerUser: number, options: MemoryOptions = {}): Promise<MemoryFigure> {
   const userAgent = options.userAgent ?? BENCH_USER_AGENT;
@@ -79,7 +94,10 @@ export async function measureSessionMemory(users: number, sessionsPerUser: numbe
     await store.createSession(warm);
     await store.revokeAllSessions(warm.userId, now);
 
+    // The users exist first, as they do when they log in (their records are not counted; the
+    // session index, a field of the user's record, is).
     const userIds = Array.from({ length: users }, () => newId());
+    await inParallel(users, (i) => store.createUser(benchUser(userIds[i]!, now)));
     const total = users * sessionsPerUser;
     const created: { userId: string; sessionId: string; secret: Buffer }[] = new Array(total);
     const before = await usedMemory(inspector);

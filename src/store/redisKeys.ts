@@ -1,6 +1,7 @@
 /**
- * Where each record lives. A user's record, sessions and session index share the hash tag
- * `{u:<userId>}`, so the scripts that touch them stay in one Redis Cluster slot.
+ * Where each record lives. A user's record (whose field `s` is the user's session index) and
+ * sessions share the hash tag `{u:<userId>}`, so the scripts that touch them stay in one Redis
+ * Cluster slot.
  */
 export class RedisKeys {
   constructor(readonly prefix: string) {}
@@ -14,9 +15,6 @@ export class RedisKeys {
   }
   session(userId: string, sessionId: string): string {
     return this.sessionPrefix(userId) + sessionId;
-  }
-  sessionIndex(userId: string): string {
-    return `${this.prefix}{u:${userId}}:sessions`;
   }
   /** Written before WAIT, so WAIT covers this user's slot even when the script itself wrote nothing. */
   ackMarker(userId: string): string {

@@ -1,11 +1,13 @@
+import { SESSION_RECORD_VERSION } from './redisRecords.js';
+
 /**
  * Lua scripts of the Redis store. Each touches the keys of one user only, which share the
  * hash tag `{u:<userId>}`, so every script stays inside one Redis Cluster slot.
  *
- * Session hash fields: c created, l last refresh, x idle expiry, a absolute end (all epoch ms),
- * g generation of the live refresh token, h hash of its secret, p hash of its predecessor's
- * secret, r when the predecessor was rotated, e the live secret sealed under the predecessor's,
- * ua user agent, ip address ('' for none).
+ * A session is one string (the record of redisRecords.ts, packed and unpacked here with Redis's
+ * `struct` library) whose TTL is its idle expiry. The user's session index is the field `s` of
+ * the user's hash: the ids of the user's sessions, comma-separated. Sessions that ended drop out
+ * of it when the user logs in, lists or revokes; a rotation never touches it.
  * Numbers go out through string.format('%d') so no millisecond value is printed as a float.
  *
  * Every script that writes takes, as its last argument, a deadline in Redis's own clock (ms):
@@ -21,109 +23,142 @@ if tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000) > tonumber(
 end
 `;
 
-const extendIndexTtl = `
-local function extend_index_ttl(index, expires_at, now)
-  local want = expires_at - now
-  local have = redis.call('PTTL', index)
-  if have < want then redis.call('PEXPIRE', index, string.format('%d', want)) end
+/** The session record (layout in redisRecords.ts) and the user's session index. */
+const sessions = `
+local RECORD = '>Bi6i6i6i6I4Bc0Bc0Bc0Hc0Bc0'
+local function unpack_session(raw)
+  local _, c, l, x, a, g, h, p, e, ua, ip = struct.unpack(RECORD, raw)
+  return {c = c, l = l, x = x, a = a, g = g, h = h, p = p, e = e, ua = ua, ip = ip}
+end
+local function pack_session(s)
+  return struct.pack(RECORD, ${SESSION_RECORD_VERSION}, s.c, s.l, s.x, s.a, s.g,
+    #s.h, s.h, #s.p, s.p, #s.e, s.e, #s.ua, s.ua, #s.ip, s.ip)
+end
+local function store_session(key, s, now)
+  redis.call('SET', key, pack_session(s), 'PX', string.format('%d', s.x - now))
+end
+local function index_ids(user)
+  local ids = {}
+  local list = redis.call('HGET', user, 's')
+  if list then for id in string.gmatch(list, '[^,]+') do ids[#ids + 1] = id end end
+  return ids
+end
+local function write_index(user, ids)
+  if #ids == 0 then redis.call('HDEL', user, 's') else redis.call('HSET', user, 's', table.concat(ids, ',')) end
+end
+local function unindex(user, id)
+  local ids = index_ids(user)
+  for i, v in ipairs(ids) do
+    if v == id then
+      table.remove(ids, i)
+      write_index(user, ids)
+      return
+    end
+  end
 end
 `;
 
-/** KEYS: session, index. ARGV: now, idleMs, absoluteMs, secretHash, userAgent, ip, sessionId. */
-export const CREATE_SESSION = `${extendIndexTtl}${deadline}
+/**
+ * KEYS: session, user. ARGV: now, idleMs, absoluteMs, secretHash, userAgent, ip, sessionId,
+ * sessionKeyPrefix. Drops ended sessions from the index and adds this one. Returns the idle expiry.
+ */
+export const CREATE_SESSION = `${sessions}${deadline}
 local now = tonumber(ARGV[1])
 local a = now + tonumber(ARGV[3])
 local x = math.min(now + tonumber(ARGV[2]), a)
-local xs = string.format('%d', x)
-redis.call('HSET', KEYS[1], 'c', ARGV[1], 'l', ARGV[1], 'x', xs, 'a', string.format('%d', a),
-  'g', '0', 'h', ARGV[4], 'ua', ARGV[5], 'ip', ARGV[6])
-redis.call('PEXPIRE', KEYS[1], string.format('%d', x - now))
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[1])
-redis.call('ZADD', KEYS[2], xs, ARGV[7])
-extend_index_ttl(KEYS[2], x, now)
-return xs
+store_session(KEYS[1], {c = now, l = now, x = x, a = a, g = 0, h = ARGV[4], p = '', e = '', ua = ARGV[5], ip = ARGV[6]}, now)
+local ids = {}
+for _, id in ipairs(index_ids(KEYS[2])) do
+  if id ~= ARGV[7] and redis.call('EXISTS', ARGV[8] .. id) == 1 then ids[#ids + 1] = id end
+end
+ids[#ids + 1] = ARGV[7]
+write_index(KEYS[2], ids)
+return string.format('%d', x)
 `;
 
 /**
  * The check and the rotation in one atomic step. A replay revokes the session and publishes
  * its id on the revocation channel in the same step.
- * KEYS: session, index, user (whose record comes back with a rotation or grace answer, so a
- * refresh needs no second round trip). ARGV: now, generation, secretHash, nextSecretHash, sealedSuccessor,
- * idleMs, graceMs, sessionId, revocationChannel.
- * Returns {status, created, last, expires, absoluteEnd, ua, ip, generation[, sealed]}.
+ * KEYS: session, user (whose record comes back with a rotation or grace answer, so a refresh
+ * needs no second round trip). ARGV: now, generation, secretHash, nextSecretHash,
+ * sealedSuccessor, idleMs, graceMs, sessionId, revocationChannel.
+ * Returns {status[, session record, user's e, h, r, c]}.
  */
-export const ROTATE_SESSION = `${extendIndexTtl}${deadline}
+export const ROTATE_SESSION = `${sessions}${deadline}
 local now = tonumber(ARGV[1])
-local f = redis.call('HMGET', KEYS[1], 'g', 'h', 'p', 'r', 'x', 'a', 'e', 'c', 'l', 'ua', 'ip')
-if not f[1] then return {'invalid'} end
-local g = tonumber(f[1])
-local x = tonumber(f[5])
-local a = tonumber(f[6])
-if now >= x or now >= a then
+local raw = redis.call('GET', KEYS[1])
+if not raw then return {'invalid'} end
+local s = unpack_session(raw)
+if now >= s.x or now >= s.a then
   redis.call('DEL', KEYS[1])
-  redis.call('ZREM', KEYS[2], ARGV[8])
+  unindex(KEYS[2], ARGV[8])
   return {'expired'}
 end
 local gen = tonumber(ARGV[2])
-if gen == g then
-  if ARGV[3] ~= f[2] then return {'invalid'} end
-  local nx = math.min(now + tonumber(ARGV[6]), a)
-  local ns = string.format('%d', now)
-  local nxs = string.format('%d', nx)
-  local ng = string.format('%d', g + 1)
-  redis.call('HSET', KEYS[1], 'g', ng, 'h', ARGV[4], 'p', ARGV[3], 'r', ns, 'e', ARGV[5], 'l', ns, 'x', nxs)
-  redis.call('PEXPIRE', KEYS[1], string.format('%d', nx - now))
-  redis.call('ZADD', KEYS[2], nxs, ARGV[8])
-  extend_index_ttl(KEYS[2], nx, now)
-  local u = redis.call('HMGET', KEYS[3], 'e', 'h', 'r', 'c')
-  return {'rotated', f[8], ns, nxs, f[6], f[10], f[11], ng, u[1], u[2], u[3], u[4]}
+if gen == s.g then
+  if ARGV[3] ~= s.h then return {'invalid'} end
+  s.g = s.g + 1
+  s.p = s.h
+  s.h = ARGV[4]
+  s.e = ARGV[5]
+  s.l = now
+  s.x = math.min(now + tonumber(ARGV[6]), s.a)
+  store_session(KEYS[1], s, now)
+  local u = redis.call('HMGET', KEYS[2], 'e', 'h', 'r', 'c')
+  return {'rotated', pack_session(s), u[1], u[2], u[3], u[4]}
 end
-if gen == g - 1 then
-  if ARGV[3] ~= f[3] then return {'invalid'} end
+if gen == s.g - 1 then
+  if ARGV[3] ~= s.p then return {'invalid'} end
   local grace = tonumber(ARGV[7])
-  if grace > 0 and now - tonumber(f[4]) <= grace then
-    local u = redis.call('HMGET', KEYS[3], 'e', 'h', 'r', 'c')
-    return {'grace', f[8], f[9], f[5], f[6], f[10], f[11], f[1], f[7], u[1], u[2], u[3], u[4]}
+  if grace > 0 and now - s.l <= grace then
+    local u = redis.call('HMGET', KEYS[2], 'e', 'h', 'r', 'c')
+    return {'grace', raw, u[1], u[2], u[3], u[4]}
   end
 end
-if gen < g then
+if gen < s.g then
   redis.call('DEL', KEYS[1])
-  redis.call('ZREM', KEYS[2], ARGV[8])
+  unindex(KEYS[2], ARGV[8])
   redis.call('PUBLISH', ARGV[9], ARGV[8])
   return {'reused'}
 end
 return {'invalid'}
 `;
 
-/** KEYS: index. ARGV: now, sessionKeyPrefix. Returns {id, c, l, x, a, ua, ip, g, ...} of live sessions. */
-export const LIST_SESSIONS = `${deadline}
+/**
+ * KEYS: user. ARGV: now, sessionKeyPrefix. Returns {id, record, ...} of the live sessions and
+ * drops the ones that ended from the index.
+ */
+export const LIST_SESSIONS = `${sessions}${deadline}
 local now = tonumber(ARGV[1])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
-local ids = redis.call('ZRANGE', KEYS[1], 0, -1)
-local out = {}
+local ids = index_ids(KEYS[1])
+local kept, out = {}, {}
 for _, id in ipairs(ids) do
-  local f = redis.call('HMGET', ARGV[2] .. id, 'c', 'l', 'x', 'a', 'ua', 'ip', 'g')
-  if f[1] and tonumber(f[3]) > now and tonumber(f[4]) > now then
-    table.insert(out, id)
-    for i = 1, 7 do table.insert(out, f[i]) end
-  else
-    redis.call('ZREM', KEYS[1], id)
+  local raw = redis.call('GET', ARGV[2] .. id)
+  if raw then
+    kept[#kept + 1] = id
+    local s = unpack_session(raw)
+    if s.x > now and s.a > now then
+      out[#out + 1] = id
+      out[#out + 1] = raw
+    end
   end
 end
+if #kept < #ids then write_index(KEYS[1], kept) end
 return out
 `;
 
 /**
- * KEYS: session, index. ARGV: now, sessionId, revocationChannel.
+ * KEYS: session, user. ARGV: now, sessionId, revocationChannel.
  * Returns 1 when a live session was revoked (and its id published).
  */
-export const REVOKE_SESSION = `${deadline}
+export const REVOKE_SESSION = `${sessions}${deadline}
 local now = tonumber(ARGV[1])
-local f = redis.call('HMGET', KEYS[1], 'x', 'a')
-redis.call('ZREM', KEYS[2], ARGV[2])
-if not f[1] then return 0 end
+local raw = redis.call('GET', KEYS[1])
+unindex(KEYS[2], ARGV[2])
+if not raw then return 0 end
 redis.call('DEL', KEYS[1])
-if tonumber(f[1]) > now and tonumber(f[2]) > now then
+local s = unpack_session(raw)
+if s.x > now and s.a > now then
   redis.call('PUBLISH', ARGV[3], ARGV[2])
   return 1
 end
@@ -132,37 +167,38 @@ return 0
 
 /**
  * Revokes a session for the holder of its live refresh token or of its immediate predecessor.
- * KEYS: session, index. ARGV: now, sessionId, generation, secretHash, revocationChannel.
+ * KEYS: session, user. ARGV: now, sessionId, generation, secretHash, revocationChannel.
  * Returns 1 when it revoked (and published) the session.
  */
-export const REVOKE_SESSION_WITH_TOKEN = `${deadline}
+export const REVOKE_SESSION_WITH_TOKEN = `${sessions}${deadline}
 local now = tonumber(ARGV[1])
-local f = redis.call('HMGET', KEYS[1], 'g', 'h', 'p', 'x', 'a')
-if not f[1] or tonumber(f[4]) <= now or tonumber(f[5]) <= now then return 0 end
-local g = tonumber(f[1])
+local raw = redis.call('GET', KEYS[1])
+if not raw then return 0 end
+local s = unpack_session(raw)
+if s.x <= now or s.a <= now then return 0 end
 local gen = tonumber(ARGV[3])
-local holder = (gen == g and ARGV[4] == f[2]) or (gen == g - 1 and ARGV[4] == f[3])
+local holder = (gen == s.g and ARGV[4] == s.h) or (gen == s.g - 1 and ARGV[4] == s.p)
 if not holder then return 0 end
 redis.call('DEL', KEYS[1])
-redis.call('ZREM', KEYS[2], ARGV[2])
+unindex(KEYS[2], ARGV[2])
 redis.call('PUBLISH', ARGV[5], ARGV[2])
 return 1
 `;
 
-/** KEYS: index. ARGV: now, sessionKeyPrefix, revocationChannel. Returns (and publishes) the ids of the live sessions it revoked. */
-export const REVOKE_ALL_SESSIONS = `${deadline}
+/** KEYS: user. ARGV: now, sessionKeyPrefix, revocationChannel. Returns (and publishes) the ids of the live sessions it revoked. */
+export const REVOKE_ALL_SESSIONS = `${sessions}${deadline}
 local now = tonumber(ARGV[1])
-local ids = redis.call('ZRANGE', KEYS[1], 0, -1)
 local out = {}
-for _, id in ipairs(ids) do
+for _, id in ipairs(index_ids(KEYS[1])) do
   local key = ARGV[2] .. id
-  local f = redis.call('HMGET', key, 'x', 'a')
-  if f[1] then
+  local raw = redis.call('GET', key)
+  if raw then
     redis.call('DEL', key)
-    if tonumber(f[1]) > now and tonumber(f[2]) > now then table.insert(out, id) end
+    local s = unpack_session(raw)
+    if s.x > now and s.a > now then out[#out + 1] = id end
   end
 end
-redis.call('DEL', KEYS[1])
+redis.call('HDEL', KEYS[1], 's')
 if #out > 0 then redis.call('PUBLISH', ARGV[3], table.concat(out, ',')) end
 return out
 `;

@@ -5,12 +5,14 @@ import { BOUNDED_REDIS_OPTIONS, dropConnection, isCommandTimeout } from './redis
 import { translateRedisError } from './redisErrors.js';
 import {
   type RedisReply,
-  SESSION_FIELDS,
   USER_FIELDS,
-  sessionFromFields,
+  decodeSession,
+  packIp,
+  packOpaque,
   userFromFields,
   userToFields,
 } from './redisRecords.js';
+import { packUserAgent } from './userAgentCodec.js';
 import * as scripts from './redisScripts.js';
 import { RedisRevocationSubscriber } from './redisRevocationSubscriber.js';
 import type {
@@ -61,11 +63,12 @@ type ScriptName =
   | 'tsCount'
   | 'tsWriteUser'
   | 'tsClaimEmail';
-type ScriptCall = (...args: (string | number)[]) => Promise<RedisReply>;
+type ScriptArg = string | number | Buffer;
+type ScriptCall = (...args: ScriptArg[]) => Promise<RedisReply>;
 
 const SCRIPTS: Record<ScriptName, { keys: number; lua: string }> = {
   tsCreateSession: { keys: 2, lua: scripts.CREATE_SESSION },
-  tsRotateSession: { keys: 3, lua: scripts.ROTATE_SESSION },
+  tsRotateSession: { keys: 2, lua: scripts.ROTATE_SESSION },
   tsListSessions: { keys: 1, lua: scripts.LIST_SESSIONS },
   tsRevokeSession: { keys: 2, lua: scripts.REVOKE_SESSION },
   tsRevokeWithToken: { keys: 2, lua: scripts.REVOKE_SESSION_WITH_TOKEN },
@@ -126,8 +129,17 @@ export class RedisStore implements Store {
     }
   }
 
-  private script(name: ScriptName, ...args: (string | number)[]): Promise<RedisReply> {
-    const call = (this.client as unknown as Record<ScriptName, ScriptCall>)[name];
+  private script(name: ScriptName, ...args: ScriptArg[]): Promise<RedisReply> {
+    return this.call(name, args);
+  }
+
+  /** The script's reply with its strings as Buffers (replies that carry packed session records). */
+  private scriptBuffers(name: ScriptName, ...args: ScriptArg[]): Promise<RedisReply> {
+    return this.call(`${name}Buffer`, args);
+  }
+
+  private call(command: string, args: ScriptArg[]): Promise<RedisReply> {
+    const call = (this.client as unknown as Record<string, ScriptCall>)[command]!;
     return this.run(() => call.apply(this.client, [...args, this.deadline()]));
   }
 
@@ -144,8 +156,13 @@ export class RedisStore implements Store {
    * A script the master refused (NOREPLICAS under `min-replicas-to-write`) waits for nothing, so a
    * master without replicas does not hold the connection for the WAIT timeout on every write.
    */
-  private async acknowledged(name: ScriptName, userId: string, ...args: (string | number)[]): Promise<RedisReply> {
-    const reply = await this.script(name, ...args);
+  private async acknowledged(
+    name: ScriptName,
+    userId: string,
+    args: ScriptArg[],
+    { buffers = false }: { buffers?: boolean } = {},
+  ): Promise<RedisReply> {
+    const reply = await (buffers ? this.scriptBuffers(name, ...args) : this.script(name, ...args));
     if (this.minReplicasAck === 0) return reply;
     return this.run(async () => {
       const p = this.client.pipeline();
@@ -177,6 +194,16 @@ export class RedisStore implements Store {
       })) as (string | null)[][];
     }
     return Promise.all(keys.map((key) => this.run(() => this.client.hmget(key, ...fields))));
+  }
+
+  /** GET of each key as bytes, the same way. */
+  private async getEach(keys: readonly string[]): Promise<(Buffer | null)[]> {
+    if (!this.isCluster) {
+      return (await this.pipeline((p) => {
+        for (const key of keys) p.getBuffer(key);
+      })) as (Buffer | null)[];
+    }
+    return Promise.all(keys.map((key) => this.run(() => this.client.getBuffer(key))));
   }
 
   /** Runs a pipeline and returns its results, failing as a whole if any command failed. */
@@ -233,19 +260,19 @@ export class RedisStore implements Store {
 
   async createSession(input: CreateSessionInput): Promise<SessionRecord> {
     const { userId, sessionId, now } = input;
-    const expires = await this.acknowledged(
-      'tsCreateSession',
-      userId,
+    if (sessionId.includes(',')) throw new RangeError('a session id may not contain a comma (the index separator)');
+    const expires = await this.acknowledged('tsCreateSession', userId, [
       this.keys.session(userId, sessionId),
-      this.keys.sessionIndex(userId),
+      this.keys.user(userId),
       now,
       input.idleTtlMs,
       input.absoluteTtlMs,
-      input.secretHash,
-      input.userAgent ?? '',
-      input.ipAddress ?? '',
+      packOpaque(input.secretHash),
+      packUserAgent(input.userAgent),
+      packIp(input.ipAddress),
       sessionId,
-    );
+      this.keys.sessionPrefix(userId),
+    ]);
     return {
       id: sessionId,
       userId,
@@ -264,31 +291,27 @@ export class RedisStore implements Store {
     const reply = (await this.acknowledged(
       'tsRotateSession',
       userId,
-      this.keys.session(userId, sessionId),
-      this.keys.sessionIndex(userId),
-      this.keys.user(userId),
-      input.now,
-      input.generation,
-      input.secretHash,
-      input.nextSecretHash,
-      input.sealedSuccessor,
-      input.idleTtlMs,
-      input.graceMs,
-      sessionId,
-      this.keys.revocationChannel(),
-    )) as RedisReply[];
-    const status = reply[0];
-    const user = (fields: RedisReply[]) => userFromFields(userId, fields.map((f) => (typeof f === 'string' ? f : null)));
-    if (status === 'rotated') {
-      return { status, session: sessionFromFields(userId, sessionId, reply.slice(1, 8)), user: user(reply.slice(8, 12)) };
-    }
-    if (status === 'grace') {
-      return {
-        status,
-        session: sessionFromFields(userId, sessionId, reply.slice(1, 8)),
-        sealedSuccessor: String(reply[8]),
-        user: user(reply.slice(9, 13)),
-      };
+      [
+        this.keys.session(userId, sessionId),
+        this.keys.user(userId),
+        input.now,
+        input.generation,
+        packOpaque(input.secretHash),
+        packOpaque(input.nextSecretHash),
+        packOpaque(input.sealedSuccessor),
+        input.idleTtlMs,
+        input.graceMs,
+        sessionId,
+        this.keys.revocationChannel(),
+      ],
+      { buffers: true },
+    )) as Buffer[];
+    const status = String(reply[0]);
+    if (status === 'rotated' || status === 'grace') {
+      const stored = decodeSession(userId, sessionId, reply[1]!);
+      const user = userFromFields(userId, reply.slice(2, 6));
+      if (status === 'rotated') return { status, session: stored.session, user };
+      return { status, session: stored.session, sealedSuccessor: stored.sealedSuccessor!, user };
     }
     if (status === 'reused' || status === 'expired') return { status };
     return { status: 'invalid' };
@@ -296,69 +319,60 @@ export class RedisStore implements Store {
 
   async getSessions(refs: readonly SessionRef[], now: number): Promise<(SessionRecord | null)[]> {
     if (refs.length === 0) return [];
-    const rows = await this.hmgetEach(
-      refs.map((ref) => this.keys.session(ref.userId, ref.sessionId)),
-      SESSION_FIELDS,
-    );
-    return rows.map((fields, i) => {
-      if (fields[0] === null) return null;
+    const records = await this.getEach(refs.map((ref) => this.keys.session(ref.userId, ref.sessionId)));
+    return records.map((record, i) => {
+      if (record === null) return null;
       const ref = refs[i]!;
-      const session = sessionFromFields(ref.userId, ref.sessionId, fields);
+      const { session } = decodeSession(ref.userId, ref.sessionId, record);
       return session.expiresAt > now && session.absoluteExpiresAt > now ? session : null;
     });
   }
 
   async listSessions(userId: string, now: number): Promise<SessionRecord[]> {
-    const flat = (await this.script(
+    const flat = (await this.scriptBuffers(
       'tsListSessions',
-      this.keys.sessionIndex(userId),
+      this.keys.user(userId),
       now,
       this.keys.sessionPrefix(userId),
-    )) as RedisReply[];
+    )) as Buffer[];
     const sessions: SessionRecord[] = [];
-    for (let i = 0; i < flat.length; i += 8) {
-      sessions.push(sessionFromFields(userId, String(flat[i]), flat.slice(i + 1, i + 8)));
+    for (let i = 0; i < flat.length; i += 2) {
+      sessions.push(decodeSession(userId, flat[i]!.toString(), flat[i + 1]!).session);
     }
     return sessions;
   }
 
   async revokeSession(ref: SessionRef, now: number): Promise<boolean> {
-    const revoked = await this.acknowledged(
-      'tsRevokeSession',
-      ref.userId,
+    const revoked = await this.acknowledged('tsRevokeSession', ref.userId, [
       this.keys.session(ref.userId, ref.sessionId),
-      this.keys.sessionIndex(ref.userId),
+      this.keys.user(ref.userId),
       now,
       ref.sessionId,
       this.keys.revocationChannel(),
-    );
+    ]);
     return revoked === 1;
   }
 
   async revokeSessionWithToken(proof: RefreshProof, now: number): Promise<boolean> {
-    const revoked = await this.acknowledged(
-      'tsRevokeWithToken',
-      proof.userId,
+    const revoked = await this.acknowledged('tsRevokeWithToken', proof.userId, [
       this.keys.session(proof.userId, proof.sessionId),
-      this.keys.sessionIndex(proof.userId),
+      this.keys.user(proof.userId),
       now,
       proof.sessionId,
       proof.generation,
-      proof.secretHash,
+      packOpaque(proof.secretHash),
       this.keys.revocationChannel(),
-    );
+    ]);
     return revoked === 1;
   }
 
   async revokeAllSessions(userId: string, now: number): Promise<string[]> {
-    const ids = await this.acknowledged(
-      'tsRevokeAll',
-      userId,
-      this.keys.sessionIndex(userId),
+    const ids = await this.acknowledged('tsRevokeAll', userId, [
+      this.keys.user(userId),
       now,
       this.keys.sessionPrefix(userId),
       this.keys.revocationChannel(),
-    );
+    ]);
     return (ids as RedisReply[]).map(String);
   }
 

@@ -79,9 +79,15 @@ export class RefreshTokenCodec {
   }
 }
 
-/** What the store keeps instead of the secret: base64url SHA-256. */
+/**
+ * What the store keeps instead of the secret: SHA-256 truncated to 128 bits, base64url. The
+ * secret is 256 random bits, so finding a secret that matches a stored hash (a read of Redis
+ * turned into a usable token) takes 2^128 work; collisions do not matter here, and the shorter
+ * hash keeps each session's record smaller (16 bytes once for the live secret, once for its
+ * predecessor).
+ */
 export function hashSecret(secret: Buffer): string {
-  return createHash('sha256').update(secret).digest('base64url');
+  return createHash('sha256').update(secret).digest().subarray(0, 16).toString('base64url');
 }
 
 /**

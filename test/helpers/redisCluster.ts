@@ -29,6 +29,17 @@ export async function ask(port: number, ...command: (string | number)[]): Promis
   }
 }
 
+/** `ask` with the reply's strings as Buffers (for packed values such as session records). */
+export async function askBuffer(port: number, ...command: (string | number)[]): Promise<unknown> {
+  const client = adminClient(port);
+  try {
+    await client.connect();
+    return await client.callBuffer(String(command[0]), ...command.slice(1));
+  } finally {
+    client.disconnect();
+  }
+}
+
 /** Polls until the check holds (hooks cannot use expect.poll). */
 export async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 15_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;

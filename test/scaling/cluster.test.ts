@@ -33,7 +33,7 @@ async function userOn(node: RedisProcess, keyPrefix = prefix): Promise<string> {
   const k = new RedisKeys(keyPrefix);
   for (let i = 0; i < 200; i++) {
     const id = newId();
-    if ((await cluster.nodeOf(k.sessionIndex(id))) === node) return id;
+    if ((await cluster.nodeOf(k.user(id))) === node) return id;
   }
   throw new Error(`no user id landed on ${node.port}`);
 }
@@ -55,7 +55,7 @@ describe('RedisStore on a Redis Cluster', () => {
   it("keeps a user's keys in one slot", async () => {
     const id = newId();
     const slots = await Promise.all(
-      [keys.user(id), keys.session(id, newId()), keys.sessionIndex(id), `${prefix}{u:${id}}:ack`].map((k) =>
+      [keys.user(id), keys.session(id, newId()), keys.ackMarker(id)].map((k) =>
         ask(cluster.nodes[0]!.port, 'CLUSTER', 'KEYSLOT', k),
       ),
     );

@@ -1,6 +1,8 @@
+import { createHash, randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { StoreUnavailableError } from '../../src/errors.js';
 import { RedisKeys } from '../../src/store/redisKeys.js';
+import { decodeSession } from '../../src/store/redisRecords.js';
 import { RedisStore } from '../../src/store/redisStore.js';
 import { createRedisClient } from '../../src/store/redisConnection.js';
 import { createRedisStore, deleteKeys, inspector, uniquePrefix } from '../helpers/redis.js';
@@ -29,6 +31,7 @@ describe('RedisStore', () => {
 
   describe('what Redis holds', () => {
     const DAY = 86_400_000;
+    const indexOf = async (userId: string) => (await redis.hget(keys.user(userId), 's'))?.split(',') ?? [];
 
     it('session entries expire by Redis TTL at the idle lifetime', async () => {
       const input = sessionInput({ idleTtlMs: 30 * DAY });
@@ -36,7 +39,6 @@ describe('RedisStore', () => {
       const pttl = await redis.pttl(keys.session(input.userId, input.sessionId));
       expect(pttl).toBeGreaterThan(30 * DAY - 5_000);
       expect(pttl).toBeLessThanOrEqual(30 * DAY);
-      expect(await redis.pttl(keys.sessionIndex(input.userId))).toBeGreaterThan(30 * DAY - 5_000);
     });
 
     it('the TTL never goes past the absolute end, refreshed or not', async () => {
@@ -57,34 +59,69 @@ describe('RedisStore', () => {
       expect(await redis.pttl(key)).toBeGreaterThan(2 * DAY - 5_000);
     });
 
-    it('stores only hashes of refresh secrets', async () => {
-      const input = sessionInput({ secretHash: 'only-the-hash' });
+    it('keeps a session as one packed record that decodes to what was stored', async () => {
+      const userAgent = 'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36';
+      const hash = createHash('sha256').update('secret').digest('base64url');
+      const input = sessionInput({ secretHash: hash, userAgent, ipAddress: '2001:db8::7' });
       await store.createSession(input);
-      const fields = await redis.hgetall(keys.session(input.userId, input.sessionId));
-      expect(fields.h).toBe('only-the-hash');
+      const record = (await redis.getBuffer(keys.session(input.userId, input.sessionId)))!;
+      expect(decodeSession(input.userId, input.sessionId, record).session).toEqual({
+        id: input.sessionId,
+        userId: input.userId,
+        createdAt: T0,
+        lastRefreshedAt: T0,
+        expiresAt: T0 + input.idleTtlMs,
+        absoluteExpiresAt: T0 + input.absoluteTtlMs,
+        userAgent,
+        ipAddress: '2001:db8::7',
+        generation: 0,
+      });
+      // The hash as its 32 bytes, the User-Agent compressed: the whole record is under 100 bytes.
+      expect(record.includes(Buffer.from(hash, 'base64url'))).toBe(true);
+      expect(record.length).toBeLessThan(100);
     });
 
     it("keeps a user's keys in one cluster slot", async () => {
       const input = sessionInput();
       const slots = await Promise.all(
-        [keys.user(input.userId), keys.session(input.userId, input.sessionId), keys.sessionIndex(input.userId)].map(
-          (k) => redis.call('CLUSTER', 'KEYSLOT', k).catch(() => null),
+        [keys.user(input.userId), keys.session(input.userId, input.sessionId), keys.ackMarker(input.userId)].map((k) =>
+          redis.call('CLUSTER', 'KEYSLOT', k).catch(() => null),
         ),
       );
       // CLUSTER KEYSLOT answers on a non-cluster server too on Redis 7; if not, compare hash tags.
       if (slots.every((s) => s !== null)) expect(new Set(slots).size).toBe(1);
-      else expect(new Set([keys.user('u'), keys.sessionIndex('u')].map((k) => k.match(/\{[^}]*\}/)?.[0])).size).toBe(1);
+      else expect(new Set([keys.user('u'), keys.session('u', 's')].map((k) => k.match(/\{[^}]*\}/)?.[0])).size).toBe(1);
     });
 
-    it('index entries go when sessions end', async () => {
-      const input = sessionInput({ idleTtlMs: DAY });
-      await store.createSession(input);
-      await store.createSession(sessionInput({ userId: input.userId, idleTtlMs: 3 * DAY }));
-      expect(await redis.zcard(keys.sessionIndex(input.userId))).toBe(2);
-      await store.listSessions(input.userId, T0 + 2 * DAY);
-      expect(await redis.zcard(keys.sessionIndex(input.userId))).toBe(1);
-      await store.revokeAllSessions(input.userId, T0 + 2 * DAY);
-      expect(await redis.exists(keys.sessionIndex(input.userId))).toBe(0);
+    it("the user's session index lists live sessions only: ended ones drop out on login, list and revoke", async () => {
+      const short = sessionInput({ idleTtlMs: DAY });
+      const long = sessionInput({ userId: short.userId, idleTtlMs: 3 * DAY });
+      await store.createSession(short);
+      await store.createSession(long);
+      expect(await indexOf(short.userId)).toEqual([short.sessionId, long.sessionId]);
+      // Redis's TTL ends the short one; the index keeps its id until the user's next index read.
+      await redis.del(keys.session(short.userId, short.sessionId));
+      const third = sessionInput({ userId: short.userId, now: T0 + 2 * DAY });
+      await store.createSession(third);
+      expect(await indexOf(short.userId)).toEqual([long.sessionId, third.sessionId]);
+      await redis.del(keys.session(third.userId, third.sessionId));
+      expect((await store.listSessions(short.userId, T0 + 2 * DAY)).map((s) => s.id)).toEqual([long.sessionId]);
+      expect(await indexOf(short.userId)).toEqual([long.sessionId]);
+      await store.revokeSession(long, T0 + 2 * DAY);
+      expect(await redis.hexists(keys.user(short.userId), 's')).toBe(0);
+    });
+
+    it("revoking all of a user's sessions removes them and the index, and leaves the user's record", async () => {
+      const user = { id: sessionInput().userId, email: `${randomBytes(4).toString('hex')}@example.com`, passwordHash: 'h', roles: ['user'], createdAt: T0 };
+      await store.createUser(user);
+      const a = sessionInput({ userId: user.id });
+      const b = sessionInput({ userId: user.id });
+      await store.createSession(a);
+      await store.createSession(b);
+      expect((await store.revokeAllSessions(user.id, T0 + 1)).sort()).toEqual([a.sessionId, b.sessionId].sort());
+      expect(await redis.exists(keys.session(a.userId, a.sessionId), keys.session(b.userId, b.sessionId))).toBe(0);
+      expect(await redis.hexists(keys.user(user.id), 's')).toBe(0);
+      expect(await store.getUsers([user.id])).toEqual([user]);
     });
   });
 

@@ -1,4 +1,4 @@
-import { createHmac, randomBytes } from 'node:crypto';
+import { createHash, createHmac, randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { newId } from '../../src/ids.js';
 import {
@@ -157,11 +157,12 @@ describe('RefreshTokenCodec', () => {
 });
 
 describe('hashSecret', () => {
-  it('is deterministic, differs per secret, and is not the secret', () => {
+  it('is the first 128 bits of SHA-256 of the secret: deterministic, differs per secret, not the secret', () => {
     const secret = randomBytes(32);
     expect(hashSecret(secret)).toBe(hashSecret(Buffer.from(secret)));
     expect(hashSecret(secret)).not.toBe(hashSecret(randomBytes(32)));
-    expect(hashSecret(secret)).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(hashSecret(secret)).toMatch(/^[A-Za-z0-9_-]{22}$/);
+    expect(Buffer.from(hashSecret(secret), 'base64url')).toEqual(createHash('sha256').update(secret).digest().subarray(0, 16));
     expect(hashSecret(secret)).not.toBe(secret.toString('base64url'));
   });
 });
