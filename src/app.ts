@@ -92,6 +92,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
       signupEnabled: config.signupEnabled,
       refreshTokenTtlMs: config.refreshTokenTtlMs,
       sessionMaxLifetimeMs: config.sessionMaxLifetimeMs,
+      maxSessionsPerUser: config.maxSessionsPerUser,
       refreshReuseGraceMs: config.refreshReuseGraceMs,
       defaultRoles: ['user'],
     },

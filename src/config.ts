@@ -34,6 +34,8 @@ export interface Config {
   logLevel: LogLevel;
   /** Failed logins per client address per window before RATE_LIMITED (higher than per account). */
   loginMaxFailuresPerAddress: number;
+  /** Live sessions per user: a login past it ends the user's oldest session. */
+  maxSessionsPerUser: number;
   /** Where the refresh token travels: the response body, an HttpOnly cookie, or both. */
   refreshTokenTransport: RefreshTokenTransport;
   limits: RequestLimits;
@@ -151,6 +153,7 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): Config {
     trustProxy: readTrustProxy(env),
     logLevel: readChoice(env, 'LOG_LEVEL', LOG_LEVELS, 'info'),
     loginMaxFailuresPerAddress: readPositiveInteger(env, 'LOGIN_MAX_FAILURES_PER_ADDRESS', 100),
+    maxSessionsPerUser: readPositiveInteger(env, 'MAX_SESSIONS_PER_USER', 100),
     refreshTokenTransport: readChoice(env, 'REFRESH_TOKEN_TRANSPORT', ['body', 'cookie', 'both'] as const, 'body'),
     limits: {
       maxBodyBytes: readPositiveInteger(env, 'MAX_BODY_BYTES', 65_536),

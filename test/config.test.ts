@@ -80,6 +80,7 @@ describe('loadConfig defaults', () => {
       trustProxy: { kind: 'none' },
       logLevel: 'info',
       loginMaxFailuresPerAddress: 100,
+      maxSessionsPerUser: 100,
       refreshTokenTransport: 'body',
       limits: {
         maxBodyBytes: 65_536,
@@ -296,7 +297,9 @@ describe('hardening settings', () => {
       MAX_DEPTH: '5',
       MAX_BATCH_SIZE: '4',
       SHUTDOWN_TIMEOUT: '30s',
+      MAX_SESSIONS_PER_USER: '5',
     });
+    expect(config.maxSessionsPerUser).toBe(5);
     expect(config.refreshTokenTransport).toBe('cookie');
     expect(config.loginMaxFailuresPerAddress).toBe(50);
     expect(config.limits).toMatchObject({ maxDepth: 5, maxBatchSize: 4 });
@@ -307,6 +310,7 @@ describe('hardening settings', () => {
     expect(() => loadConfig({ REFRESH_TOKEN_TRANSPORT: 'header' })).toThrow(/^REFRESH_TOKEN_TRANSPORT: "header" is not one of body, cookie, both$/);
     expect(() => loadConfig({ MAX_DEPTH: '0' })).toThrow(/^MAX_DEPTH: /);
     expect(() => loadConfig({ MAX_BODY_BYTES: '1kb' })).toThrow(/^MAX_BODY_BYTES: /);
+    expect(() => loadConfig({ MAX_SESSIONS_PER_USER: '0' })).toThrow(/^MAX_SESSIONS_PER_USER: /);
   });
 });
 

@@ -88,6 +88,7 @@ export async function measureSessionMemory(users: number, sessionsPerUser: numbe
       absoluteTtlMs: 90 * DAY,
       userAgent,
       ipAddress: IP,
+      maxSessions: 100,
     });
     // Loads the scripts (and warms the allocator) before the first reading.
     const warm = sessionInput(newId(), newId(), randomBytes(32));

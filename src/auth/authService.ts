@@ -20,6 +20,8 @@ export interface AuthPolicy {
   signupEnabled: boolean;
   refreshTokenTtlMs: number;
   sessionMaxLifetimeMs: number;
+  /** Live sessions per user; the oldest end when a new one would pass it. */
+  maxSessionsPerUser: number;
   refreshReuseGraceMs: number;
   defaultRoles: string[];
 }
@@ -104,6 +106,7 @@ export class AuthService {
       absoluteTtlMs: policy.sessionMaxLifetimeMs,
       userAgent: client.userAgent,
       ipAddress: client.ipAddress,
+      maxSessions: policy.maxSessionsPerUser,
     });
     return this.issue(user, session, secret);
   }

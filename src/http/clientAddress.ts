@@ -1,4 +1,5 @@
 import type { IncomingMessage } from 'node:http';
+import { isIP } from 'node:net';
 import type { Config } from '../config.js';
 
 function normalize(address: string | undefined): string | null {
@@ -9,10 +10,22 @@ function normalize(address: string | undefined): string | null {
 /**
  * The client's address: the socket's, unless TRUST_PROXY says which X-Forwarded-For entries to
  * believe (the last N hops, or those appended by listed proxy addresses). By default none are.
+ * An entry that is not an IP address (a proxy that passes on what the client wrote) is not
+ * believed: the socket's address stands.
  */
 export function clientAddress(request: IncomingMessage, trust: Config['trustProxy']): string | null {
   const socket = normalize(request.socket.remoteAddress);
   if (trust.kind === 'none') return socket;
+  const forwarded = forwardedAddress(request, trust, socket);
+  return forwarded !== null && isIP(forwarded) !== 0 ? forwarded : socket;
+}
+
+/** The X-Forwarded-For entry the trusted proxies vouch for. */
+function forwardedAddress(
+  request: IncomingMessage,
+  trust: Exclude<Config['trustProxy'], { kind: 'none' }>,
+  socket: string | null,
+): string | null {
   const header = request.headers['x-forwarded-for'];
   const forwarded = (Array.isArray(header) ? header.join(',') : (header ?? ''))
     .split(',')

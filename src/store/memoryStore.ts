@@ -101,10 +101,14 @@ export class MemoryStore implements Store {
       rotatedAt: 0,
       sealedSuccessor: null,
     };
-    this.sessions.set(session.id, session);
     const index = this.indexes.get(input.userId) ?? new Set<string>();
+    const live = [...index].filter((id) => this.live({ userId: input.userId, sessionId: id }, input.now) !== null);
+    const evicted = live.slice(0, Math.max(0, live.length - input.maxSessions + 1));
+    for (const id of evicted) this.remove(this.sessions.get(id)!);
+    this.sessions.set(session.id, session);
     index.add(session.id);
     this.indexes.set(input.userId, index);
+    if (evicted.length > 0) this.feed.emit('revoked', evicted);
     return publicSession(session);
   }
 

@@ -1,6 +1,10 @@
 import { StoreUnavailableError } from '../errors.js';
 
-/** Replies that mean "not now" rather than "wrong": the store is unavailable, nothing was written. */
+/**
+ * Replies that mean "not now" rather than "wrong": the store is unavailable, nothing was written.
+ * (TESSERA_RECORD, a record the scripts cannot read, is not among them: that is a bug or a store
+ * written by another version, and surfaces as an internal error.)
+ */
 const TRANSIENT_REPLIES = /^(LOADING|READONLY|CLUSTERDOWN|MASTERDOWN|TRYAGAIN|NOREPLICAS|BUSY|MOVED|ASK|TESSERA_DEADLINE)\b/;
 
 /**

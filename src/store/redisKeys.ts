@@ -9,9 +9,12 @@ export class RedisKeys {
   user(userId: string): string {
     return `${this.prefix}{u:${userId}}:user`;
   }
-  /** The session key is this plus the session id (scripts build it). */
+  /**
+   * The session key is this plus the session id (scripts build it). `r` (the session record):
+   * the first layout kept a hash at `:s:<id>`, which this one must not read as a record.
+   */
   sessionPrefix(userId: string): string {
-    return `${this.prefix}{u:${userId}}:s:`;
+    return `${this.prefix}{u:${userId}}:r:`;
   }
   session(userId: string, sessionId: string): string {
     return this.sessionPrefix(userId) + sessionId;

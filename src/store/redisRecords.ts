@@ -49,6 +49,7 @@ export function decodeSession(userId: string, id: string, record: Buffer): Store
   const sealed = bytes(1);
   const userAgent = unpackUserAgent(bytes(2));
   const ip = bytes(1);
+  if (at !== record.length) throw new Error('a session record of the wrong length');
   return {
     session: {
       id,

@@ -6,8 +6,10 @@ import { SESSION_RECORD_VERSION } from './redisRecords.js';
  *
  * A session is one string (the record of redisRecords.ts, packed and unpacked here with Redis's
  * `struct` library) whose TTL is its idle expiry. The user's session index is the field `s` of
- * the user's hash: the ids of the user's sessions, comma-separated. Sessions that ended drop out
- * of it when the user logs in, lists or revokes; a rotation never touches it.
+ * the user's hash: the ids of the user's sessions, comma-separated, oldest first. Sessions that
+ * ended drop out of it when the user logs in, lists or revokes; a rotation never touches it.
+ * A script reads and decodes everything it needs before its first write: Redis does not roll a
+ * script back, so one that fails (an unreadable record) must fail having changed nothing.
  * Numbers go out through string.format('%d') so no millisecond value is printed as a float.
  *
  * Every script that writes takes, as its last argument, a deadline in Redis's own clock (ms):
@@ -27,9 +29,13 @@ end
 const sessions = `
 local RECORD = '>Bi6i6i6i6I4Bc0Bc0Bc0Hc0Bc0'
 local function unpack_session(raw)
-  local _, c, l, x, a, g, h, p, e, ua, ip = struct.unpack(RECORD, raw)
+  local ok, v, c, l, x, a, g, h, p, e, ua, ip, after = pcall(struct.unpack, RECORD, raw)
+  if not ok or v ~= ${SESSION_RECORD_VERSION} or after ~= #raw + 1 then
+    error({err = 'TESSERA_RECORD a session record this version cannot read'})
+  end
   return {c = c, l = l, x = x, a = a, g = g, h = h, p = p, e = e, ua = ua, ip = ip}
 end
+local function is_live(s, now) return s.x > now and s.a > now end
 local function pack_session(s)
   return struct.pack(RECORD, ${SESSION_RECORD_VERSION}, s.c, s.l, s.x, s.a, s.g,
     #s.h, s.h, #s.p, s.p, #s.e, s.e, #s.ua, s.ua, #s.ip, s.ip)
@@ -60,19 +66,29 @@ end
 
 /**
  * KEYS: session, user. ARGV: now, idleMs, absoluteMs, secretHash, userAgent, ip, sessionId,
- * sessionKeyPrefix. Drops ended sessions from the index and adds this one. Returns the idle expiry.
+ * sessionKeyPrefix, maxSessions, revocationChannel. Drops ended sessions from the index, ends the
+ * oldest ones (and publishes their ids) while the user has maxSessions, adds this one.
+ * Returns the idle expiry.
  */
 export const CREATE_SESSION = `${sessions}${deadline}
 local now = tonumber(ARGV[1])
 local a = now + tonumber(ARGV[3])
 local x = math.min(now + tonumber(ARGV[2]), a)
-store_session(KEYS[1], {c = now, l = now, x = x, a = a, g = 0, h = ARGV[4], p = '', e = '', ua = ARGV[5], ip = ARGV[6]}, now)
 local ids = {}
 for _, id in ipairs(index_ids(KEYS[2])) do
   if id ~= ARGV[7] and redis.call('EXISTS', ARGV[8] .. id) == 1 then ids[#ids + 1] = id end
 end
+local evicted = {}
+local room = tonumber(ARGV[9]) - 1
+while #ids > room do
+  local id = table.remove(ids, 1)
+  redis.call('DEL', ARGV[8] .. id)
+  evicted[#evicted + 1] = id
+end
+store_session(KEYS[1], {c = now, l = now, x = x, a = a, g = 0, h = ARGV[4], p = '', e = '', ua = ARGV[5], ip = ARGV[6]}, now)
 ids[#ids + 1] = ARGV[7]
 write_index(KEYS[2], ids)
+if #evicted > 0 then redis.call('PUBLISH', ARGV[10], table.concat(evicted, ',')) end
 return string.format('%d', x)
 `;
 
@@ -115,6 +131,8 @@ if gen == s.g - 1 then
     return {'grace', raw, u[1], u[2], u[3], u[4]}
   end
 end
+-- An older generation is a replay whatever secret it carries: a token reaches this script only
+-- with a valid HMAC tag (refreshTokens.ts), so it was issued by us for this session.
 if gen < s.g then
   redis.call('DEL', KEYS[1])
   unindex(KEYS[2], ARGV[8])
@@ -136,8 +154,7 @@ for _, id in ipairs(ids) do
   local raw = redis.call('GET', ARGV[2] .. id)
   if raw then
     kept[#kept + 1] = id
-    local s = unpack_session(raw)
-    if s.x > now and s.a > now then
+    if is_live(unpack_session(raw), now) then
       out[#out + 1] = id
       out[#out + 1] = raw
     end
@@ -154,11 +171,11 @@ return out
 export const REVOKE_SESSION = `${sessions}${deadline}
 local now = tonumber(ARGV[1])
 local raw = redis.call('GET', KEYS[1])
+local live = raw and is_live(unpack_session(raw), now)
 unindex(KEYS[2], ARGV[2])
 if not raw then return 0 end
 redis.call('DEL', KEYS[1])
-local s = unpack_session(raw)
-if s.x > now and s.a > now then
+if live then
   redis.call('PUBLISH', ARGV[3], ARGV[2])
   return 1
 end
@@ -175,7 +192,7 @@ local now = tonumber(ARGV[1])
 local raw = redis.call('GET', KEYS[1])
 if not raw then return 0 end
 local s = unpack_session(raw)
-if s.x <= now or s.a <= now then return 0 end
+if not is_live(s, now) then return 0 end
 local gen = tonumber(ARGV[3])
 local holder = (gen == s.g and ARGV[4] == s.h) or (gen == s.g - 1 and ARGV[4] == s.p)
 if not holder then return 0 end
@@ -188,16 +205,15 @@ return 1
 /** KEYS: user. ARGV: now, sessionKeyPrefix, revocationChannel. Returns (and publishes) the ids of the live sessions it revoked. */
 export const REVOKE_ALL_SESSIONS = `${sessions}${deadline}
 local now = tonumber(ARGV[1])
-local out = {}
+local found, out = {}, {}
 for _, id in ipairs(index_ids(KEYS[1])) do
-  local key = ARGV[2] .. id
-  local raw = redis.call('GET', key)
+  local raw = redis.call('GET', ARGV[2] .. id)
   if raw then
-    redis.call('DEL', key)
-    local s = unpack_session(raw)
-    if s.x > now and s.a > now then out[#out + 1] = id end
+    found[#found + 1] = ARGV[2] .. id
+    if is_live(unpack_session(raw), now) then out[#out + 1] = id end
   end
 end
+for _, key in ipairs(found) do redis.call('DEL', key) end
 redis.call('HDEL', KEYS[1], 's')
 if #out > 0 then redis.call('PUBLISH', ARGV[3], table.concat(out, ',')) end
 return out

@@ -272,6 +272,8 @@ export class RedisStore implements Store {
       packIp(input.ipAddress),
       sessionId,
       this.keys.sessionPrefix(userId),
+      input.maxSessions,
+      this.keys.revocationChannel(),
     ]);
     return {
       id: sessionId,

@@ -42,6 +42,11 @@ export interface CreateSessionInput extends SessionRef {
   absoluteTtlMs: number;
   userAgent: string | null;
   ipAddress: string | null;
+  /**
+   * At most this many live sessions per user: when the user already has this many, the oldest
+   * (first created) end to make room, revoked and pushed on the revocation feed like a revoke.
+   */
+  maxSessions: number;
 }
 
 /** What a presented refresh token proves: a session, a generation and the hash of its secret. */

@@ -48,10 +48,14 @@ const DICTIONARY_1 = Buffer.from(
   ].join(''),
 );
 
+/** The most a stored User-Agent may take (the record gives it a 2-byte length). */
+export const MAX_PACKED_USER_AGENT_BYTES = 65_535;
+
 /** What the store keeps for `userAgent` (an empty buffer for none). */
 export function packUserAgent(userAgent: string | null): Buffer {
   if (!userAgent) return Buffer.alloc(0);
   const raw = Buffer.from(userAgent, 'utf8');
+  if (raw.length >= MAX_PACKED_USER_AGENT_BYTES) throw new RangeError('a User-Agent over 64 KiB');
   const compressed = deflateRawSync(raw, { dictionary: DICTIONARY_1, level: 9 });
   return compressed.length < raw.length
     ? Buffer.concat([Buffer.of(FORMAT_DICTIONARY_1), compressed])
@@ -66,7 +70,7 @@ export function unpackUserAgent(packed: Buffer): string | null {
     case FORMAT_RAW:
       return body.toString('utf8');
     case FORMAT_DICTIONARY_1:
-      return inflateRawSync(body, { dictionary: DICTIONARY_1 }).toString('utf8');
+      return inflateRawSync(body, { dictionary: DICTIONARY_1, maxOutputLength: MAX_PACKED_USER_AGENT_BYTES }).toString('utf8');
     default:
       throw new Error(`unknown stored User-Agent format ${packed[0]}`);
   }

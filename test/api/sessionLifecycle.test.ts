@@ -114,6 +114,24 @@ describe('configuration gates', () => {
   });
 });
 
+describe('MAX_SESSIONS_PER_USER', () => {
+  it("a login past the limit ends the user's oldest session: its tokens stop working, the others keep working", async () => {
+    const server = await start({ env: { MAX_SESSIONS_PER_USER: '2' } });
+    const email = uniqueEmail();
+    const first = await signup(server, email);
+    const login = async () => (await server.graphql(LOGIN, { email, password: PASSWORD })).data!.login;
+    const second = await login();
+    const third = await login();
+    await expect
+      .poll(async () => (await server.graphql('{ me { id } }', {}, bearer(first.accessToken))).errors[0]?.extensions.reason)
+      .toBe('SESSION_REVOKED');
+    expect((await server.graphql(REFRESH, { t: first.refreshToken })).errors[0]?.extensions.reason).toBe('REFRESH_TOKEN_INVALID');
+    const listed = await server.graphql('{ sessions { id } }', {}, bearer(third.accessToken));
+    expect(listed.data!.sessions.map((s: { id: string }) => s.id).sort()).toEqual([second.session.id, third.session.id].sort());
+    expect((await server.graphql('{ me { id } }', {}, bearer(second.accessToken))).data).toEqual({ me: { id: first.user.id } });
+  });
+});
+
 describe('two gateway instances sharing one Redis', () => {
   it('a session revoked through one is refused by the other within 1 s', async () => {
     const keys = await testKeySet();

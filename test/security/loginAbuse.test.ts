@@ -89,4 +89,12 @@ describe('login abuse', () => {
     const signup = await proxied.graphql(SIGNUP, { email: uniqueEmail(), password: PASSWORD }, { 'x-forwarded-for': '203.0.113.7' });
     expect(signup.data!.signup.session.ipAddress).toBe('203.0.113.7');
   });
+
+  it('a trusted X-Forwarded-For entry that is not an IP address is not believed: the socket address stands', async () => {
+    const proxied = await start({ TRUST_PROXY: '1' });
+    const junk = `<script>${'x'.repeat(300)}`;
+    const signup = await proxied.graphql(SIGNUP, { email: uniqueEmail(), password: PASSWORD }, { 'x-forwarded-for': junk });
+    expect(signup.errors).toEqual([]);
+    expect(signup.data!.signup.session.ipAddress).toBe('127.0.0.1');
+  });
 });

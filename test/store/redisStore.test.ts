@@ -111,6 +111,19 @@ describe('RedisStore', () => {
       expect(await redis.hexists(keys.user(short.userId), 's')).toBe(0);
     });
 
+    it('a record it cannot read fails the script before any write: nothing half-done', async () => {
+      const a = sessionInput();
+      const b = sessionInput({ userId: a.userId });
+      await store.createSession(a);
+      await store.createSession(b);
+      await redis.set(keys.session(b.userId, b.sessionId), Buffer.from('a record of another version'));
+      await expect(store.revokeAllSessions(a.userId, T0 + 1)).rejects.toThrow(/TESSERA_RECORD/);
+      await expect(store.revokeSession(b, T0 + 1)).rejects.toThrow(/TESSERA_RECORD/);
+      expect(await redis.exists(keys.session(a.userId, a.sessionId))).toBe(1);
+      expect(await indexOf(a.userId)).toEqual([a.sessionId, b.sessionId]);
+      expect((await store.rotateSession(rotation(a))).status).toBe('rotated');
+    });
+
     it("revoking all of a user's sessions removes them and the index, and leaves the user's record", async () => {
       const user = { id: sessionInput().userId, email: `${randomBytes(4).toString('hex')}@example.com`, passwordHash: 'h', roles: ['user'], createdAt: T0 };
       await store.createUser(user);

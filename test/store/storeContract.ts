@@ -23,6 +23,7 @@ export function sessionInput(over: Partial<CreateSessionInput> = {}): CreateSess
     absoluteTtlMs: 90 * DAY,
     userAgent: 'vitest',
     ipAddress: '127.0.0.1',
+    maxSessions: 100,
     ...over,
   };
 }
@@ -381,6 +382,29 @@ export function storeContract(h: StoreHarness): void {
       await h.store().rotateSession(rotation(a, { graceMs: 0 }));
       await h.store().rotateSession(rotation(a, { graceMs: 0 }));
       await expect.poll(() => received).toContain(a.sessionId);
+    });
+
+    it("past a user's session limit the oldest sessions end, are pushed, and their tokens stop working", async () => {
+      const received = await listen();
+      const first = sessionInput({ maxSessions: 2 });
+      const second = sessionInput({ userId: first.userId, maxSessions: 2, now: T0 + 1 });
+      const third = sessionInput({ userId: first.userId, maxSessions: 2, now: T0 + 2 });
+      for (const s of [first, second, third]) await h.store().createSession(s);
+      await expect.poll(() => received).toContain(first.sessionId);
+      expect(received).not.toContain(second.sessionId);
+      const listed = await h.store().listSessions(first.userId, T0 + 3);
+      expect(listed.map((s) => s.id).sort()).toEqual([second.sessionId, third.sessionId].sort());
+      expect((await h.store().rotateSession(rotation(first, { now: T0 + 3 }))).status).toBe('invalid');
+      expect((await h.store().rotateSession(rotation(second, { now: T0 + 3 }))).status).toBe('rotated');
+      // A session that ended by itself (here the newer one, after its 50 ms) leaves room: the
+      // older live one is not ended for it.
+      const a = sessionInput({ maxSessions: 2 });
+      const short = sessionInput({ userId: a.userId, maxSessions: 2, idleTtlMs: 50 });
+      for (const s of [a, short]) await h.store().createSession(s);
+      await new Promise((resolve) => setTimeout(resolve, 120));
+      const b = sessionInput({ userId: a.userId, maxSessions: 2, now: T0 + 5_000 });
+      await h.store().createSession(b);
+      expect((await h.store().listSessions(a.userId, T0 + 5_001)).map((s) => s.id).sort()).toEqual([a.sessionId, b.sessionId].sort());
     });
 
     it('nothing is pushed for a session that was not revoked', async () => {
