@@ -142,6 +142,15 @@ function gitCommit(): string | null {
   }
 }
 
+/** Signs up n users (four at a time), returns their emails. */
+async function signUpUsers(url: string, n: number): Promise<string[]> {
+  const emails = Array.from({ length: n }, (_, i) => `bench-user-${i}-${Date.now()}-${Math.random().toString(36).slice(2)}@example.com`);
+  for (let i = 0; i < n; i += 4) {
+    await Promise.all(emails.slice(i, i + 4).map((e) => graphql(url, SIGNUP, { e, p: PASSWORD })));
+  }
+  return emails;
+}
+
 // ---------------------------------------------------------------------------------------------
 
 interface Gateway {
@@ -237,6 +246,9 @@ async function serverBenchmarks(): Promise<{ http: HttpFigures; redisCommands: R
       if (!answer.includes('"me":{"id"')) throw new Error(`${name}: unexpected answer ${answer}`);
     }
 
+    // Each refresh chain is a session of its own user, as 50 refreshes in flight are in real
+    // traffic (one user would soon pass MAX_SESSIONS_PER_USER and end the warm token's session).
+    const chainUsers = await signUpUsers(tessera.url, settings.refreshInFlight + 1);
     let coldMinted = 0;
     let coldWrapped = false;
     /** `me { id }` with a token the gateway has not seen: minted beforehand, one per request. */
@@ -268,7 +280,9 @@ async function serverBenchmarks(): Promise<{ http: HttpFigures; redisCommands: R
       const chains: Chain[] = [];
       for (let i = 0; i < n; i += 4) {
         const batch = await Promise.all(
-          Array.from({ length: Math.min(4, n - i) }, () => graphql<{ login: Signed }>(tessera.url, LOGIN, { e: tessera.email, p: PASSWORD })),
+          Array.from({ length: Math.min(4, n - i) }, (_, j) =>
+            graphql<{ login: Signed }>(tessera.url, LOGIN, { e: chainUsers[(i + j) % chainUsers.length], p: PASSWORD }),
+          ),
         );
         for (const { login } of batch) chains.push({ token: login.refreshToken });
       }
@@ -393,7 +407,9 @@ async function countCommands(
     };
     await refresh();
     out['refreshToken'] = perOp(await monitor.capture(() => times(n.refresh, refresh), ignore), n.refresh);
-    const login = () => graphql(tessera.url, LOGIN, { e: tessera.email, p: PASSWORD });
+    // A user of its own, so the count is of a user with few sessions (a login checks each live one).
+    const [loginUser] = await signUpUsers(tessera.url, 1);
+    const login = () => graphql(tessera.url, LOGIN, { e: loginUser, p: PASSWORD });
     await login();
     out['login'] = perOp(await monitor.capture(() => times(n.login, login), ignore), n.login);
     return out;

@@ -8,7 +8,7 @@ import type { RequestLimits } from '../config.js';
 import type { Logger } from '../logger.js';
 import type { GraphQLContext } from './context.js';
 import { createFormatError } from './errorFormatting.js';
-import { documentSizePlugin, limitParseOptions, operationLimitRules } from './operationLimits.js';
+import { limitParseOptions, operationLimitRules } from './operationLimits.js';
 import { resolvers } from './resolvers.js';
 import { loadTypeDefs } from './schema.js';
 
@@ -57,7 +57,6 @@ export function createApolloServer({ production, logger, limits, federation }: A
       // Every answer is Cache-Control: no-store (src/http), so Apollo's cache-control hints would be
       // computed per request for nothing.
       ApolloServerPluginCacheControlDisabled(),
-      documentSizePlugin<GraphQLContext>(limits),
       production
         ? ApolloServerPluginLandingPageDisabled()
         : ApolloServerPluginLandingPageLocalDefault({ includeCookies: true, embed: true }),

@@ -1,4 +1,3 @@
-import type { ApolloServerPlugin, BaseContext } from '@apollo/server';
 import {
   type ASTNode,
   type ASTVisitor,
@@ -20,17 +19,22 @@ import { ErrorCode } from '../errors.js';
  * Bounds on what one operation may ask (config `RequestLimits`). Over any of them the request is
  * refused with BAD_USER_INPUT before any resolver runs:
  * - document size: `limitParseOptions` before parsing (in UTF-16 code units), then
- *   `documentSizePlugin` (in UTF-8 bytes) before execution;
+ *   `maxDocumentBytesRule` (in UTF-8 bytes), a validation rule;
  * - tokens: `limitParseOptions`, while parsing (a syntax error, GRAPHQL_PARSE_FAILED);
  * - depth, aliases, root fields, directives: `operationLimitRules`, validation rules
  *   (GRAPHQL_VALIDATION_FAILED). errorFormatting.ts shows both Apollo codes as BAD_USER_INPUT.
  */
 
-type Limits = Pick<RequestLimits, 'maxDepth' | 'maxAliases' | 'maxRootFields' | 'maxDirectives'>;
+type Limits = Pick<RequestLimits, 'maxDocumentBytes' | 'maxDepth' | 'maxAliases' | 'maxRootFields' | 'maxDirectives'>;
 
-/** The validation rules for depth, aliases, root fields and directives. */
+/**
+ * The validation rules for document size, depth, aliases, root fields and directives. Apollo
+ * validates a document once and keeps it (by the hash of its text), so they cost nothing on the
+ * requests that send a document it has seen.
+ */
 export function operationLimitRules(limits: Limits): ValidationRule[] {
   return [
+    maxDocumentBytesRule(limits.maxDocumentBytes),
     maxDepthRule(limits.maxDepth),
     maxAliasesRule(limits.maxAliases),
     maxRootFieldsRule(limits.maxRootFields),
@@ -166,25 +170,16 @@ export function maxDirectivesRule(limit: number): ValidationRule {
 }
 
 /**
- * Refuses a `query` over `maxDocumentBytes` UTF-8 bytes before any resolver runs. Apollo 5 turns
- * an error thrown in `didResolveSource` into a 500 "Internal server error" and has no way for that
- * hook to stop parsing, so the refusal is thrown from `didResolveOperation`, which Apollo answers
- * with the error itself (400, BAD_USER_INPUT). `limitParseOptions` has already refused, before
- * lexing, any document longer in UTF-16 code units than the limit: what gets this far was parsed
- * at no more cost than an accepted document.
+ * A document over `limit` UTF-8 bytes. `limitParseOptions` has already refused, before lexing,
+ * any document longer in UTF-16 code units than the limit: what gets this far was parsed at no
+ * more cost than an accepted document.
  */
-export function documentSizePlugin<TContext extends BaseContext>(
-  limits: Pick<RequestLimits, 'maxDocumentBytes'>,
-): ApolloServerPlugin<TContext> {
-  return {
-    async requestDidStart() {
-      return {
-        async didResolveOperation({ source }) {
-          const refusal = documentSizeError(source, limits.maxDocumentBytes);
-          if (refusal) throw refusal;
-        },
-      };
-    },
+export function maxDocumentBytesRule(limit: number): ValidationRule {
+  return (context: ValidationContext) => {
+    const body = context.getDocument().loc?.source.body;
+    const refusal = body === undefined ? null : documentSizeError(body, limit);
+    if (refusal) context.reportError(refusal);
+    return {};
   };
 }
 
