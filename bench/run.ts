@@ -220,7 +220,7 @@ async function serverBenchmarks(): Promise<{ http: HttpFigures; redisCommands: R
   const children: Child[] = [];
   try {
     const profileDir = join(RESULTS, 'profiles');
-    const nodeArgs = flags.has('--profile') ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [];
+    const nodeArgs = flags.has('--profile') ? ['--cpu-prof', '--cpu-prof-interval=100', `--cpu-prof-dir=${profileDir}`] : [];
     const basePort = await freePort();
     const baseline = startChild(process.execPath, [...nodeArgs, join(BUILD, 'bench', 'baseline.js')], {
       env: { PATH: process.env.PATH ?? '', NODE_ENV: 'production', PORT: String(basePort) },

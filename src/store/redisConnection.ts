@@ -1,20 +1,23 @@
 import { type Cluster, Redis, type RedisOptions } from 'ioredis';
 
+/** Reconnect delays: quick first tries, then at most every `capMs` (2 s), forever. */
+export const backoff = (attempt: number, capMs = 2_000): number => Math.min(50 * 2 ** attempt, capMs);
+
 /**
  * Bounded connection options: a down Redis must give callers SERVICE_UNAVAILABLE fast, not a
  * queue that grows and requests that hang. No offline queue, one attempt per command, a command
  * timeout, and reconnection in the background forever (at most every 2 s).
+ * Auto-pipelining: the commands of requests handled in one event-loop turn (refreshes that
+ * arrive together) go to Redis in one write instead of a write each; with 50 refreshes in flight
+ * that was about a tenth more throughput (npm run bench), and one at a time no slower.
  */
-/** Reconnect delays: quick first tries, then at most every `capMs` (2 s), forever. */
-export const backoff = (attempt: number, capMs = 2_000): number => Math.min(50 * 2 ** attempt, capMs);
-
 export const BOUNDED_REDIS_OPTIONS: RedisOptions = {
   lazyConnect: true,
   enableOfflineQueue: false,
   maxRetriesPerRequest: 0,
   commandTimeout: 1_000,
   connectTimeout: 2_000,
-  enableAutoPipelining: false,
+  enableAutoPipelining: true,
   autoResubscribe: false,
   retryStrategy: (attempt) => backoff(attempt),
 };
