@@ -19,22 +19,24 @@ export function adminClient(port: number): Redis {
 }
 
 /** Runs one command on a process over a throwaway connection. */
-export async function ask(port: number, ...command: (string | number)[]): Promise<unknown> {
-  const client = adminClient(port);
-  try {
-    await client.connect();
-    return await client.call(String(command[0]), ...command.slice(1));
-  } finally {
-    client.disconnect();
-  }
+export function ask(port: number, ...command: (string | number)[]): Promise<unknown> {
+  return askWith(port, command, (client, name, args) => client.call(name, ...args));
 }
 
 /** `ask` with the reply's strings as Buffers (for packed values such as session records). */
-export async function askBuffer(port: number, ...command: (string | number)[]): Promise<unknown> {
+export function askBuffer(port: number, ...command: (string | number)[]): Promise<unknown> {
+  return askWith(port, command, (client, name, args) => client.callBuffer(name, ...args));
+}
+
+async function askWith(
+  port: number,
+  [name, ...args]: (string | number)[],
+  send: (client: Redis, name: string, args: (string | number)[]) => Promise<unknown>,
+): Promise<unknown> {
   const client = adminClient(port);
   try {
     await client.connect();
-    return await client.callBuffer(String(command[0]), ...command.slice(1));
+    return await send(client, String(name), args);
   } finally {
     client.disconnect();
   }
