@@ -1,7 +1,7 @@
 import { open, readFile, realpath, rename, unlink } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { newId } from '../ids.js';
-import { generateSigningJwk, keySetJson, rotateKeySetJson, SIGNING_ALGORITHMS } from '../tokens/keys.js';
+import { activateKeySetJson, generateSigningJwk, keySetJson, rotateKeySetJson, SIGNING_ALGORITHMS } from '../tokens/keys.js';
 import type { SigningAlgorithm } from '../tokens/types.js';
 import { CliError, type CliIO, oneLine, UsageError } from './common.js';
 
@@ -20,34 +20,75 @@ export async function keysGenerate(args: { alg?: string | undefined }, io: Pick<
 }
 
 /**
- * `tessera keys rotate --file F [--alg EdDSA|ES256]`: puts a new active key first in the JWK Set
- * file F, keeps the old keys after it (for verification), and prints the new kid.
- * The file is replaced atomically (a 0600 temporary file next to it, then a rename): a gateway
- * starting meanwhile reads the old set or the new one, never half of one.
+ * `tessera keys rotate --file F [--alg EdDSA|ES256] [--stage]`: puts a new active key first in
+ * the JWK Set file F, keeps the old keys after it (for verification), and prints the new kid.
+ * With --stage the new key goes last instead: published in the JWKS and trusted for verification,
+ * but not signing until `keys activate`, so no instance still on the old file ever sees a token
+ * signed with a key it does not have.
  */
 export async function keysRotate(
-  args: { file?: string | undefined; alg?: string | undefined },
+  args: { file?: string | undefined; alg?: string | undefined; stage?: boolean | undefined },
   io: Pick<CliIO, 'stdout' | 'stderr' | 'cwd'>,
 ): Promise<void> {
-  if (args.file === undefined || args.file === '') throw new UsageError('keys rotate needs --file F (the JWK Set file)');
   const alg = parseAlgorithm(args.alg);
-  const shown = args.file;
-  // Through a symlink, the file it points to is the one replaced.
-  const target = await realpath(resolve(io.cwd, args.file)).catch((err: unknown) => {
-    throw new CliError(`cannot read ${shown}: ${errorCode(err)}`);
+  const stage = args.stage === true;
+  await rewriteKeyFile('keys rotate', args.file, io, async (text, shown) => {
+    // A bad set is a ConfigError naming the file, printed as it is.
+    const { json, kid, kept } = await rotateKeySetJson(text, alg, shown, { stage });
+    io.stdout.write(`${kid}\n`);
+    io.stderr.write(
+      stage
+        ? `${shown}: staged ${alg} key ${kid} (verifies, does not sign yet), ${kept} older key(s) kept; restart every gateway that uses this file, then run: tessera keys activate --file ${shown} --kid ${kid}\n`
+        : `${shown}: new active ${alg} key ${kid}, ${kept} older key(s) kept; restart every gateway that uses this file\n`,
+    );
+    return json;
+  });
+}
+
+/**
+ * `tessera keys activate --file F --kid K`: makes the key K of F the active one (first), keeping
+ * every other key for verification. The second step of a staged rotation.
+ */
+export async function keysActivate(
+  args: { file?: string | undefined; kid?: string | undefined },
+  io: Pick<CliIO, 'stdout' | 'stderr' | 'cwd'>,
+): Promise<void> {
+  const kid = args.kid;
+  if (kid === undefined || kid === '') throw new UsageError('keys activate needs --kid K (the key to make active)');
+  await rewriteKeyFile('keys activate', args.file, io, async (text, shown) => {
+    const activated = activateKeySetJson(text, kid, shown);
+    if (!activated) throw new CliError(`${shown} has no key ${JSON.stringify(kid)}`);
+    io.stderr.write(
+      activated.previous === kid
+        ? `${shown}: ${kid} was already the active key\n`
+        : `${shown}: ${kid} is now the active key (${activated.previous} still verifies); restart every gateway that uses this file\n`,
+    );
+    return activated.json;
+  });
+}
+
+/**
+ * Reads the JWK Set file, lets `change` make the new text, and replaces the file atomically (a
+ * 0600 temporary file next to it, then a rename): a gateway starting meanwhile reads the old set
+ * or the new one, never half of one. Through a symlink, the file it points to is replaced.
+ */
+async function rewriteKeyFile(
+  command: string,
+  file: string | undefined,
+  io: Pick<CliIO, 'cwd'>,
+  change: (text: string, shown: string) => Promise<string>,
+): Promise<void> {
+  if (file === undefined || file === '') throw new UsageError(`${command} needs --file F (the JWK Set file)`);
+  const target = await realpath(resolve(io.cwd, file)).catch((err: unknown) => {
+    throw new CliError(`cannot read ${file}: ${errorCode(err)}`);
   });
   const text = await readFile(target, 'utf8').catch((err: unknown) => {
-    throw new CliError(`cannot read ${shown}: ${errorCode(err)}`);
+    throw new CliError(`cannot read ${file}: ${errorCode(err)}`);
   });
-  // A bad set is a ConfigError naming the file, printed as it is.
-  const { json: rotated, kid, kept } = await rotateKeySetJson(text, alg, shown);
-  await replaceFile(target, rotated).catch((err: unknown) => {
-    throw new CliError(`cannot write ${shown}: ${errorCode(err)}`);
+  const changed = await change(text, file);
+  await replaceFile(target, changed).catch((err: unknown) => {
+    throw new CliError(`cannot write ${file}: ${errorCode(err)}`);
   });
-  io.stdout.write(`${kid}\n`);
-  io.stderr.write(
-    `${shown}: new active ${alg} key ${kid}, ${kept} older key(s) kept; restart every gateway that uses this file\n`,
-  );
 }
 
 /** Writes `text` to a 0600 temporary file in the same directory, flushes it, then renames it over `path`. */

@@ -1,7 +1,7 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { ConfigError } from '../errors.js';
 import { CliError, type CliIO, oneLine, UsageError } from './common.js';
-import { keysGenerate, keysRotate } from './keysCommands.js';
+import { keysActivate, keysGenerate, keysRotate } from './keysCommands.js';
 import { usersAdd } from './usersCommand.js';
 
 export const USAGE = `Usage: tessera <command> [options]
@@ -11,9 +11,16 @@ Commands:
       Print a JWK Set with one new private signing key (default EdDSA), for SIGNING_KEYS.
       Keep the file private, e.g.: (umask 077; tessera keys generate > signing-keys.json)
 
-  keys rotate --file F [--alg EdDSA|ES256]
+  keys rotate --file F [--alg EdDSA|ES256] [--stage]
       Put a new active key first in the JWK Set file F, keeping the old keys for
       verification, and print its kid. Restart every gateway that uses F.
+      --stage: add the new key last instead, verifying but not signing yet; once every
+      gateway runs with F, make it active with keys activate (no instance ever meets a
+      token signed with a key it lacks).
+
+  keys activate --file F --kid K
+      Make the key K of F the active (signing) key, keeping the others for verification.
+      Restart every gateway that uses F.
 
   users add --email E [--roles a,b]
       Create a user in the gateway's Redis (REDIS_URL, REDIS_CLUSTER_NODES or REDIS_SENTINELS,
@@ -32,20 +39,27 @@ type Options = NonNullable<ParseArgsConfig['options']>;
 
 interface Command {
   options: Options;
-  run(values: Record<string, string | undefined>, io: CliIO): Promise<void>;
+  run(values: Record<string, string | boolean | undefined>, io: CliIO): Promise<void>;
 }
 
 const ALG: Options = { alg: { type: 'string' } };
 
+/** A string option's value (parseArgs gives booleans for boolean options only). */
+const text = (value: string | boolean | undefined): string | undefined => (typeof value === 'string' ? value : undefined);
+
 const COMMANDS: Record<string, Command> = {
-  'keys generate': { options: ALG, run: (values, io) => keysGenerate({ alg: values.alg }, io) },
+  'keys generate': { options: ALG, run: (values, io) => keysGenerate({ alg: text(values.alg) }, io) },
   'keys rotate': {
-    options: { ...ALG, file: { type: 'string' } },
-    run: (values, io) => keysRotate({ file: values.file, alg: values.alg }, io),
+    options: { ...ALG, file: { type: 'string' }, stage: { type: 'boolean' } },
+    run: (values, io) => keysRotate({ file: text(values.file), alg: text(values.alg), stage: values.stage === true }, io),
+  },
+  'keys activate': {
+    options: { file: { type: 'string' }, kid: { type: 'string' } },
+    run: (values, io) => keysActivate({ file: text(values.file), kid: text(values.kid) }, io),
   },
   'users add': {
     options: { email: { type: 'string' }, roles: { type: 'string' } },
-    run: (values, io) => usersAdd({ email: values.email, roles: values.roles }, io),
+    run: (values, io) => usersAdd({ email: text(values.email), roles: text(values.roles) }, io),
   },
 };
 
@@ -70,7 +84,7 @@ export async function runCli(argv: readonly string[], io: CliIO): Promise<number
       io.stdout.write(USAGE);
       return 0;
     }
-    await command.run(values as Record<string, string | undefined>, io);
+    await command.run(values, io);
     return 0;
   } catch (error) {
     if (error instanceof UsageError) {

@@ -65,10 +65,22 @@ export async function rotateKeySetJson(
   json: string,
   alg: SigningAlgorithm = 'EdDSA',
   source = 'key set',
+  { stage = false }: { stage?: boolean } = {},
 ): Promise<{ json: string; kid: string; kept: number }> {
   const old = validateKeySetJson(json, source);
   const fresh = await generateSigningJwk(alg);
-  return { json: keySetJson([fresh, ...old]), kid: fresh.kid, kept: old.length };
+  return { json: keySetJson(stage ? [...old, fresh] : [fresh, ...old]), kid: fresh.kid, kept: old.length };
+}
+
+/**
+ * The same set with the key `kid` moved first (the active one, which signs); null when the set
+ * has no such key. The others keep their order.
+ */
+export function activateKeySetJson(json: string, kid: string, source = 'key set'): { json: string; previous: string } | null {
+  const keys = validateKeySetJson(json, source);
+  const chosen = keys.find((jwk) => jwk.kid === kid);
+  if (!chosen) return null;
+  return { json: keySetJson([chosen, ...keys.filter((jwk) => jwk !== chosen)]), previous: keys[0]!.kid };
 }
 
 /**

@@ -7,7 +7,11 @@ import type { CliIO } from '../../src/cli/common.js';
 import { runCli, USAGE } from '../../src/cli/run.js';
 import { readFirstLineOf } from '../../src/cli/stdin.js';
 import { RedisStore } from '../../src/store/redisStore.js';
+import { systemClock } from '../../src/clock.js';
+import { newId } from '../../src/ids.js';
+import { AccessTokenService } from '../../src/tokens/accessTokens.js';
 import { generateSigningJwk, keySetJson, parseKeySet } from '../../src/tokens/keys.js';
+import { RefreshTokenCodec } from '../../src/tokens/refreshTokens.js';
 import { hashParameters, PasswordHasher } from '../../src/users/passwords.js';
 import { createRedisStore, deleteKeys, inspector, TEST_REDIS_URL, uniquePrefix } from '../helpers/redis.js';
 
@@ -189,6 +193,69 @@ describe('keys rotate', () => {
 
     expect(expectOneErrorLine(await tessera(['keys', 'rotate']), 2)).toContain('--file');
     expect(await readdir(dir)).toEqual(['bad.json', 'public.json']);
+  });
+});
+
+describe('a staged rotation: keys rotate --stage, then keys activate', () => {
+  const ISSUER = 'https://tessera.test';
+  const services = async (path: string) => {
+    const keys = await parseKeySet(await readFile(path, 'utf8'), path);
+    const options = { keys, issuer: ISSUER, audience: 'tessera', ttlMs: 60_000, clockToleranceSec: 5, clock: systemClock };
+    return { keys, access: new AccessTokenService(options), refresh: new RefreshTokenCodec(keys.refreshTagKeys) };
+  };
+  const token = { userId: newId(), sessionId: newId(), roles: ['user'] };
+
+  it('stages a key that verifies but does not sign; activate makes it sign; instances on either file accept each other', async () => {
+    const dir = await tempDir();
+    const path = join(dir, 'signing-keys.json');
+    const old = await generateSigningJwk('EdDSA');
+    await writeFile(path, keySetJson([old]));
+    const before = await services(path);
+
+    const staged = await tessera(['keys', 'rotate', '--file', path, '--stage']);
+    expect(staged.code).toBe(0);
+    const kid = staged.stdout.trim();
+    expect(staged.stderr).toBe(
+      `${path}: staged EdDSA key ${kid} (verifies, does not sign yet), 1 older key(s) kept; restart every gateway that uses this file, then run: tessera keys activate --file ${path} --kid ${kid}\n`,
+    );
+    const afterStage = await services(path);
+    // Still signing with the old key; the new one is in the JWKS.
+    expect(afterStage.keys.active.kid).toBe(old.kid);
+    expect(afterStage.access.jwks().keys.map((k) => k.kid)).toEqual([old.kid, kid]);
+
+    const activated = await tessera(['keys', 'activate', '--file', path, '--kid', kid]);
+    expect(activated.code).toBe(0);
+    expect(activated.stderr).toBe(`${path}: ${kid} is now the active key (${old.kid} still verifies); restart every gateway that uses this file\n`);
+    const afterActivate = await services(path);
+    expect(afterActivate.keys.keys.map((k) => k.kid)).toEqual([kid, old.kid]);
+    expect((await stat(path)).mode & 0o777).toBe(0o600);
+
+    // Mid-rollout: an instance on the staged file and one on the activated file take each
+    // other's access and refresh tokens. (An instance on the original file would not take the
+    // new key's: that is why the key is staged first.)
+    const fromNew = await afterActivate.access.issue(token);
+    const fromStaged = await afterStage.access.issue(token);
+    expect((await afterStage.access.verify(fromNew.token)).ok).toBe(true);
+    expect((await afterActivate.access.verify(fromStaged.token)).ok).toBe(true);
+    expect((await before.access.verify(fromNew.token)).ok).toBe(false);
+    const parts = { userId: token.userId, sessionId: token.sessionId, generation: 1, secret: afterActivate.refresh.newSecret() };
+    expect(afterStage.refresh.decode(afterActivate.refresh.encode(parts))).toEqual(parts);
+    expect(afterActivate.refresh.decode(afterStage.refresh.encode(parts))).toEqual(parts);
+  });
+
+  it('activate: an unknown kid or a missing --kid is one line and the file is left as it was; the active kid again changes nothing', async () => {
+    const dir = await tempDir();
+    const path = join(dir, 'signing-keys.json');
+    const jwk = await generateSigningJwk('EdDSA');
+    await writeFile(path, keySetJson([jwk]));
+    const before = await readFile(path, 'utf8');
+    expect(expectOneErrorLine(await tessera(['keys', 'activate', '--file', path, '--kid', 'nope']))).toBe(`tessera: ${path} has no key "nope"\n`);
+    expect(expectOneErrorLine(await tessera(['keys', 'activate', '--file', path]), 2)).toContain('--kid');
+    expect(await readFile(path, 'utf8')).toBe(before);
+    const again = await tessera(['keys', 'activate', '--file', path, '--kid', jwk.kid]);
+    expect(again.code).toBe(0);
+    expect(again.stderr).toBe(`${path}: ${jwk.kid} was already the active key\n`);
+    expect((await parseKeySet(await readFile(path, 'utf8'), path)).keys.map((k) => k.kid)).toEqual([jwk.kid]);
   });
 });
 
