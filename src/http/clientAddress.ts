@@ -11,13 +11,26 @@ function normalize(address: string | undefined): string | null {
  * The client's address: the socket's, unless TRUST_PROXY says which X-Forwarded-For entries to
  * believe (the last N hops, or those appended by listed proxy addresses). By default none are.
  * An entry that is not an IP address (a proxy that passes on what the client wrote) is not
- * believed: the socket's address stands.
+ * believed: the socket's address stands. A port after the address is dropped.
  */
 export function clientAddress(request: IncomingMessage, trust: Config['trustProxy']): string | null {
   const socket = normalize(request.socket.remoteAddress);
   if (trust.kind === 'none') return socket;
   const forwarded = forwardedAddress(request, trust, socket);
-  return forwarded !== null && isIP(forwarded) !== 0 ? forwarded : socket;
+  return (forwarded !== null && withoutPort(forwarded)) || socket;
+}
+
+/**
+ * The IP address of an X-Forwarded-For entry, which some proxies write with a port
+ * (`203.0.113.7:41234`, `[2001:db8::7]:443`); null for anything that is not an address.
+ */
+function withoutPort(entry: string): string | null {
+  if (isIP(entry) !== 0) return entry;
+  const bracketed = /^\[([^\]]+)\](?::\d{1,5})?$/.exec(entry);
+  if (bracketed && isIP(bracketed[1]!) === 6) return bracketed[1]!;
+  const v4 = /^([\d.]+):\d{1,5}$/.exec(entry);
+  if (v4 && isIP(v4[1]!) === 4) return v4[1]!;
+  return null;
 }
 
 /** The X-Forwarded-For entry the trusted proxies vouch for. */

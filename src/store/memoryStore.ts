@@ -102,10 +102,13 @@ export class MemoryStore implements Store {
       sealedSuccessor: null,
     };
     const index = this.indexes.get(input.userId) ?? new Set<string>();
-    const live = [...index].filter((id) => this.live({ userId: input.userId, sessionId: id }, input.now) !== null);
+    const live = [...index].filter(
+      (id) => id !== input.sessionId && this.live({ userId: input.userId, sessionId: id }, input.now) !== null,
+    );
     const evicted = live.slice(0, Math.max(0, live.length - input.maxSessions + 1));
     for (const id of evicted) this.remove(this.sessions.get(id)!);
     this.sessions.set(session.id, session);
+    index.delete(session.id); // a re-created id is the newest, as in Redis
     index.add(session.id);
     this.indexes.set(input.userId, index);
     if (evicted.length > 0) this.feed.emit('revoked', evicted);

@@ -7,9 +7,10 @@ export const backoff = (attempt: number, capMs = 2_000): number => Math.min(50 *
  * Bounded connection options: a down Redis must give callers SERVICE_UNAVAILABLE fast, not a
  * queue that grows and requests that hang. No offline queue, one attempt per command, a command
  * timeout, and reconnection in the background forever (at most every 2 s).
- * Auto-pipelining: the commands of requests handled in one event-loop turn (refreshes that
- * arrive together) go to Redis in one write instead of a write each; with 50 refreshes in flight
- * that was about a tenth more throughput (npm run bench), and one at a time no slower.
+ * No auto-pipelining: it sent the refreshes that arrive together in one write (about a tenth
+ * more throughput with 50 in flight), but ioredis keeps one such batch in flight per connection
+ * and starts a queued command's timeout only when it is sent, so on a hung Redis a caller could
+ * wait two timeouts instead of one before its SERVICE_UNAVAILABLE.
  */
 export const BOUNDED_REDIS_OPTIONS: RedisOptions = {
   lazyConnect: true,
@@ -17,7 +18,7 @@ export const BOUNDED_REDIS_OPTIONS: RedisOptions = {
   maxRetriesPerRequest: 0,
   commandTimeout: 1_000,
   connectTimeout: 2_000,
-  enableAutoPipelining: true,
+  enableAutoPipelining: false,
   autoResubscribe: false,
   retryStrategy: (attempt) => backoff(attempt),
 };

@@ -9,7 +9,8 @@ import { SESSION_RECORD_VERSION } from './redisRecords.js';
  * the user's hash: the ids of the user's sessions, comma-separated, oldest first. Sessions that
  * ended drop out of it when the user logs in, lists or revokes; a rotation never touches it.
  * A script reads and decodes everything it needs before its first write: Redis does not roll a
- * script back, so one that fails (an unreadable record) must fail having changed nothing.
+ * script back, so one that fails (an unreadable record) must fail having changed nothing. The
+ * revoking scripts do not fail on an unreadable record: they end it like a live one.
  * Numbers go out through string.format('%d') so no millisecond value is printed as a float.
  *
  * Every script that writes takes, as its last argument, a deadline in Redis's own clock (ms):
@@ -36,6 +37,12 @@ local function unpack_session(raw)
   return {c = c, l = l, x = x, a = a, g = g, h = h, p = p, e = e, ua = ua, ip = ip}
 end
 local function is_live(s, now) return s.x > now and s.a > now end
+-- For the revoking scripts: a record they cannot read is ended like a live one (ending a session
+-- is always safe; a record of another version must not block a logout).
+local function live_or_unreadable(raw, now)
+  local ok, s = pcall(unpack_session, raw)
+  return not ok or is_live(s, now)
+end
 local function pack_session(s)
   return struct.pack(RECORD, ${SESSION_RECORD_VERSION}, s.c, s.l, s.x, s.a, s.g,
     #s.h, s.h, #s.p, s.p, #s.e, s.e, #s.ua, s.ua, #s.ip, s.ip)
@@ -171,7 +178,7 @@ return out
 export const REVOKE_SESSION = `${sessions}${deadline}
 local now = tonumber(ARGV[1])
 local raw = redis.call('GET', KEYS[1])
-local live = raw and is_live(unpack_session(raw), now)
+local live = raw and live_or_unreadable(raw, now)
 unindex(KEYS[2], ARGV[2])
 if not raw then return 0 end
 redis.call('DEL', KEYS[1])
@@ -210,7 +217,7 @@ for _, id in ipairs(index_ids(KEYS[1])) do
   local raw = redis.call('GET', ARGV[2] .. id)
   if raw then
     found[#found + 1] = ARGV[2] .. id
-    if is_live(unpack_session(raw), now) then out[#out + 1] = id end
+    if live_or_unreadable(raw, now) then out[#out + 1] = id end
   end
 end
 for _, key in ipairs(found) do redis.call('DEL', key) end

@@ -96,5 +96,14 @@ describe('login abuse', () => {
     const signup = await proxied.graphql(SIGNUP, { email: uniqueEmail(), password: PASSWORD }, { 'x-forwarded-for': junk });
     expect(signup.errors).toEqual([]);
     expect(signup.data!.signup.session.ipAddress).toBe('127.0.0.1');
+    // Some proxies add the client's port: the address is still believed.
+    for (const [entry, address] of [
+      ['203.0.113.7:41234', '203.0.113.7'],
+      ['[2001:db8::7]:443', '2001:db8::7'],
+      ['2001:db8::8', '2001:db8::8'],
+    ]) {
+      const answer = await proxied.graphql(SIGNUP, { email: uniqueEmail(), password: PASSWORD }, { 'x-forwarded-for': entry! });
+      expect(answer.data!.signup.session.ipAddress).toBe(address);
+    }
   });
 });

@@ -111,17 +111,25 @@ describe('RedisStore', () => {
       expect(await redis.hexists(keys.user(short.userId), 's')).toBe(0);
     });
 
-    it('a record it cannot read fails the script before any write: nothing half-done', async () => {
+    it('a record it cannot read fails the script before any write; revoking ends it all the same', async () => {
+      const received: string[] = [];
+      await peer.subscribe({ onRevoked: (ids) => received.push(...ids), onHealth: () => undefined });
       const a = sessionInput();
       const b = sessionInput({ userId: a.userId });
-      await store.createSession(a);
-      await store.createSession(b);
-      await redis.set(keys.session(b.userId, b.sessionId), Buffer.from('a record of another version'));
-      await expect(store.revokeAllSessions(a.userId, T0 + 1)).rejects.toThrow(/TESSERA_RECORD/);
-      await expect(store.revokeSession(b, T0 + 1)).rejects.toThrow(/TESSERA_RECORD/);
-      expect(await redis.exists(keys.session(a.userId, a.sessionId))).toBe(1);
-      expect(await indexOf(a.userId)).toEqual([a.sessionId, b.sessionId]);
-      expect((await store.rotateSession(rotation(a))).status).toBe('rotated');
+      const c = sessionInput({ userId: a.userId });
+      for (const s of [a, b, c]) await store.createSession(s);
+      const unreadable = Buffer.from('a record of another version');
+      for (const s of [b, c]) await redis.set(keys.session(s.userId, s.sessionId), unreadable);
+      // Rotating or listing it fails, having changed nothing.
+      await expect(store.rotateSession(rotation(b))).rejects.toThrow(/TESSERA_RECORD/);
+      await expect(store.listSessions(a.userId, T0 + 1)).rejects.toThrow(/TESSERA_RECORD/);
+      expect(await redis.getBuffer(keys.session(b.userId, b.sessionId))).toEqual(unreadable);
+      expect(await indexOf(a.userId)).toEqual([a.sessionId, b.sessionId, c.sessionId]);
+      // Revoking never needs to read it: it is ended and pushed like a live one.
+      expect(await store.revokeSession(b, T0 + 1)).toBe(true);
+      expect((await store.revokeAllSessions(a.userId, T0 + 1)).sort()).toEqual([a.sessionId, c.sessionId].sort());
+      expect(await redis.exists(...[a, b, c].map((s) => keys.session(s.userId, s.sessionId)))).toBe(0);
+      await expect.poll(() => received).toEqual(expect.arrayContaining([a.sessionId, b.sessionId, c.sessionId]));
     });
 
     it("revoking all of a user's sessions removes them and the index, and leaves the user's record", async () => {

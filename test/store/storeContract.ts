@@ -407,6 +407,19 @@ export function storeContract(h: StoreHarness): void {
       expect((await h.store().listSessions(a.userId, T0 + 5_001)).map((s) => s.id).sort()).toEqual([a.sessionId, b.sessionId].sort());
     });
 
+    it('a session created again under its own id is replaced, not counted against the limit', async () => {
+      const received = await listen();
+      const a = sessionInput({ maxSessions: 2 });
+      const b = sessionInput({ userId: a.userId, maxSessions: 2, now: T0 + 1 });
+      for (const s of [a, b]) await h.store().createSession(s);
+      await h.store().createSession({ ...a, now: T0 + 2, secretHash: 'hash-again' });
+      expect((await h.store().listSessions(a.userId, T0 + 3)).map((s) => s.id).sort()).toEqual([a.sessionId, b.sessionId].sort());
+      // a is now the newest: the next session ends b.
+      await h.store().createSession(sessionInput({ userId: a.userId, maxSessions: 2, now: T0 + 4 }));
+      await expect.poll(() => received).toContain(b.sessionId);
+      expect(received).not.toContain(a.sessionId);
+    });
+
     it('nothing is pushed for a session that was not revoked', async () => {
       const received = await listen();
       const ghost = sessionInput();
