@@ -47,23 +47,28 @@ export function decodeSession(userId: string, id: string, record: Buffer): Store
   bytes(1); // h
   bytes(1); // p
   const sealed = bytes(1);
-  const userAgent = unpackUserAgent(bytes(2));
+  const packedUserAgent = bytes(2);
   const ip = bytes(1);
   if (at !== record.length) throw new Error('a session record of the wrong length');
-  return {
-    session: {
-      id,
-      userId,
-      createdAt,
-      lastRefreshedAt,
-      expiresAt,
-      absoluteExpiresAt,
-      userAgent,
-      ipAddress: ip.length > 0 ? ip.toString('utf8') : null,
-      generation,
-    },
-    sealedSuccessor: sealed.length > 0 ? unpackOpaque(sealed) : null,
-  };
+  const session = {
+    id,
+    userId,
+    createdAt,
+    lastRefreshedAt,
+    expiresAt,
+    absoluteExpiresAt,
+    ipAddress: ip.length > 0 ? ip.toString('utf8') : null,
+    generation,
+  } as SessionRecord;
+  // Inflated when first read: a refresh or a session check rarely shows the User-Agent. Copied
+  // (a few bytes): the reply may be a slice of the Redis parser's buffer pool, reused later.
+  const packed = Buffer.from(packedUserAgent);
+  let userAgent: string | null | undefined;
+  Object.defineProperty(session, 'userAgent', {
+    enumerable: true,
+    get: () => (userAgent === undefined ? (userAgent = unpackUserAgent(packed)) : userAgent),
+  });
+  return { session, sealedSuccessor: sealed.length > 0 ? unpackOpaque(sealed) : null };
 }
 
 const OPAQUE_TEXT = 0;
