@@ -47,8 +47,11 @@ local function pack_session(s)
   return struct.pack(RECORD, ${SESSION_RECORD_VERSION}, s.c, s.l, s.x, s.a, s.g,
     #s.h, s.h, #s.p, s.p, #s.e, s.e, #s.ua, s.ua, #s.ip, s.ip)
 end
+-- Writes the record with its TTL (the idle expiry) and returns it packed.
 local function store_session(key, s, now)
-  redis.call('SET', key, pack_session(s), 'PX', string.format('%d', s.x - now))
+  local packed = pack_session(s)
+  redis.call('SET', key, packed, 'PX', string.format('%d', s.x - now))
+  return packed
 end
 local function index_ids(user)
   local ids = {}
@@ -126,9 +129,9 @@ if gen == s.g then
   s.e = ARGV[5]
   s.l = now
   s.x = math.min(now + tonumber(ARGV[6]), s.a)
-  store_session(KEYS[1], s, now)
+  local packed = store_session(KEYS[1], s, now)
   local u = redis.call('HMGET', KEYS[2], 'e', 'h', 'r', 'c')
-  return {'rotated', pack_session(s), u[1], u[2], u[3], u[4]}
+  return {'rotated', packed, u[1], u[2], u[3], u[4]}
 end
 if gen == s.g - 1 then
   if ARGV[3] ~= s.p then return {'invalid'} end
