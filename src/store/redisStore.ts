@@ -28,6 +28,12 @@ import type {
 
 export type RedisClient = Redis | Cluster;
 
+/** The per-key reads, on a client (a promise) or in a pipeline (queued). */
+interface KeyCommands {
+  hmget(key: string, ...fields: string[]): unknown;
+  getBuffer(key: string): unknown;
+}
+
 /** A script that starts later than this after it was sent writes nothing: 200 ms before the caller gives up. */
 const SCRIPT_DEADLINE_MS = (BOUNDED_REDIS_OPTIONS.commandTimeout ?? 1_000) - 200;
 
@@ -184,26 +190,16 @@ export class RedisStore implements Store {
   }
 
   /**
-   * HMGET of each key, in one round trip where it can. A Cluster pipeline must stay on one node,
-   * and these keys (of different users) may not: there each goes on its own, all at once.
+   * One command per key, in one round trip where it can. A Cluster pipeline must stay on one
+   * node, and these keys (of different users) may not: there each goes on its own, all at once.
    */
-  private async hmgetEach(keys: readonly string[], fields: readonly string[]): Promise<(string | null)[][]> {
+  private async perKey<T>(keys: readonly string[], send: (target: KeyCommands, key: string) => unknown): Promise<T[]> {
     if (!this.isCluster) {
       return (await this.pipeline((p) => {
-        for (const key of keys) p.hmget(key, ...fields);
-      })) as (string | null)[][];
+        for (const key of keys) send(p, key);
+      })) as T[];
     }
-    return Promise.all(keys.map((key) => this.run(() => this.client.hmget(key, ...fields))));
-  }
-
-  /** GET of each key as bytes, the same way. */
-  private async getEach(keys: readonly string[]): Promise<(Buffer | null)[]> {
-    if (!this.isCluster) {
-      return (await this.pipeline((p) => {
-        for (const key of keys) p.getBuffer(key);
-      })) as (Buffer | null)[];
-    }
-    return Promise.all(keys.map((key) => this.run(() => this.client.getBuffer(key))));
+    return Promise.all(keys.map((key) => this.run(() => send(this.client, key) as Promise<T>)));
   }
 
   /** Runs a pipeline and returns its results, failing as a whole if any command failed. */
@@ -252,7 +248,10 @@ export class RedisStore implements Store {
 
   async getUsers(ids: readonly string[]): Promise<(UserRecord | null)[]> {
     if (ids.length === 0) return [];
-    const rows = await this.hmgetEach(ids.map((id) => this.keys.user(id)), USER_FIELDS);
+    const rows = await this.perKey<(string | null)[]>(
+      ids.map((id) => this.keys.user(id)),
+      (target, key) => target.hmget(key, ...USER_FIELDS),
+    );
     return rows.map((row, i) => userFromFields(ids[i]!, row));
   }
 
@@ -321,7 +320,10 @@ export class RedisStore implements Store {
 
   async getSessions(refs: readonly SessionRef[], now: number): Promise<(SessionRecord | null)[]> {
     if (refs.length === 0) return [];
-    const records = await this.getEach(refs.map((ref) => this.keys.session(ref.userId, ref.sessionId)));
+    const records = await this.perKey<Buffer | null>(
+      refs.map((ref) => this.keys.session(ref.userId, ref.sessionId)),
+      (target, key) => target.getBuffer(key),
+    );
     return records.map((record, i) => {
       if (record === null) return null;
       const ref = refs[i]!;
