@@ -6,6 +6,7 @@ import { type Clock, systemClock } from './clock.js';
 import type { Config, FederationSource } from './config.js';
 import { createApolloServer } from './graphql/apolloServer.js';
 import { ContextBuilder } from './graphql/contextBuilder.js';
+import { apolloEndpoint } from './graphql/httpEndpoint.js';
 import { createHttpServer } from './http/httpServer.js';
 import type { Logger } from './logger.js';
 import { RevocationFeed } from './sessions/revocationFeed.js';
@@ -105,7 +106,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
   });
   await apollo.start();
   const server = createHttpServer({
-    apollo,
+    graphql: apolloEndpoint(apollo),
     contexts: new ContextBuilder({
       refreshTransport: config.refreshTokenTransport,
       accessTokens,

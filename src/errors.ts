@@ -1,6 +1,10 @@
-import { GraphQLError } from 'graphql';
+/**
+ * Domain errors: what went wrong, as the client will be told (a code, a reason, extra fields)
+ * and the HTTP status it calls for, with no GraphQL in them. The GraphQL layer turns them into
+ * GraphQL errors where they leave a resolver (src/graphql/errorBoundary.ts).
+ */
 
-/** Every code a client may see (contract section 4). */
+/** Every code a client may see (docs/contract.md section 4). */
 export const ErrorCode = {
   UNAUTHENTICATED: 'UNAUTHENTICATED',
   FORBIDDEN: 'FORBIDDEN',
@@ -28,19 +32,29 @@ const MESSAGES: Record<AuthReason, string> = {
   REFRESH_TOKEN_REUSED: 'The refresh token was already used; the session has been ended.',
 };
 
-/** The one error class resolvers throw: sets `extensions.code` (and `reason`) once. */
-export class TesseraError extends GraphQLError {
-  constructor(
-    code: ErrorCode,
-    message: string,
-    extra: { reason?: AuthReason; retryAfter?: number; httpStatus?: number } = {},
-  ) {
-    const extensions: Record<string, unknown> = { code };
-    if (extra.reason) extensions.reason = extra.reason;
-    if (extra.retryAfter !== undefined) extensions.retryAfter = extra.retryAfter;
-    if (extra.httpStatus !== undefined) extensions.http = { status: extra.httpStatus };
-    super(message, { extensions });
+export interface TesseraErrorOptions {
+  /** `extensions.reason`. */
+  reason?: AuthReason;
+  /** Further fields the client sees beside the code and reason (`retryAfter`, …). */
+  extra?: Readonly<Record<string, unknown>>;
+  /** The HTTP status the answer should have (unset: the transport's default). */
+  httpStatus?: number;
+}
+
+/** The one error class the services throw: a contract code, and what the client sees with it. */
+export class TesseraError extends Error {
+  readonly code: ErrorCode;
+  readonly reason: AuthReason | undefined;
+  readonly extra: Readonly<Record<string, unknown>>;
+  readonly httpStatus: number | undefined;
+
+  constructor(code: ErrorCode, message: string, options: TesseraErrorOptions = {}) {
+    super(message);
     this.name = 'TesseraError';
+    this.code = code;
+    this.reason = options.reason;
+    this.extra = options.extra ?? {};
+    this.httpStatus = options.httpStatus;
   }
 }
 
@@ -58,7 +72,7 @@ export function badUserInput(message: string): TesseraError {
 
 export function rateLimited(retryAfterSeconds: number): TesseraError {
   return new TesseraError(ErrorCode.RATE_LIMITED, 'Too many attempts; try again later.', {
-    retryAfter: retryAfterSeconds,
+    extra: { retryAfter: retryAfterSeconds },
   });
 }
 

@@ -3,6 +3,7 @@ import type { GraphQLResolverMap } from '@apollo/subgraph/dist/schema-helper/res
 import { type GraphQLSchema, parse } from 'graphql';
 import { forbidden } from '../errors.js';
 import { type GraphQLContext, requireUser } from '../graphql/context.js';
+import { guarded } from '../graphql/errorBoundary.js';
 import type { UserModel } from '../graphql/models.js';
 import { resolvers } from '../graphql/resolvers.js';
 import { loadSubgraphTypeDefs } from '../graphql/schema.js';
@@ -25,13 +26,13 @@ async function resolveUserReference(reference: { id: string }, context: GraphQLC
 /**
  * The auth schema as the in-process subgraph `auth` of the supergraph: the same SDL and
  * resolvers as the standalone server, plus `User @key(fields: "id")`. The gateway executes it
- * with its own request context, so cookies, response headers and `context.user` work as they do
+ * with its own request context, so the refresh cookie and `context.user` work as they do
  * standalone.
  */
 export function createAuthSubgraphSchema(): GraphQLSchema {
   const map = {
     ...resolvers,
-    User: { ...resolvers.User, __resolveReference: resolveUserReference },
+    User: { ...resolvers.User, __resolveReference: guarded(resolveUserReference) },
   } as unknown as GraphQLResolverMap<unknown>;
   return buildSubgraphSchema({ typeDefs: parse(loadSubgraphTypeDefs()), resolvers: map });
 }

@@ -97,7 +97,7 @@ export class AuthorizingGateway implements ServerGateway {
 function callerOf(context: GraphQLContext): Caller {
   const { user, authFailure } = context;
   if (user) return { authenticated: true, scopes: new Set(user.scopes) };
-  const reason = authFailure?.extensions.reason;
+  const reason = authFailure?.reason;
   return { authenticated: false, scopes: new Set(), ...(isTokenRejection(reason) ? { reason } : {}) };
 }
 

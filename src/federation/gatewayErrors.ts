@@ -1,5 +1,5 @@
 import { type GraphQLFormattedError } from 'graphql';
-import { StoreUnavailableError, TesseraError } from '../errors.js';
+import { domainErrorOf } from '../graphql/errorBoundary.js';
 import { EdgeAuthorizationError } from './authorizingGateway.js';
 import { AUTH_SUBGRAPH } from './authSubgraph.js';
 
@@ -11,7 +11,7 @@ const FAILURE_CODES = new Set<unknown>(['INTERNAL_SERVER_ERROR', 'DOWNSTREAM_SER
 /**
  * Error formatting in gateway mode, on top of the standalone rules (`base`):
  * - an error of the in-process `auth` subgraph is shown exactly as standalone shows it (its code,
- *   its reason, no `serviceName`): the gateway wraps it, so the TesseraError is found in its chain;
+ *   its reason, no `serviceName`): the gateway wraps it, so the domain error is found in its chain;
  * - an edge-authorization denial (UNAUTHENTICATED / FORBIDDEN) is shown as it is;
  * - a remote subgraph's error that carries its own code (UNAUTHENTICATED, FORBIDDEN,
  *   BAD_USER_INPUT, …) is passed through, with `serviceName`, as @apollo/gateway does;
@@ -20,23 +20,14 @@ const FAILURE_CODES = new Set<unknown>(['INTERNAL_SERVER_ERROR', 'DOWNSTREAM_SER
  */
 export function createGatewayFormatError(base: FormatError): FormatError {
   return (formatted, error) => {
-    const own = ownError(error);
+    // The gateway's own error (raised by the auth subgraph's resolvers), wrapped in the gateway's.
+    const own = domainErrorOf(error);
     if (own) return withoutServiceName(base(formatted, own), AUTH_SUBGRAPH);
     if (error instanceof EdgeAuthorizationError) return formatted;
     const { serviceName, code } = formatted.extensions ?? {};
     if (typeof serviceName === 'string' && serviceName !== AUTH_SUBGRAPH && !FAILURE_CODES.has(code)) return formatted;
     return base(formatted, error);
   };
-}
-
-/** The gateway's own error (raised by the auth subgraph's resolvers) wrapped in the gateway's. */
-function ownError(error: unknown): TesseraError | StoreUnavailableError | null {
-  let current: unknown = error;
-  for (let depth = 0; depth < 5 && current instanceof Error; depth++) {
-    if (current instanceof TesseraError || current instanceof StoreUnavailableError) return current;
-    current = (current as { originalError?: unknown }).originalError;
-  }
-  return null;
 }
 
 function withoutServiceName(formatted: GraphQLFormattedError, name: string): GraphQLFormattedError {

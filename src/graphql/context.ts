@@ -1,6 +1,5 @@
 import type { AuthService, ClientInfo } from '../auth/authService.js';
 import type { RefreshTokenTransport } from '../config.js';
-import type { CookieContext } from '../http/refreshCookie.js';
 import { type TesseraError, unauthenticated } from '../errors.js';
 import type { AccessTokenClaims } from '../tokens/types.js';
 import type { Loaders } from './loaders.js';
@@ -14,9 +13,16 @@ export interface AuthenticatedUser {
   claims: AccessTokenClaims;
 }
 
-/** Response headers a resolver may set (Set-Cookie …). */
-export interface ResponseHeaders {
-  append(name: string, value: string): void;
+/**
+ * What an operation wants done with the client's refresh cookie (cookie/both transport). The
+ * resolvers only say so; the HTTP layer writes the cookie (src/http/refreshCookie.ts), in the
+ * order asked, once the operation has run.
+ */
+export interface RefreshCookieIntents {
+  /** The cookie now holds `token`, until `expiresAt` (epoch ms) as seen at `issuedAt`. */
+  setRefresh(token: string, expiresAt: number, issuedAt: number): void;
+  /** The cookie is to be removed. */
+  clear(): void;
 }
 
 /** What every resolver receives. Built once per request by the ContextBuilder. */
@@ -30,12 +36,11 @@ export interface GraphQLContext {
   client: ClientInfo;
   /** The refresh token from the request's cookie, in cookie/both transport. */
   refreshCookie: string | null;
-  /** How the refresh token travels, and how its cookie is written for this request. */
+  /** How the refresh token travels. */
   refreshTransport: RefreshTokenTransport;
-  cookies: CookieContext;
+  cookies: RefreshCookieIntents;
   loaders: Loaders;
   auth: AuthService;
-  response: ResponseHeaders;
 }
 
 /** The caller, or the error that says why there is none. */

@@ -1,7 +1,6 @@
 import type { AuthService, ClientInfo } from '../auth/authService.js';
 import type { Clock } from '../clock.js';
 import type { RefreshTokenTransport } from '../config.js';
-import { type CookieContext, readRefreshCookie } from '../http/refreshCookie.js';
 import {
   serviceUnavailable,
   StoreUnavailableError,
@@ -13,7 +12,7 @@ import type { RevocationFeed } from '../sessions/revocationFeed.js';
 import type { Store } from '../store/types.js';
 import type { AccessTokenService } from '../tokens/accessTokens.js';
 import type { AccessTokenClaims } from '../tokens/types.js';
-import type { AuthenticatedUser, GraphQLContext, ResponseHeaders } from './context.js';
+import type { AuthenticatedUser, GraphQLContext, RefreshCookieIntents } from './context.js';
 import { createLoaders, type Loaders } from './loaders.js';
 
 export interface ContextBuilderDeps {
@@ -25,12 +24,14 @@ export interface ContextBuilderDeps {
   auth: AuthService;
 }
 
+/** What the transport tells about one request. */
 export interface RequestFacts {
   authorization: string | undefined;
-  cookie: string | undefined;
-  cookies: CookieContext;
+  /** The refresh token of the request's cookie, if any (read only in cookie/both transport). */
+  readRefreshCookie: () => string | null;
+  /** Where resolvers' changes to the refresh cookie go; the transport applies them. */
+  cookies: RefreshCookieIntents;
   client: ClientInfo;
-  response: ResponseHeaders;
 }
 
 /** Who the caller is, or why there is nobody (the error itself is only made if someone asks). */
@@ -57,12 +58,11 @@ export class ContextBuilder {
     const authentication = await this.authenticate(request.authorization, loaders);
     return new RequestContext(authentication, {
       client: request.client,
-      refreshCookie: refreshTransport === 'body' ? null : readRefreshCookie(request.cookie ?? null, request.cookies),
+      refreshCookie: refreshTransport === 'body' ? null : request.readRefreshCookie(),
       refreshTransport,
       cookies: request.cookies,
       loaders,
       auth,
-      response: request.response,
     });
   }
 
@@ -124,7 +124,6 @@ class RequestContext implements GraphQLContext {
   readonly cookies: ContextFields['cookies'];
   readonly loaders: ContextFields['loaders'];
   readonly auth: ContextFields['auth'];
-  readonly response: ContextFields['response'];
   readonly [AUTHENTICATION]: Authentication;
   [FAILURE]: TesseraError | undefined;
 
@@ -137,7 +136,6 @@ class RequestContext implements GraphQLContext {
     this.cookies = fields.cookies;
     this.loaders = fields.loaders;
     this.auth = fields.auth;
-    this.response = fields.response;
     this[AUTHENTICATION] = authentication;
     this[FAILURE] = undefined;
   }

@@ -1,9 +1,9 @@
 import type { IssuedSession } from '../auth/authService.js';
 import { unauthenticated } from '../errors.js';
-import { clearRefreshCookie, setRefreshCookie } from '../http/refreshCookie.js';
 import type { UserRecord } from '../store/types.js';
 import { type GraphQLContext, requireUser } from './context.js';
 import { DateTimeScalar } from './dateTimeScalar.js';
+import { withGraphQLErrors } from './errorBoundary.js';
 import type { Resolvers } from './generated/resolvers.js';
 import type { AuthPayloadModel, UserModel } from './models.js';
 
@@ -11,10 +11,7 @@ import type { AuthPayloadModel, UserModel } from './models.js';
 function payload(issued: IssuedSession, context: GraphQLContext): AuthPayloadModel {
   const { refreshTransport } = context;
   if (refreshTransport !== 'body') {
-    context.response.append(
-      'set-cookie',
-      setRefreshCookie(issued.refreshToken, issued.refreshTokenExpiresAt, issued.session.lastRefreshedAt, context.cookies),
-    );
+    context.cookies.setRefresh(issued.refreshToken, issued.refreshTokenExpiresAt, issued.session.lastRefreshedAt);
   }
   return {
     accessToken: issued.access.token,
@@ -29,7 +26,7 @@ function payload(issued: IssuedSession, context: GraphQLContext): AuthPayloadMod
 }
 
 function clearCookie(context: GraphQLContext): void {
-  if (context.refreshTransport !== 'body') context.response.append('set-cookie', clearRefreshCookie(context.cookies));
+  if (context.refreshTransport !== 'body') context.cookies.clear();
 }
 
 /** The stored user behind a UserModel, loaded through the request's batching loader. */
@@ -51,8 +48,11 @@ async function revokeSession(sessionId: string | null | undefined, context: Grap
   return context.auth.revokeSession({ userId: user.id, sessionId: target });
 }
 
-/** Thin resolvers: parse, call the AuthService, shape the answer. */
-export const resolvers: Resolvers = {
+/**
+ * Thin resolvers: parse, call the AuthService, shape the answer. The errors they throw are
+ * domain errors, turned into GraphQL errors on the way out (errorBoundary.ts).
+ */
+export const resolvers: Resolvers = withGraphQLErrors<Resolvers>({
   DateTime: DateTimeScalar,
 
   Query: {
@@ -89,4 +89,4 @@ export const resolvers: Resolvers = {
     expiresAt: (session) => new Date(session.expiresAt),
     current: (session, _args, context) => session.current ?? session.id === context.sessionId,
   },
-};
+});

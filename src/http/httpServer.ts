@@ -1,18 +1,18 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
-import { type ApolloServer, HeaderMap } from '@apollo/server';
 import type { ClientInfo } from '../auth/authService.js';
 import type { Config } from '../config.js';
 import { ErrorCode } from '../errors.js';
-import type { GraphQLContext, ResponseHeaders } from '../graphql/context.js';
+import type { RefreshCookieIntents } from '../graphql/context.js';
 import type { ContextBuilder } from '../graphql/contextBuilder.js';
+import type { GraphQLEndpoint } from '../graphql/httpEndpoint.js';
 import type { Logger } from '../logger.js';
 import { clientAddress } from './clientAddress.js';
-import { cookieContext } from './refreshCookie.js';
+import { clearRefreshCookie, cookieContext, readRefreshCookie, setRefreshCookie } from './refreshCookie.js';
 import { BodyTooLargeError, readBody } from './requestBody.js';
 
 export interface HttpServerDeps {
-  apollo: ApolloServer<GraphQLContext>;
+  graphql: GraphQLEndpoint;
   contexts: ContextBuilder;
   jwks: () => unknown;
   /** Resolves when the store answers. */
@@ -78,12 +78,8 @@ async function handleGraphQL(deps: HttpServerDeps, req: IncomingMessage, res: Se
     }
     throw error;
   }
-  const headers = new HeaderMap();
-  for (const [name, value] of Object.entries(req.headers)) {
-    if (value !== undefined) headers.set(name, Array.isArray(value) ? value.join(', ') : value);
-  }
   let body: unknown = text;
-  if ((headers.get('content-type') ?? '').toLowerCase().startsWith('application/json') && text !== '') {
+  if ((req.headers['content-type'] ?? '').toLowerCase().startsWith('application/json') && text !== '') {
     try {
       body = JSON.parse(text);
     } catch {
@@ -97,27 +93,25 @@ async function handleGraphQL(deps: HttpServerDeps, req: IncomingMessage, res: Se
     userAgent: req.headers['user-agent']?.slice(0, 512) || null,
     ipAddress: clientAddress(req, deps.trustProxy),
   };
-  const responseHeaders = new HeaderMap();
-  const response: ResponseHeaders = {
-    append: (name, value) => {
-      const key = name.toLowerCase();
-      const prior = responseHeaders.get(key);
-      responseHeaders.set(key, prior ? `${prior}\n${value}` : value);
-    },
+  // What the operations asked of the refresh cookie, as Set-Cookie lines in the order asked.
+  const cookie = cookieContext(req.headers.host, overTls(req, deps.trustProxy));
+  const setCookies: string[] = [];
+  const cookies: RefreshCookieIntents = {
+    setRefresh: (token, expiresAt, issuedAt) => setCookies.push(setRefreshCookie(token, expiresAt, issuedAt, cookie)),
+    clear: () => setCookies.push(clearRefreshCookie(cookie)),
   };
-  const result = await deps.apollo.executeHTTPGraphQLRequest({
-    httpGraphQLRequest: { method: req.method ?? 'GET', headers, search: searchOf(req.url), body },
-    context: () =>
+  const result = await deps.graphql(
+    { method: req.method ?? 'GET', headers: req.headers, search: searchOf(req.url), body },
+    () =>
       deps.contexts.build({
         authorization: req.headers.authorization,
-        cookie: req.headers.cookie,
-        cookies: cookieContext(req.headers.host, overTls(req, deps.trustProxy)),
+        readRefreshCookie: () => readRefreshCookie(req.headers.cookie ?? null, cookie),
+        cookies,
         client,
-        response,
       }),
-  });
+  );
   for (const [name, value] of result.headers) res.setHeader(name, value);
-  for (const [name, value] of responseHeaders) res.setHeader(name, name === 'set-cookie' ? value.split('\n') : value);
+  if (setCookies.length > 0) res.setHeader('set-cookie', setCookies);
   res.setHeader('cache-control', 'no-store');
   res.statusCode = result.status ?? 200;
   if (result.body.kind === 'complete') {
