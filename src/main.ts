@@ -7,10 +7,7 @@ import { createApp } from './app.js';
 import { type Config, loadConfig } from './config.js';
 import { ConfigError } from './errors.js';
 import { asyncStdout, createLogger, type Logger } from './logger.js';
-import { MemoryStore } from './store/memoryStore.js';
-import { connectInBackground } from './store/redisConnection.js';
-import { createRedisClients } from './store/redisTopology.js';
-import { RedisStore } from './store/redisStore.js';
+import { createStore, usesEmbeddedStore } from './store/createStore.js';
 import type { Store } from './store/types.js';
 import { type KeySet, loadKeySetFile, loadOrCreateDevKeySet } from './tokens/keys.js';
 import { PasswordHasher } from './users/passwords.js';
@@ -22,21 +19,15 @@ async function loadKeys(config: Config, logger: Logger): Promise<KeySet> {
   return keySet;
 }
 
-async function createStore(config: Config, logger: Logger): Promise<Store> {
-  if (config.redisTopology.kind === 'single' && !config.redisUrl) {
+async function openStore(config: Config, logger: Logger): Promise<Store> {
+  if (usesEmbeddedStore(config)) {
     logger.warn(
       '*** EMBEDDED STORE: sessions and users live in this process only and are lost when it stops. Set REDIS_URL for anything but local development. ***',
     );
-    return new MemoryStore();
   }
-  const onError = (error: unknown) => logger.warn({ err: error }, 'redis connection error');
-  const { client, createSubscriber } = createRedisClients({ topology: config.redisTopology, url: config.redisUrl, onError });
-  await connectInBackground(client, onError);
-  return new RedisStore({
-    client,
-    createSubscriber,
-    keyPrefix: config.redisKeyPrefix,
-    minReplicasAck: config.redisMinReplicasAck,
+  return createStore(config, {
+    connect: 'background',
+    onError: (error) => logger.warn({ err: error }, 'redis connection error'),
   });
 }
 
@@ -64,7 +55,7 @@ async function main(): Promise<void> {
   );
   const exit = (code: number) => logger.flush(() => process.exit(code));
   const keys = await loadKeys(config, logger);
-  const store = await createStore(config, logger);
+  const store = await openStore(config, logger);
   const app = await createApp({ config, store, keys, passwords: await PasswordHasher.create(), logger });
   const address = await app.listen(config.port, config.host);
   const shown = address.family === 'IPv6' ? `[${address.address}]` : address.address;

@@ -1,11 +1,8 @@
-import type { Redis, RedisOptions } from 'ioredis';
-import { type Config, loadConfig } from '../config.js';
+import { loadConfig } from '../config.js';
 import { StoreUnavailableError } from '../errors.js';
 import { newId } from '../ids.js';
-import { createRedisClient } from '../store/redisConnection.js';
-import { RedisStore } from '../store/redisStore.js';
-import { createRedisClients } from '../store/redisTopology.js';
-import type { UserRecord } from '../store/types.js';
+import { createStore, StoreConnectError, type StoreSettings, usesEmbeddedStore } from '../store/createStore.js';
+import type { Store, UserRecord } from '../store/types.js';
 import { checkSignupPassword, normalizeEmail, PASSWORD_MAX_BYTES, PASSWORD_MIN_BYTES } from '../users/credentials.js';
 import { PasswordHasher } from '../users/passwords.js';
 import { CliError, type CliIO, firstLine, oneLine, UsageError } from './common.js';
@@ -14,9 +11,6 @@ export const DEFAULT_ROLES: readonly string[] = ['user'];
 
 /** A role goes into the space-separated `scope` claim: no whitespace, controls or commas. */
 const ROLE = /^[^\s\p{Cc},]{1,64}$/u;
-
-/** A one-shot command gives up at once instead of reconnecting in the background. */
-const CLI_REDIS_OPTIONS: RedisOptions = { retryStrategy: () => null };
 
 /** `--roles a,b`: trimmed, without duplicates; `user` when absent. */
 export function parseRoles(raw: string | undefined): string[] {
@@ -48,7 +42,7 @@ export async function usersAdd(
   const roles = parseRoles(args.roles);
 
   const config = loadConfig(io.env, io.cwd); // ConfigError: printed as it is
-  if (config.redisUrl === null && config.redisTopology.kind === 'single') {
+  if (usesEmbeddedStore(config)) {
     throw new CliError(
       'REDIS_URL is not set: users can only be added to a Redis store (the embedded store lives inside the server process; sign up through the API instead)',
     );
@@ -84,48 +78,15 @@ export async function usersAdd(
   io.stdout.write(`${user.id}\n`);
 }
 
-/** The store the gateway would use: REDIS_URL, or the configured Cluster or Sentinels. */
-async function connectStore(config: Config): Promise<RedisStore> {
-  const keyPrefix = config.redisKeyPrefix;
-  const url = config.redisUrl;
-  if (config.redisTopology.kind === 'single' && url !== null) {
-    const client = await connect(url);
-    return new RedisStore({ client, createSubscriber: () => createRedisClient(url, CLI_REDIS_OPTIONS), keyPrefix });
-  }
-  const { client, createSubscriber } = createRedisClients({ topology: config.redisTopology, url });
-  let lastError: unknown;
-  client.on('error', (error: unknown) => {
-    lastError = error;
-  });
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error('no answer within 5 s')), CLI_CONNECT_TIMEOUT_MS);
-  });
+/**
+ * The store the gateway would use (REDIS_URL, or the configured Cluster or Sentinels), connected
+ * now or failing with one line. The URL is not shown: it may carry a password.
+ */
+async function connectStore(config: StoreSettings): Promise<Store> {
   try {
-    await Promise.race([client.connect(), timeout]);
+    return await createStore(config, { connect: 'now' });
   } catch (error) {
-    client.disconnect();
-    throw new CliError(`cannot connect to Redis (${config.redisTopology.kind}): ${oneLine(lastError ?? error)}`);
-  } finally {
-    clearTimeout(timer);
-  }
-  return new RedisStore({ client, createSubscriber, keyPrefix });
-}
-
-const CLI_CONNECT_TIMEOUT_MS = 5_000;
-
-/** Connects, or fails with one line. The URL is not shown: it may carry a password. */
-async function connect(url: string): Promise<Redis> {
-  const client = createRedisClient(url, CLI_REDIS_OPTIONS);
-  let lastError: unknown;
-  client.on('error', (error: unknown) => {
-    lastError = error;
-  });
-  try {
-    await client.connect();
-    return client;
-  } catch (error) {
-    client.disconnect();
-    throw new CliError(`cannot connect to Redis (REDIS_URL): ${oneLine(lastError ?? error)}`);
+    if (error instanceof StoreConnectError) throw new CliError(`${error.message}: ${oneLine(error.cause)}`);
+    throw error;
   }
 }
