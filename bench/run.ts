@@ -192,6 +192,7 @@ async function startGateway(alg: SigningAlgorithm, redisUrl: string, keyDir: str
     keys: await parseKeySet(jwks, keyFile),
     issuer: ISSUER,
     audience: AUDIENCE,
+    clientId: 'tessera',
     ttlMs: 15 * 60_000,
     clockToleranceSec: 5,
     clock: systemClock,

@@ -68,6 +68,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
     keys,
     issuer: config.issuer,
     audience: config.audience,
+    clientId: config.clientId,
     ttlMs: config.accessTokenTtlMs,
     clockToleranceSec: config.clockToleranceSec,
     clock,

@@ -13,6 +13,8 @@ export interface Config {
   redisKeyPrefix: string;
   issuer: string;
   audience: string;
+  /** The `client_id` claim of access tokens (RFC 9068). */
+  clientId: string;
   accessTokenTtlMs: number;
   /** Idle lifetime of a session: each refresh pushes it forward. */
   refreshTokenTtlMs: number;
@@ -106,6 +108,7 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): Config {
   const redisKeyPrefix = readKeyPrefix(env);
   const issuer = readIssuer(env);
   const audience = readToken(env, 'AUTH_AUDIENCE', 'tessera');
+  const clientId = readToken(env, 'AUTH_CLIENT_ID', 'tessera');
 
   const accessTokenTtlMs = readDuration(env, 'ACCESS_TOKEN_TTL', '15m', '1s', '24h');
   const refreshTokenTtlMs = readDuration(env, 'REFRESH_TOKEN_TTL', '30d', '1s');
@@ -140,6 +143,7 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): Config {
     redisKeyPrefix,
     issuer,
     audience,
+    clientId,
     accessTokenTtlMs,
     refreshTokenTtlMs,
     sessionMaxLifetimeMs,

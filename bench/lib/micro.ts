@@ -34,7 +34,7 @@ const AUDIENCE = 'tessera';
 export async function verifyFigures(alg: SigningAlgorithm, timeMs: number): Promise<VerifyFigures> {
   const jwk = await generateSigningJwk(alg);
   const keys = await parseKeySet(keySetJson([jwk]), 'bench');
-  const options = { keys, issuer: ISSUER, audience: AUDIENCE, ttlMs: 15 * 60_000, clockToleranceSec: 5, clock: systemClock };
+  const options = { keys, issuer: ISSUER, audience: AUDIENCE, clientId: 'tessera', ttlMs: 15 * 60_000, clockToleranceSec: 5, clock: systemClock };
   const cached = new AccessTokenService(options);
   const uncached = new AccessTokenService({ ...options, verifiedCacheSize: 0 });
   const { token } = await cached.issue({ userId: 'bench-user', sessionId: 'bench-session', roles: ['user'] });

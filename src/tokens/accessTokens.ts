@@ -1,5 +1,6 @@
 import type { Clock } from '../clock.js';
 import { newId } from '../ids.js';
+import { type ClaimSetSpec, hasTyp, parseJsonObject, validateClaimSet, withinLength } from './claims.js';
 import { type KeySet, SIGNING_ALGORITHMS, type SigningKey, signJws, verifyJwsSignature } from './keys.js';
 import { VerifiedTokenCache } from './verifiedTokenCache.js';
 import type {
@@ -15,8 +16,10 @@ export interface AccessTokenServiceOptions {
   keys: KeySet;
   issuer: string;
   audience: string;
+  /** AUTH_CLIENT_ID: the `client_id` claim (RFC 9068). */
+  clientId: string;
   ttlMs: number;
-  /** Leeway for exp, nbf and iat; at most 60 (contract 3.1). */
+  /** Leeway for exp, nbf and iat; at most 60 (docs/contract.md section 3.1). */
   clockToleranceSec: number;
   clock: Clock;
   newJti?: () => string;
@@ -29,14 +32,20 @@ export interface AccessTokenServiceOptions {
 
 export const ACCESS_TOKEN_TYP = 'at+jwt';
 export const DEFAULT_VERIFIED_CACHE_SIZE = 10_000;
-const REQUIRED_CLAIMS = ['iss', 'aud', 'sub', 'sid', 'jti', 'iat', 'exp', 'roles', 'scope'];
-/** Far above any token we issue; refuses huge inputs before any parsing. */
-const MAX_TOKEN_LENGTH = 8192;
+
+/**
+ * The claims of an access token (docs/contract.md section 3.1). `client_id` (RFC 9068) is checked
+ * when present but not required, so tokens issued before it was added stay valid until they expire.
+ */
+export const ACCESS_TOKEN_CLAIMS: ClaimSetSpec = {
+  typ: ACCESS_TOKEN_TYP,
+  // Far above any token we issue; refuses huge inputs before any parsing.
+  maxTokenLength: 8192,
+  claims: { sub: 'id', sid: 'id', jti: 'id', roles: 'strings', scope: 'string', client_id: 'optional id' },
+};
+
 const INVALID: AccessTokenVerification = { ok: false, reason: 'TOKEN_INVALID' };
-const EXPIRED: AccessTokenVerification = { ok: false, reason: 'TOKEN_EXPIRED' };
 const BASE64URL = /^[A-Za-z0-9_-]+$/;
-/** As jose reads JOSE headers and claims: UTF-8 that does not decode is refused, not replaced. */
-const STRICT_UTF8 = new TextDecoder('utf-8', { fatal: true });
 
 interface CompactJws {
   key: SigningKey;
@@ -46,14 +55,14 @@ interface CompactJws {
 }
 
 /**
- * Issues and verifies access tokens (contract 3.1). Keys are imported once, looked up by kid.
+ * Issues and verifies access tokens (docs/contract.md section 3.1). Keys are imported once, looked
+ * up by kid.
  *
  * Signatures are made and checked with node:crypto on libuv's thread pool (signJws and
- * verifyJwsSignature in keys.ts), the JWS and claims checks here, as jose's jwtVerify makes them
- * with the options this service used to pass it (algorithms EdDSA/ES256, the key's own alg, typ
- * at+jwt, iss, aud, clock tolerance, required claims), then this service's own (types of every
- * claim, exact aud, iat not in the future). jose's WebCrypto path cost the event loop about as
- * much again as the signature itself.
+ * verifyJwsSignature in keys.ts), the JWS checks here, as jose's jwtVerify makes them with the
+ * options this service used to pass it (algorithms EdDSA/ES256, the key's own alg, typ at+jwt),
+ * and the claims by validateClaimSet (claims.ts) against ACCESS_TOKEN_CLAIMS. jose's WebCrypto
+ * path cost the event loop about as much again as the signature itself.
  */
 export class AccessTokenService {
   private readonly byKid: Map<string, SigningKey>;
@@ -73,7 +82,7 @@ export class AccessTokenService {
   }
 
   async issue(input: IssueAccessTokenInput): Promise<IssuedAccessToken> {
-    const { keys, issuer, audience, ttlMs, clock } = this.options;
+    const { keys, issuer, audience, clientId, ttlMs, clock } = this.options;
     const nowMs = clock.now();
     const iat = Math.floor(nowMs / 1000);
     const exp = Math.floor(Math.min(nowMs + ttlMs, input.notAfter ?? Infinity) / 1000);
@@ -83,6 +92,7 @@ export class AccessTokenService {
       sid: input.sessionId,
       roles,
       scope: input.scope ?? roles.join(' '),
+      client_id: clientId,
       iss: issuer,
       aud: audience,
       sub: input.userId,
@@ -100,7 +110,7 @@ export class AccessTokenService {
    * verified tokens (the same claims, frozen); callers still check its session's revocation.
    */
   async verify(token: string): Promise<AccessTokenVerification> {
-    if (typeof token !== 'string' || token.length > MAX_TOKEN_LENGTH) return INVALID;
+    if (!withinLength(ACCESS_TOKEN_CLAIMS, token)) return INVALID;
     const cached = this.verified.get(token);
     if (cached !== undefined) return { ok: true, claims: cached };
     const nowSec = Math.floor(this.options.clock.now() / 1000);
@@ -108,11 +118,15 @@ export class AccessTokenService {
     if (jws === null || !(await verifyJwsSignature(jws.key, jws.signingInput, jws.signature))) return INVALID;
     const payload = decodeJsonObject(jws.payload);
     if (payload === null) return INVALID;
-    const registered = this.checkRegisteredClaims(payload, nowSec);
-    if (registered !== 'ok') return registered === 'expired' ? EXPIRED : INVALID;
-    const claims = this.checkClaims(payload, nowSec);
-    if (!claims) return INVALID;
-    return { ok: true, claims: this.verified.set(token, claims, payload.nbf as number | undefined) };
+    const { issuer, audience, clockToleranceSec } = this.options;
+    const checked = validateClaimSet<AccessTokenClaims>(ACCESS_TOKEN_CLAIMS, payload, {
+      issuer,
+      audience,
+      nowSec,
+      clockToleranceSec,
+    });
+    if (!checked.ok) return checked;
+    return { ok: true, claims: this.verified.set(token, checked.claims, payload.nbf as number | undefined) };
   }
 
   /**
@@ -157,45 +171,13 @@ export class AccessTokenService {
     if (typeof alg !== 'string' || !SIGNING_ALGORITHMS.includes(alg as SigningAlgorithm)) return null;
     const key = typeof kid === 'string' ? this.byKid.get(kid) : undefined;
     if (!key || key.alg !== alg) return null;
-    if (typeof typ !== 'string' || normalizeTyp(typ) !== normalizeTyp(ACCESS_TOKEN_TYP)) return null;
+    if (!hasTyp(ACCESS_TOKEN_CLAIMS, typ)) return null;
     return {
       key,
       signingInput: Buffer.from(token.slice(0, second), 'latin1'),
       payload,
       signature: Buffer.from(encodedSignature, 'base64url'),
     };
-  }
-
-  /**
-   * The checks jose's jwtVerify made after the signature, in its order, so that TOKEN_EXPIRED
-   * still means "genuine, for us, and only too old": the required claims present, iss, aud (a
-   * string, or an array holding ours), iat a number, nbf (if any) not in the future beyond the
-   * tolerance, and exp a number; then expired if exp <= now - tolerance.
-   */
-  private checkRegisteredClaims(payload: Record<string, unknown>, nowSec: number): 'ok' | 'invalid' | 'expired' {
-    const { issuer, audience, clockToleranceSec: tolerance } = this.options;
-    for (const claim of REQUIRED_CLAIMS) if (!Object.hasOwn(payload, claim)) return 'invalid';
-    if (payload.iss !== issuer) return 'invalid';
-    const aud = payload.aud;
-    if (!(typeof aud === 'string' ? aud === audience : Array.isArray(aud) && aud.includes(audience))) return 'invalid';
-    if (typeof payload.iat !== 'number') return 'invalid';
-    const nbf = payload.nbf;
-    if (nbf !== undefined && (typeof nbf !== 'number' || nbf > nowSec + tolerance)) return 'invalid';
-    const exp = payload.exp;
-    if (typeof exp !== 'number') return 'invalid';
-    return exp <= nowSec - tolerance ? 'expired' : 'ok';
-  }
-
-  /** Ours on top: the types of every claim, an exact aud, and iat not in the future. */
-  private checkClaims(payload: Record<string, unknown>, nowSec: number): AccessTokenClaims | null {
-    const { iss, aud, sub, sid, jti, iat, exp, roles, scope } = payload;
-    if (typeof iat !== 'number' || !Number.isFinite(iat)) return null;
-    if (iat > nowSec + this.options.clockToleranceSec) return null;
-    if (typeof exp !== 'number' || !Number.isFinite(exp)) return null;
-    if (iss !== this.options.issuer || aud !== this.options.audience) return null;
-    if (!isNonEmptyString(sub) || !isNonEmptyString(sid) || !isNonEmptyString(jti)) return null;
-    if (!isStringArray(roles) || typeof scope !== 'string') return null;
-    return { iss, aud, sub, sid, jti, iat, exp, roles: [...roles], scope };
   }
 }
 
@@ -208,24 +190,5 @@ function isBase64url(value: string): boolean {
 }
 
 function decodeJsonObject(encoded: string): Record<string, unknown> | null {
-  try {
-    const value: unknown = JSON.parse(STRICT_UTF8.decode(Buffer.from(encoded, 'base64url')));
-    return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : null;
-  } catch {
-    return null;
-  }
-}
-
-/** jose's comparison of typ values: case-insensitive, `application/` implied when there is no slash. */
-function normalizeTyp(value: string): string {
-  const lower = value.toLowerCase();
-  return value.includes('/') ? lower : `application/${lower}`;
-}
-
-function isNonEmptyString(value: unknown): value is string {
-  return typeof value === 'string' && value.length > 0;
-}
-
-function isStringArray(value: unknown): value is string[] {
-  return Array.isArray(value) && value.every((item) => typeof item === 'string');
+  return parseJsonObject(Buffer.from(encoded, 'base64url'));
 }

@@ -1,18 +1,18 @@
 import {
   type CompactJWSHeaderParameters,
+  compactVerify,
   type CryptoKey,
   createRemoteJWKSet,
   customFetch,
   errors,
   type FlattenedJWSInput,
-  jwtVerify,
-  type JWTPayload,
 } from 'jose';
 import type { Clock } from '../clock.js';
+import { type ClaimSetSpec, hasTyp, parseJsonObject, type RegisteredClaims, validateClaimSet, withinLength } from './claims.js';
 import { type KeySet, SIGNING_ALGORITHMS, signJws } from './keys.js';
 
 /*
- * The trusted context (contract section 6): a short-lived JWT the gateway attaches to every
+ * The trusted context (docs/contract.md section 6): a short-lived JWT the gateway attaches to every
  * subgraph request of a signed-in caller as `x-tessera-context`, addressed to that one subgraph.
  * Signing happens here (gateway side, with signJws from keys.ts, as access tokens are signed) and
  * so does verification (the `tessera/subgraph` verifier, with jose): only src/tokens imports jose.
@@ -22,9 +22,15 @@ export const CONTEXT_TOKEN_TYP = 'tessera-ctx+jwt';
 export const CONTEXT_HEADER = 'x-tessera-context';
 /** The contract's upper bound on a context token's life. */
 export const MAX_CONTEXT_TTL_MS = 60_000;
-const REQUIRED_CLAIMS = ['iss', 'aud', 'sub', 'sid', 'iat', 'exp', 'roles', 'scope'];
-/** Far above any context token; refuses huge inputs before any parsing. */
-const MAX_TOKEN_LENGTH = 8192;
+
+/** The claims of a context token (docs/contract.md section 6): a life and an age of at most 60 s. */
+export const CONTEXT_TOKEN_CLAIMS: ClaimSetSpec = {
+  typ: CONTEXT_TOKEN_TYP,
+  // Far above any context token; refuses huge inputs before any parsing.
+  maxTokenLength: 8192,
+  claims: { sub: 'id', sid: 'id', roles: 'strings', scope: 'string' },
+  maxAgeSec: MAX_CONTEXT_TTL_MS / 1000,
+};
 
 /** Who the context token speaks for: the claims of the caller's verified access token. */
 export interface ContextSubject {
@@ -172,11 +178,11 @@ export interface VerifyContextOptions {
 
 /**
  * Verifies a context token: signature by a published key (with a kid, no crit, the key's own
- * alg), `typ`, `iss`, `aud`, `exp`, `iat` not in the future and at most 60 s old, and the types
- * of every claim. Never throws.
+ * alg), `typ`, then its claims against CONTEXT_TOKEN_CLAIMS (claims.ts): `iss`, `aud`, `exp`,
+ * `iat` not in the future and at most 60 s old, and the types of every claim. Never throws.
  */
 export async function verifyContextToken(token: string, options: VerifyContextOptions): Promise<ContextVerification> {
-  if (typeof token !== 'string' || token.length === 0 || token.length > MAX_TOKEN_LENGTH) return { ok: false, reason: 'TOKEN_INVALID' };
+  if (!withinLength(CONTEXT_TOKEN_CLAIMS, token)) return { ok: false, reason: 'TOKEN_INVALID' };
   let keyFailure: unknown = null;
   const resolveKey: KeyResolver = async (header, input) => {
     if (Object.hasOwn(header, 'crit')) throw new Error('crit header refused');
@@ -189,32 +195,22 @@ export async function verifyContextToken(token: string, options: VerifyContextOp
       throw error;
     }
   };
+  let verified: Awaited<ReturnType<typeof compactVerify>>;
   try {
-    const { payload } = await jwtVerify(token, resolveKey, {
-      algorithms: [...SIGNING_ALGORITHMS],
-      issuer: options.issuer,
-      audience: options.audience,
-      typ: CONTEXT_TOKEN_TYP,
-      currentDate: new Date(options.now),
-      clockTolerance: options.clockToleranceSec,
-      maxTokenAge: MAX_CONTEXT_TTL_MS / 1000,
-      requiredClaims: REQUIRED_CLAIMS,
-    });
-    const claims = checkClaims(payload, options);
-    return claims ? { ok: true, claims } : { ok: false, reason: 'TOKEN_INVALID' };
-  } catch (error) {
+    verified = await compactVerify(token, resolveKey, { algorithms: [...SIGNING_ALGORITHMS] });
+  } catch {
     if (keyFailure !== null) return { ok: false, reason: 'KEYS_UNAVAILABLE', cause: keyFailure };
-    return { ok: false, reason: error instanceof errors.JWTExpired ? 'TOKEN_EXPIRED' : 'TOKEN_INVALID' };
+    return { ok: false, reason: 'TOKEN_INVALID' };
   }
-}
-
-/** What jose leaves to us: claim types, one exact audience, and a life of at most 60 s. */
-function checkClaims(payload: JWTPayload, options: VerifyContextOptions): ContextClaims | null {
-  const { aud, sub, sid, iat, exp, roles, scope } = payload;
-  if (aud !== options.audience) return null;
-  if (typeof iat !== 'number' || !Number.isFinite(iat) || typeof exp !== 'number' || !Number.isFinite(exp)) return null;
-  if (exp - iat > MAX_CONTEXT_TTL_MS / 1000) return null;
-  if (typeof sub !== 'string' || sub === '' || typeof sid !== 'string' || sid === '') return null;
-  if (!Array.isArray(roles) || !roles.every((role) => typeof role === 'string') || typeof scope !== 'string') return null;
-  return { sub, sid, roles: [...roles], scope, iat, exp };
+  const payload = parseJsonObject(verified.payload);
+  if (!hasTyp(CONTEXT_TOKEN_CLAIMS, verified.protectedHeader.typ) || payload === null) return { ok: false, reason: 'TOKEN_INVALID' };
+  const checked = validateClaimSet<RegisteredClaims & ContextClaims>(CONTEXT_TOKEN_CLAIMS, payload, {
+    issuer: options.issuer,
+    audience: options.audience,
+    nowSec: Math.floor(options.now / 1000),
+    clockToleranceSec: options.clockToleranceSec,
+  });
+  if (!checked.ok) return checked;
+  const { sub, sid, roles, scope, iat, exp } = checked.claims;
+  return { ok: true, claims: { sub, sid, roles, scope, iat, exp } };
 }

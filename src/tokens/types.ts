@@ -1,6 +1,6 @@
 import type { TokenRejection } from '../errors.js';
 
-/** Claims of a verified access token (contract 3.1). Times in seconds since the epoch. */
+/** Claims of a verified access token (docs/contract.md section 3.1). Times in seconds since the epoch. */
 export interface AccessTokenClaims {
   iss: string;
   aud: string;
@@ -11,6 +11,8 @@ export interface AccessTokenClaims {
   exp: number;
   roles: string[];
   scope: string;
+  /** AUTH_CLIENT_ID (RFC 9068); absent from tokens issued before it was added. */
+  client_id?: string;
 }
 
 export type AccessTokenVerification =

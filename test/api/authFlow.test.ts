@@ -57,7 +57,7 @@ for (const kind of ['redis', 'memory'] as const) {
         typ: 'at+jwt',
       });
       expect(protectedHeader.kid).toBe(jwks.keys[0]?.kid);
-      expect(payload).toMatchObject({ sub: p.user.id, sid: p.session.id, roles: ['user'], scope: 'user' });
+      expect(payload).toMatchObject({ sub: p.user.id, sid: p.session.id, roles: ['user'], scope: 'user', client_id: 'tessera' });
       expect(typeof payload.jti).toBe('string');
     });
 
@@ -220,3 +220,22 @@ for (const kind of ['redis', 'memory'] as const) {
     });
   });
 }
+
+describe('AUTH_CLIENT_ID', () => {
+  it('is the client_id (RFC 9068) of every access token issued, at signup, login and refresh', async () => {
+    const server = await createTestServer({ store: 'memory', env: { AUTH_CLIENT_ID: 'shop-web' } });
+    try {
+      const email = uniqueEmail();
+      const signedUp = await signUp(server, email, PASSWORD);
+      const login = (await server.graphql(LOGIN, { email, password: PASSWORD })).data!.login;
+      const refreshed = (await server.graphql(REFRESH, { t: login.refreshToken })).data!.refreshToken;
+      for (const { accessToken } of [signedUp, login, refreshed]) {
+        const payload = JSON.parse(Buffer.from(accessToken.split('.')[1]!, 'base64url').toString()) as Record<string, unknown>;
+        expect(payload.client_id).toBe('shop-web');
+        expect((await server.graphql('{ me { id } }', {}, bearer(accessToken))).data).toEqual({ me: { id: signedUp.user.id } });
+      }
+    } finally {
+      await server.close();
+    }
+  });
+});

@@ -200,7 +200,7 @@ describe('a staged rotation: keys rotate --stage, then keys activate', () => {
   const ISSUER = 'https://tessera.test';
   const services = async (path: string) => {
     const keys = await parseKeySet(await readFile(path, 'utf8'), path);
-    const options = { keys, issuer: ISSUER, audience: 'tessera', ttlMs: 60_000, clockToleranceSec: 5, clock: systemClock };
+    const options = { keys, issuer: ISSUER, audience: 'tessera', clientId: 'tessera', ttlMs: 60_000, clockToleranceSec: 5, clock: systemClock };
     return { keys, access: new AccessTokenService(options), refresh: new RefreshTokenCodec(keys.refreshTagKeys) };
   };
   const token = { userId: newId(), sessionId: newId(), roles: ['user'] };

@@ -113,7 +113,7 @@ describe('createContextVerifier', () => {
       return `${header}.${b64({ ...claims, roles: ['admin'] })}.${signature}`;
     }, 'TOKEN_INVALID'],
     ['an access token instead (typ at+jwt)', async () => {
-      const service = new AccessTokenService({ keys: published, issuer: ISSUER, audience: 'orders', ttlMs: 60_000, clockToleranceSec: 5, clock: new ManualClock(Date.now()) });
+      const service = new AccessTokenService({ keys: published, issuer: ISSUER, audience: 'orders', clientId: 'tessera', ttlMs: 60_000, clockToleranceSec: 5, clock: new ManualClock(Date.now()) });
       return (await service.issue({ userId: 'user-1', sessionId: 'session-1', roles: ['user'] })).token;
     }, 'TOKEN_INVALID'],
     ['sent twice', async () => [await sign(), await sign({ subject: { sub: 'user-2' } })], 'TOKEN_INVALID'],

@@ -7,6 +7,7 @@ import { generateSigningJwk, keySetJson, parseKeySet, rotateKeySetJson } from '.
 import type { SigningAlgorithm } from '../../src/tokens/types.js';
 import {
   AUDIENCE,
+  CLIENT_ID,
   GOLDEN,
   ISSUER,
   TOLERANCE_SEC,
@@ -44,7 +45,7 @@ describe('AccessTokenService.issue', () => {
     const service = makeService(keys, clock, () => 'jti-1');
     const issued = await service.issue({ ...ISSUE, scope: 'read write' });
     const iat = Math.floor(clock.now() / 1000);
-    const expected = { iss: ISSUER, aud: AUDIENCE, sub: USER, sid: SESSION, jti: 'jti-1', iat, exp: iat + 900 };
+    const expected = { iss: ISSUER, aud: AUDIENCE, sub: USER, sid: SESSION, jti: 'jti-1', iat, exp: iat + 900, client_id: CLIENT_ID };
     expect(decodeJwt(issued.token)).toEqual({ ...expected, roles: ['admin', 'user'], scope: 'read write' });
     expect(await service.verify(issued.token)).toEqual({
       ok: true,
@@ -197,8 +198,18 @@ describe('AccessTokenService.verify checks every claim', () => {
     ['scope as an array', { scope: ['admin'] }],
     ['exp as a string', { exp: '99999999999' }],
     ['iat as a string', { iat: '1' }],
+    ['client_id as a number', { client_id: 7 }],
+    ['client_id empty', { client_id: '' }],
   ])('refuses %s', async (_name, change) => {
     expect(await verifyWith(change)).toEqual(INVALID);
+  });
+
+  it('accepts a token without client_id (issued before access tokens carried it), and says so by its absence', async () => {
+    const verified = await verifyWith({}, ['client_id']);
+    expect(verified.ok).toBe(true);
+    expect(verified.ok && verified.claims).not.toHaveProperty('client_id');
+    const withIt = await verifyWith({});
+    expect(withIt.ok && withIt.claims.client_id).toBe(CLIENT_ID);
   });
 
   it('refuses iat in the future beyond the tolerance, accepts it within', async () => {
@@ -286,16 +297,24 @@ describe('key rotation and the JWKS', () => {
     expect(published).toMatchObject({ kid: keys.active.kid, alg, use: 'sig' });
   });
 
-  it('a token issued before the shared signer (signJws) is issued byte for byte the same now, and still verifies', async () => {
+  it('a token issued before the shared signer (signJws) and client_id still verifies; one issued now is that token with client_id added, byte for byte', async () => {
     const clock = new ManualClock(GOLDEN.nowMs);
     const keys = await parseKeySet(keySetJson(GOLDEN.jwks), 'golden');
     const service = makeService(keys, clock, () => GOLDEN.jti);
     const { token } = await service.issue({ userId: 'user-1', sessionId: 'session-1', roles: ['admin', 'user'] });
-    expect(token).toBe(GOLDEN.accessToken);
+    expect(token).toBe(GOLDEN.accessTokenWithClientId);
+    // The same header, and the same claims in the same order with client_id after scope.
+    const segments = (jwt: string) => jwt.split('.').slice(0, 2).map((s) => JSON.parse(Buffer.from(s, 'base64url').toString()));
+    const [header, claims] = segments(token);
+    const [goldenHeader, goldenClaims] = segments(GOLDEN.accessToken);
+    expect(header).toEqual(goldenHeader);
+    const { sid, roles, scope, ...rest } = goldenClaims as Record<string, unknown>;
+    expect(Object.entries(claims)).toEqual(Object.entries({ sid, roles, scope, client_id: CLIENT_ID, ...rest }));
     expect(await service.verify(GOLDEN.accessToken)).toMatchObject({ ok: true, claims: { sub: 'user-1', jti: GOLDEN.jti } });
     const served = JSON.parse(JSON.stringify(service.jwks())) as { keys: Array<{ kid: string; alg: string }> };
     const options = { issuer: ISSUER, audience: AUDIENCE, typ: 'at+jwt', currentDate: new Date(clock.now()) };
     await expect(jwtVerify(GOLDEN.accessToken, createLocalJWKSet(served), options)).resolves.toBeTruthy();
+    await expect(jwtVerify(token, createLocalJWKSet(served), options)).resolves.toBeTruthy();
 
     // With the ES256 key active: the old EdDSA token still verifies, and a new ES256 one verifies with the JWKS alone.
     const esKeys = await parseKeySet(keySetJson([GOLDEN.jwks[1]!, GOLDEN.jwks[0]!]), 'golden');

@@ -7,6 +7,7 @@ import type { SigningAlgorithm } from '../../src/tokens/types.js';
 
 export const ISSUER = 'https://auth.example.test';
 export const AUDIENCE = 'tessera';
+export const CLIENT_ID = 'tessera-web';
 export const TOLERANCE_SEC = 5;
 export const TTL_MS = 15 * 60 * 1000;
 
@@ -15,6 +16,7 @@ export function makeService(keys: KeySet, clock: ManualClock, newJti?: () => str
     keys,
     issuer: ISSUER,
     audience: AUDIENCE,
+    clientId: CLIENT_ID,
     ttlMs: TTL_MS,
     clockToleranceSec: TOLERANCE_SEC,
     clock,
@@ -50,6 +52,7 @@ export function standardClaims(iat: number): Record<string, unknown> {
     exp: iat + 900,
     roles: ['admin', 'user'],
     scope: 'admin user',
+    client_id: CLIENT_ID,
   };
 }
 
@@ -88,6 +91,12 @@ export const GOLDEN = {
   /** issue({ userId: 'user-1', sessionId: 'session-1', roles: ['admin', 'user'] }), ttl 15 min. */
   accessToken:
     'eyJhbGciOiJFZERTQSIsImtpZCI6IkRjSTd5RHZoLWpLbGIzRDh6MF9ERkxfdkhEamtmRDVLLVRORW5ySmZYNnMiLCJ0eXAiOiJhdCtqd3QifQ.eyJzaWQiOiJzZXNzaW9uLTEiLCJyb2xlcyI6WyJhZG1pbiIsInVzZXIiXSwic2NvcGUiOiJhZG1pbiB1c2VyIiwiaXNzIjoiaHR0cHM6Ly9hdXRoLmV4YW1wbGUudGVzdCIsImF1ZCI6InRlc3NlcmEiLCJzdWIiOiJ1c2VyLTEiLCJqdGkiOiJqdGktZ29sZGVuIiwiaWF0IjoxNzc3NjM2ODAwLCJleHAiOjE3Nzc2Mzc3MDB9.an1vdp2mrJAhnQb4bOmsmQch_ljRMfn9CCsxkThl_YQZaObeOxJVr5897QLP2ao2GadSIqVgHn1HRJR17XuwAg',
+  /**
+   * The same issue() once access tokens carried client_id ('tessera-web', makeService's): the
+   * claims above plus client_id after scope, signed the same way.
+   */
+  accessTokenWithClientId:
+    'eyJhbGciOiJFZERTQSIsImtpZCI6IkRjSTd5RHZoLWpLbGIzRDh6MF9ERkxfdkhEamtmRDVLLVRORW5ySmZYNnMiLCJ0eXAiOiJhdCtqd3QifQ.eyJzaWQiOiJzZXNzaW9uLTEiLCJyb2xlcyI6WyJhZG1pbiIsInVzZXIiXSwic2NvcGUiOiJhZG1pbiB1c2VyIiwiY2xpZW50X2lkIjoidGVzc2VyYS13ZWIiLCJpc3MiOiJodHRwczovL2F1dGguZXhhbXBsZS50ZXN0IiwiYXVkIjoidGVzc2VyYSIsInN1YiI6InVzZXItMSIsImp0aSI6Imp0aS1nb2xkZW4iLCJpYXQiOjE3Nzc2MzY4MDAsImV4cCI6MTc3NzYzNzcwMH0.b5WweP-HxZOgn743SQwY7F_LrZqXbs2Eu1TgCsYiA8HMtNBvMXv5ZZiBuIsZjIovjXXhUEXzGjHZt4C9tApbDg',
   /** sign({ jti: 'jti-golden', sub: 'user-1', sid: 'session-1', roles: ['admin', 'user'], scope: 'admin user', exp: now + 900 }, 'orders'). */
   contextToken:
     'eyJhbGciOiJFZERTQSIsImtpZCI6IkRjSTd5RHZoLWpLbGIzRDh6MF9ERkxfdkhEamtmRDVLLVRORW5ySmZYNnMiLCJ0eXAiOiJ0ZXNzZXJhLWN0eCtqd3QifQ.eyJzaWQiOiJzZXNzaW9uLTEiLCJyb2xlcyI6WyJhZG1pbiIsInVzZXIiXSwic2NvcGUiOiJhZG1pbiB1c2VyIiwiaXNzIjoiaHR0cHM6Ly9hdXRoLmV4YW1wbGUudGVzdCIsImF1ZCI6Im9yZGVycyIsInN1YiI6InVzZXItMSIsImlhdCI6MTc3NzYzNjgwMCwiZXhwIjoxNzc3NjM2ODYwfQ.jFZwsjoLRhWz4DS1LcFkVyXgy8Cznjlp0qVVpAxeTECVG-G5_YiFx_ZeSY9C-LfU4xlK0Y6EcMz77Ihjvlx3Bg',

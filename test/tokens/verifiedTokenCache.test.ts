@@ -118,6 +118,7 @@ describe('AccessTokenService with the verified-token cache', () => {
       keys,
       issuer: 'https://auth.example.test',
       audience: 'tessera',
+      clientId: 'tessera',
       ttlMs: 900_000,
       clockToleranceSec: TOLERANCE_SEC,
       clock,
