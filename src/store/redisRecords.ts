@@ -5,64 +5,134 @@ import { unpackUserAgent } from './userAgentCodec.js';
 
 export type RedisReply = string | number | Buffer | null | RedisReply[];
 
+/** How a field of a packed record is laid out (big-endian). */
+export type FieldLayout =
+  /** A signed 6-byte integer: a time in epoch ms. */
+  | 'int48'
+  | 'uint32'
+  /** Bytes behind a 1-byte length (at most 255). */
+  | 'bytes8'
+  /** Bytes behind a 2-byte length. */
+  | 'bytes16';
+
+/** Redis's `struct` format of each layout (a length-prefixed `c0` takes its length from the byte before). */
+const STRUCT_FORMAT: Record<FieldLayout, string> = { int48: 'i6', uint32: 'I4', bytes8: 'Bc0', bytes16: 'Hc0' };
+
+/** A record's fields, in their order: the one definition both the Lua scripts and the decoder below derive from. */
+export interface RecordLayout<F extends string> {
+  /** The record's first byte; a record of another version is refused, never misread. */
+  version: number;
+  fields: readonly (readonly [name: F, layout: FieldLayout])[];
+}
+
+export type DecodedRecord<F extends string> = Record<F, number | Buffer>;
+
 /**
- * A session is one Redis string, packed (big-endian) as the scripts' `pack_session` writes it:
- *   version (1 byte, 1) | created, last refresh, idle expiry, absolute end (6-byte signed ms each)
- *   | generation (4 bytes) | h: hash of the live secret | p: hash of the predecessor's secret
- *   | e: the live secret sealed under the predecessor's | User-Agent | IP address,
- * h, p, e and the IP address behind a 1-byte length, the User-Agent (see userAgentCodec) behind
- * a 2-byte length. p and e are empty until the first refresh; the predecessor was rotated at
- * the last refresh, so that time is also the start of the reuse grace window.
+ * A session is one Redis string, packed (big-endian) as below: the version byte, then
+ *   created, last refresh, idle expiry, absolute end (ms) | generation | secretHash: hash of the
+ *   live secret | previousSecretHash: of the predecessor's | sealedSuccessor: the live secret
+ *   sealed under the predecessor's | userAgent (see userAgentCodec) | ipAddress.
+ * previousSecretHash and sealedSuccessor are empty until the first refresh; the predecessor was
+ * rotated at the last refresh, so that time is also the start of the reuse grace window.
+ * Changing the layout means a new version (stored records stay readable or are refused).
  */
-export const SESSION_RECORD_VERSION = 1;
+export const SESSION_RECORD = {
+  version: 1,
+  fields: [
+    ['createdAt', 'int48'],
+    ['lastRefreshedAt', 'int48'],
+    ['expiresAt', 'int48'],
+    ['absoluteExpiresAt', 'int48'],
+    ['generation', 'uint32'],
+    ['secretHash', 'bytes8'],
+    ['previousSecretHash', 'bytes8'],
+    ['sealedSuccessor', 'bytes8'],
+    ['userAgent', 'bytes16'],
+    ['ipAddress', 'bytes8'],
+  ],
+} as const satisfies RecordLayout<string>;
+
+type SessionField = (typeof SESSION_RECORD.fields)[number][0];
+
+/** The `struct` format string of a record: `>` (big-endian), the version byte, then each field. */
+export function structFormat(layout: RecordLayout<string>): string {
+  return `>B${layout.fields.map(([, field]) => STRUCT_FORMAT[field]).join('')}`;
+}
+
+/**
+ * The Lua functions that unpack and pack a record, named `unpack_<name>` and `pack_<name>`: a
+ * table with one entry per field, under the field's name. Unpacking fails with TESSERA_RECORD on
+ * a record of another version or length.
+ */
+export function luaRecordCodec(name: string, layout: RecordLayout<string>): string {
+  const fields = layout.fields.map(([field]) => field);
+  const packed = layout.fields.map(([field, kind]) => (kind.startsWith('bytes') ? `#s.${field}, s.${field}` : `s.${field}`));
+  return `local ${name.toUpperCase()}_FORMAT = '${structFormat(layout)}'
+local function unpack_${name}(raw)
+  local ok, version, ${fields.join(', ')}, after = pcall(struct.unpack, ${name.toUpperCase()}_FORMAT, raw)
+  if not ok or version ~= ${layout.version} or after ~= #raw + 1 then
+    error({err = 'TESSERA_RECORD a ${name} record this version cannot read'})
+  end
+  return {${fields.map((field) => `${field} = ${field}`).join(', ')}}
+end
+local function pack_${name}(s)
+  return struct.pack(${name.toUpperCase()}_FORMAT, ${layout.version}, ${packed.join(', ')})
+end`;
+}
+
+/** Reads a packed record field by field, as its layout says; throws on another version or length. */
+export function decodeRecord<F extends string>(layout: RecordLayout<F>, record: Buffer): DecodedRecord<F> {
+  if (record[0] !== layout.version) throw new Error(`unknown record version ${record[0]}`);
+  let at = 1;
+  const out = {} as DecodedRecord<F>;
+  for (const [name, kind] of layout.fields) {
+    switch (kind) {
+      case 'int48':
+        out[name] = record.readIntBE(at, 6);
+        at += 6;
+        break;
+      case 'uint32':
+        out[name] = record.readUInt32BE(at);
+        at += 4;
+        break;
+      case 'bytes8':
+      case 'bytes16': {
+        const length = kind === 'bytes8' ? record.readUInt8(at) : record.readUInt16BE(at);
+        at += kind === 'bytes8' ? 1 : 2;
+        out[name] = record.subarray(at, at + length);
+        at += length;
+        break;
+      }
+    }
+  }
+  if (at !== record.length) throw new Error('a record of the wrong length');
+  return out;
+}
 
 export interface StoredSession {
   session: SessionRecord;
-  /** `e`, as the store was given it (null before the first refresh). */
+  /** `sealedSuccessor`, as the store was given it (null before the first refresh). */
   sealedSuccessor: string | null;
 }
 
 /** Decodes a stored session record. */
 export function decodeSession(userId: string, id: string, record: Buffer): StoredSession {
-  if (record[0] !== SESSION_RECORD_VERSION) throw new Error(`unknown session record version ${record[0]}`);
-  let at = 1;
-  const time = () => {
-    const value = record.readIntBE(at, 6);
-    at += 6;
-    return value;
-  };
-  const bytes = (lengthBytes: 1 | 2) => {
-    const length = lengthBytes === 1 ? record.readUInt8(at) : record.readUInt16BE(at);
-    at += lengthBytes;
-    const value = record.subarray(at, at + length);
-    at += length;
-    return value;
-  };
-  const createdAt = time();
-  const lastRefreshedAt = time();
-  const expiresAt = time();
-  const absoluteExpiresAt = time();
-  const generation = record.readUInt32BE(at);
-  at += 4;
-  bytes(1); // h
-  bytes(1); // p
-  const sealed = bytes(1);
-  const packedUserAgent = bytes(2);
-  const ip = bytes(1);
-  if (at !== record.length) throw new Error('a session record of the wrong length');
+  const fields = decodeRecord<SessionField>(SESSION_RECORD, record);
+  const ip = fields.ipAddress as Buffer;
+  const sealed = fields.sealedSuccessor as Buffer;
   const session = {
     id,
     userId,
-    createdAt,
-    lastRefreshedAt,
-    expiresAt,
-    absoluteExpiresAt,
+    createdAt: fields.createdAt as number,
+    lastRefreshedAt: fields.lastRefreshedAt as number,
+    expiresAt: fields.expiresAt as number,
+    absoluteExpiresAt: fields.absoluteExpiresAt as number,
     ipAddress: ip.length > 0 ? ip.toString('utf8') : null,
-    generation,
+    generation: fields.generation as number,
   } as SessionRecord;
   // Inflated when first read: a refresh or a session check rarely shows the User-Agent. Copied
   // (a few bytes): the reply may be a slice of the Redis parser's buffer pool, reused later.
-  const packed = Buffer.from(packedUserAgent);
+  const packed = Buffer.from(fields.userAgent as Buffer);
   let userAgent: string | null | undefined;
   Object.defineProperty(session, 'userAgent', {
     enumerable: true,

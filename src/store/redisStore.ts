@@ -13,6 +13,7 @@ import {
   userToFields,
 } from './redisRecords.js';
 import { packUserAgent } from './userAgentCodec.js';
+import type { ArgSpec, RedisScript, ScriptArg, ScriptInput } from './redisScript.js';
 import * as scripts from './redisScripts.js';
 import { RedisRevocationSubscriber } from './redisRevocationSubscriber.js';
 import type {
@@ -59,30 +60,7 @@ export interface RedisStoreOptions {
   replicaAckTimeoutMs?: number;
 }
 
-type ScriptName =
-  | 'tsCreateSession'
-  | 'tsRotateSession'
-  | 'tsListSessions'
-  | 'tsRevokeSession'
-  | 'tsRevokeWithToken'
-  | 'tsRevokeAll'
-  | 'tsCount'
-  | 'tsWriteUser'
-  | 'tsClaimEmail';
-type ScriptArg = string | number | Buffer;
 type ScriptCall = (...args: ScriptArg[]) => Promise<RedisReply>;
-
-const SCRIPTS: Record<ScriptName, { keys: number; lua: string }> = {
-  tsCreateSession: { keys: 2, lua: scripts.CREATE_SESSION },
-  tsRotateSession: { keys: 2, lua: scripts.ROTATE_SESSION },
-  tsListSessions: { keys: 1, lua: scripts.LIST_SESSIONS },
-  tsRevokeSession: { keys: 2, lua: scripts.REVOKE_SESSION },
-  tsRevokeWithToken: { keys: 2, lua: scripts.REVOKE_SESSION_WITH_TOKEN },
-  tsRevokeAll: { keys: 1, lua: scripts.REVOKE_ALL_SESSIONS },
-  tsCount: { keys: 1, lua: scripts.INCREMENT_COUNTER },
-  tsWriteUser: { keys: 1, lua: scripts.WRITE_USER },
-  tsClaimEmail: { keys: 1, lua: scripts.CLAIM_EMAIL },
-};
 
 /** The production store: sessions, users, counters and the revocation feed in Redis. */
 export class RedisStore implements Store {
@@ -100,9 +78,7 @@ export class RedisStore implements Store {
     this.minReplicasAck = Math.max(0, Math.floor(options.minReplicasAck ?? 0));
     this.replicaAckTimeoutMs = Math.max(1, Math.floor(options.replicaAckTimeoutMs ?? REPLICA_ACK_TIMEOUT_MS));
     this.keys = new RedisKeys(options.keyPrefix);
-    for (const [name, { keys, lua }] of Object.entries(SCRIPTS)) {
-      this.client.defineCommand(name, { numberOfKeys: keys, lua });
-    }
+    for (const { name, numberOfKeys, lua } of scripts.SCRIPTS) this.client.defineCommand(name, { numberOfKeys, lua });
     this.client.on('ready', () => void this.learnClockOffset());
     if (this.client.status === 'ready') void this.learnClockOffset();
   }
@@ -135,18 +111,10 @@ export class RedisStore implements Store {
     }
   }
 
-  private script(name: ScriptName, ...args: ScriptArg[]): Promise<RedisReply> {
-    return this.call(name, args);
-  }
-
-  /** The script's reply with its strings as Buffers (replies that carry packed session records). */
-  private scriptBuffers(name: ScriptName, ...args: ScriptArg[]): Promise<RedisReply> {
-    return this.call(`${name}Buffer`, args);
-  }
-
-  private call(command: string, args: ScriptArg[]): Promise<RedisReply> {
-    const call = (this.client as unknown as Record<string, ScriptCall>)[command]!;
-    return this.run(() => call.apply(this.client, [...args, this.deadline()]));
+  /** Runs a script with its named keys and arguments (and the deadline); binary replies as Buffers. */
+  private script<K extends string, A extends ArgSpec>(script: RedisScript<K, A>, input: ScriptInput<K, A>): Promise<RedisReply> {
+    const call = (this.client as unknown as Record<string, ScriptCall>)[script.buffers ? `${script.name}Buffer` : script.name]!;
+    return this.run(() => call.apply(this.client, script.argv(input, this.deadline())));
   }
 
   /**
@@ -162,13 +130,12 @@ export class RedisStore implements Store {
    * A script the master refused (NOREPLICAS under `min-replicas-to-write`) waits for nothing, so a
    * master without replicas does not hold the connection for the WAIT timeout on every write.
    */
-  private async acknowledged(
-    name: ScriptName,
+  private async acknowledged<K extends string, A extends ArgSpec>(
+    script: RedisScript<K, A>,
     userId: string,
-    args: ScriptArg[],
-    { buffers = false }: { buffers?: boolean } = {},
+    input: ScriptInput<K, A>,
   ): Promise<RedisReply> {
-    const reply = await (buffers ? this.scriptBuffers(name, ...args) : this.script(name, ...args));
+    const reply = await this.script(script, input);
     if (this.minReplicasAck === 0) return reply;
     return this.run(async () => {
       const p = this.client.pipeline();
@@ -231,9 +198,8 @@ export class RedisStore implements Store {
    * or arrives late, an email never points at a missing record. Both carry the script deadline.
    */
   async createUser(user: UserRecord): Promise<'created' | 'email_taken'> {
-    const fields = userToFields(user);
-    await this.script('tsWriteUser', this.keys.user(user.id), fields.e, fields.h, fields.r, fields.c);
-    const claimed = await this.script('tsClaimEmail', this.keys.email(user.email), user.id);
+    await this.script(scripts.WRITE_USER, { userKey: this.keys.user(user.id), ...userToFields(user) });
+    const claimed = await this.script(scripts.CLAIM_EMAIL, { emailKey: this.keys.email(user.email), userId: user.id });
     if (claimed === 1) return 'created';
     await this.client.del(this.keys.user(user.id)).catch(() => undefined);
     return 'email_taken';
@@ -260,20 +226,20 @@ export class RedisStore implements Store {
   async createSession(input: CreateSessionInput): Promise<SessionRecord> {
     const { userId, sessionId, now } = input;
     if (sessionId.includes(',')) throw new RangeError('a session id may not contain a comma (the index separator)');
-    const expires = await this.acknowledged('tsCreateSession', userId, [
-      this.keys.session(userId, sessionId),
-      this.keys.user(userId),
+    const expires = await this.acknowledged(scripts.CREATE_SESSION, userId, {
+      sessionKey: this.keys.session(userId, sessionId),
+      userKey: this.keys.user(userId),
       now,
-      input.idleTtlMs,
-      input.absoluteTtlMs,
-      packOpaque(input.secretHash),
-      packUserAgent(input.userAgent),
-      packIp(input.ipAddress),
+      idleMs: input.idleTtlMs,
+      absoluteMs: input.absoluteTtlMs,
+      secretHash: packOpaque(input.secretHash),
+      userAgent: packUserAgent(input.userAgent),
+      ip: packIp(input.ipAddress),
       sessionId,
-      this.keys.sessionPrefix(userId),
-      input.maxSessions,
-      this.keys.revocationChannel(),
-    ]);
+      sessionKeyPrefix: this.keys.sessionPrefix(userId),
+      maxSessions: input.maxSessions,
+      revocationChannel: this.keys.revocationChannel(),
+    });
     return {
       id: sessionId,
       userId,
@@ -289,28 +255,23 @@ export class RedisStore implements Store {
 
   async rotateSession(input: RotateInput): Promise<RotateResult> {
     const { userId, sessionId } = input;
-    const reply = (await this.acknowledged(
-      'tsRotateSession',
-      userId,
-      [
-        this.keys.session(userId, sessionId),
-        this.keys.user(userId),
-        input.now,
-        input.generation,
-        packOpaque(input.secretHash),
-        packOpaque(input.nextSecretHash),
-        packOpaque(input.sealedSuccessor),
-        input.idleTtlMs,
-        input.graceMs,
-        sessionId,
-        this.keys.revocationChannel(),
-      ],
-      { buffers: true },
-    )) as Buffer[];
+    const reply = (await this.acknowledged(scripts.ROTATE_SESSION, userId, {
+      sessionKey: this.keys.session(userId, sessionId),
+      userKey: this.keys.user(userId),
+      now: input.now,
+      generation: input.generation,
+      secretHash: packOpaque(input.secretHash),
+      nextSecretHash: packOpaque(input.nextSecretHash),
+      sealedSuccessor: packOpaque(input.sealedSuccessor),
+      idleMs: input.idleTtlMs,
+      graceMs: input.graceMs,
+      sessionId,
+      revocationChannel: this.keys.revocationChannel(),
+    })) as Buffer[];
     const status = String(reply[0]);
     if (status === 'rotated' || status === 'grace') {
       const stored = decodeSession(userId, sessionId, reply[1]!);
-      const user = userFromFields(userId, reply.slice(2, 6));
+      const user = userFromFields(userId, reply.slice(2, 2 + USER_FIELDS.length));
       if (status === 'rotated') return { status, session: stored.session, user };
       return { status, session: stored.session, sealedSuccessor: stored.sealedSuccessor!, user };
     }
@@ -333,12 +294,11 @@ export class RedisStore implements Store {
   }
 
   async listSessions(userId: string, now: number): Promise<SessionRecord[]> {
-    const flat = (await this.scriptBuffers(
-      'tsListSessions',
-      this.keys.user(userId),
+    const flat = (await this.script(scripts.LIST_SESSIONS, {
+      userKey: this.keys.user(userId),
       now,
-      this.keys.sessionPrefix(userId),
-    )) as Buffer[];
+      sessionKeyPrefix: this.keys.sessionPrefix(userId),
+    })) as Buffer[];
     const sessions: SessionRecord[] = [];
     for (let i = 0; i < flat.length; i += 2) {
       sessions.push(decodeSession(userId, flat[i]!.toString(), flat[i + 1]!).session);
@@ -347,36 +307,36 @@ export class RedisStore implements Store {
   }
 
   async revokeSession(ref: SessionRef, now: number): Promise<boolean> {
-    const revoked = await this.acknowledged('tsRevokeSession', ref.userId, [
-      this.keys.session(ref.userId, ref.sessionId),
-      this.keys.user(ref.userId),
+    const revoked = await this.acknowledged(scripts.REVOKE_SESSION, ref.userId, {
+      sessionKey: this.keys.session(ref.userId, ref.sessionId),
+      userKey: this.keys.user(ref.userId),
       now,
-      ref.sessionId,
-      this.keys.revocationChannel(),
-    ]);
+      sessionId: ref.sessionId,
+      revocationChannel: this.keys.revocationChannel(),
+    });
     return revoked === 1;
   }
 
   async revokeSessionWithToken(proof: RefreshProof, now: number): Promise<boolean> {
-    const revoked = await this.acknowledged('tsRevokeWithToken', proof.userId, [
-      this.keys.session(proof.userId, proof.sessionId),
-      this.keys.user(proof.userId),
+    const revoked = await this.acknowledged(scripts.REVOKE_SESSION_WITH_TOKEN, proof.userId, {
+      sessionKey: this.keys.session(proof.userId, proof.sessionId),
+      userKey: this.keys.user(proof.userId),
       now,
-      proof.sessionId,
-      proof.generation,
-      packOpaque(proof.secretHash),
-      this.keys.revocationChannel(),
-    ]);
+      sessionId: proof.sessionId,
+      generation: proof.generation,
+      secretHash: packOpaque(proof.secretHash),
+      revocationChannel: this.keys.revocationChannel(),
+    });
     return revoked === 1;
   }
 
   async revokeAllSessions(userId: string, now: number): Promise<string[]> {
-    const ids = await this.acknowledged('tsRevokeAll', userId, [
-      this.keys.user(userId),
+    const ids = await this.acknowledged(scripts.REVOKE_ALL_SESSIONS, userId, {
+      userKey: this.keys.user(userId),
       now,
-      this.keys.sessionPrefix(userId),
-      this.keys.revocationChannel(),
-    ]);
+      sessionKeyPrefix: this.keys.sessionPrefix(userId),
+      revocationChannel: this.keys.revocationChannel(),
+    });
     return (ids as RedisReply[]).map(String);
   }
 
@@ -395,7 +355,12 @@ export class RedisStore implements Store {
   // Counters
 
   async increment(name: string, windowMs: number, now: number, by = 1): Promise<{ count: number; resetInMs: number }> {
-    const [count, left] = (await this.script('tsCount', this.keys.counter(name), now, windowMs, by)) as number[];
+    const [count, left] = (await this.script(scripts.INCREMENT_COUNTER, {
+      counterKey: this.keys.counter(name),
+      now,
+      windowMs,
+      by,
+    })) as number[];
     return { count: Number(count), resetInMs: Number(left) };
   }
 
