@@ -9,7 +9,7 @@ import { ContextBuilder } from './graphql/contextBuilder.js';
 import { apolloEndpoint } from './graphql/httpEndpoint.js';
 import { createHttpServer } from './http/httpServer.js';
 import type { Logger } from './logger.js';
-import { RevocationFeed } from './sessions/revocationFeed.js';
+import { RevocationFeed } from './revocation/revocationFeed.js';
 import type { Store } from './store/types.js';
 import { AccessTokenService } from './tokens/accessTokens.js';
 import type { KeySet } from './tokens/keys.js';

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { parseDuration } from './duration.js';
 import { ConfigError } from './errors.js';
 
-/** Settings, read once at start from the environment (contract section 1). */
+/** Settings, read once at start from the environment (docs/contract.md section 1). */
 export interface Config {
   port: number;
   host: string;
@@ -91,7 +91,7 @@ const HOUR = 60 * MINUTE;
 const DAY = 24 * HOUR;
 
 /**
- * Reads the settings from `env` (contract section 1), in the order of the contract's table.
+ * Reads the settings from `env` (docs/contract.md section 1), in the order of its table.
  * The only place that looks at environment variables: callers pass `process.env`.
  * Throws ConfigError, whose message is one line naming the variable, on the first problem.
  */

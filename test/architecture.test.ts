@@ -86,3 +86,26 @@ describe('src layout', () => {
     expect(httpToGraphql.length).toBeGreaterThan(0);
   });
 });
+
+describe('the docs the code points to', () => {
+  const docs = resolve(SRC, '../docs');
+  const contract = readFileSync(join(docs, 'contract.md'), 'utf8');
+  const architecture = readFileSync(join(docs, 'architecture.md'), 'utf8');
+
+  it('every "docs/contract.md section N" in src/ names a section the contract has', () => {
+    const sections = new Set([...contract.matchAll(/^#{2,3} (\d+(?:\.\d+)?)[. ]/gm)].map((m) => m[1]));
+    expect(sections).toContain('3.1');
+    const cited = readdirSync(SRC, { recursive: true, encoding: 'utf8' })
+      .filter((path) => path.endsWith('.ts'))
+      .flatMap((path) => [...readFileSync(join(SRC, path), 'utf8').matchAll(/docs\/contract\.md\s+(?:\*\s+)?section (\d+(?:\.\d+)?)/g)])
+      .map((m) => m[1]);
+    expect(cited.length).toBeGreaterThan(10);
+    for (const section of cited) expect(sections, `section ${section}`).toContain(section);
+  });
+
+  it('docs/architecture.md describes every folder of src/', () => {
+    const folders = readdirSync(SRC, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name);
+    expect(folders).toContain('store');
+    for (const folder of folders) expect(architecture, folder).toContain(`| \`${folder}/\` |`);
+  });
+});

@@ -1,7 +1,7 @@
 import type { Clock } from '../clock.js';
 import { badUserInput, forbidden, unauthenticated } from '../errors.js';
 import { newId } from '../ids.js';
-import type { RevocationFeed } from '../sessions/revocationFeed.js';
+import type { RevocationFeed } from '../revocation/revocationFeed.js';
 import type { SessionRecord, SessionRef, Store, UserRecord } from '../store/types.js';
 import type { AccessTokenService } from '../tokens/accessTokens.js';
 import {

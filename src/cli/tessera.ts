@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-/** The `tessera` command-line tool (contract section 1): runs one command and sets the exit status. */
+/** The `tessera` command-line tool (docs/contract.md section 1): runs one command and sets the exit status. */
 import { runCli } from './run.js';
 import { readPassword } from './stdin.js';
 

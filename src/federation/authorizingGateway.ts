@@ -33,7 +33,7 @@ export class EdgeAuthorizationError extends GraphQLError {
 }
 
 /**
- * @apollo/gateway with authorization at the edge (contract section 6): before the query planner
+ * @apollo/gateway with authorization at the edge (docs/contract.md section 6): before the query planner
  * sees an operation, fields and types marked `@authenticated` or `@requiresScopes` that the
  * caller may not see are taken out of it (edgeAuthorization.ts); after execution they come back
  * as null with an UNAUTHENTICATED or FORBIDDEN error. No subgraph is called for them.

@@ -5,7 +5,7 @@ import { rewriteDocument } from './edgeAuthorization/rewrite.js';
 import type { AuthRequirements, Caller, Denial } from './edgeAuthorization/types.js';
 
 /*
- * Authorization at the edge (contract §6), as GraphOS Router does it: fields and types of the
+ * Authorization at the edge (docs/contract.md section 6), as GraphOS Router does it: fields and types of the
  * supergraph marked with Federation's `@authenticated` / `@requiresScopes` are checked before any
  * subgraph is called. A field the caller may not see is taken out of the operation and comes back
  * null with an UNAUTHENTICATED (no caller) or FORBIDDEN (missing scopes) error; the rest runs.

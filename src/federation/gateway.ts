@@ -30,7 +30,7 @@ export interface GatewayOptions {
 export const AUTH_SUBGRAPH_URL = 'http://auth.tessera.internal/graphql';
 
 /**
- * Federation mode (contract section 6): @apollo/gateway over the in-process `auth` subgraph and
+ * Federation mode (docs/contract.md section 6): @apollo/gateway over the in-process `auth` subgraph and
  * the remote ones, composed by introspection (SUBGRAPHS) or read from a supergraph file
  * (SUPERGRAPH_FILE), wrapped with edge authorization.
  */

@@ -8,7 +8,7 @@ const STRIPPED_HEADERS = [CONTEXT_HEADER, 'authorization', 'cookie', 'proxy-auth
 /**
  * A remote subgraph. It never sees the client's bearer token or cookies; for a signed-in caller
  * every request carries `x-tessera-context`, a short-lived JWT addressed to this subgraph alone
- * (contract section 6).
+ * (docs/contract.md section 6).
  */
 export class TrustedContextDataSource extends RemoteGraphQLDataSource<GraphQLContext> {
   constructor(

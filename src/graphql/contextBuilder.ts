@@ -8,7 +8,7 @@ import {
   type TokenRejection,
   unauthenticated,
 } from '../errors.js';
-import type { RevocationFeed } from '../sessions/revocationFeed.js';
+import type { RevocationFeed } from '../revocation/revocationFeed.js';
 import type { Store } from '../store/types.js';
 import type { AccessTokenService } from '../tokens/accessTokens.js';
 import type { AccessTokenClaims } from '../tokens/types.js';

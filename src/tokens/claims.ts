@@ -1,7 +1,7 @@
 /*
  * The claims of the JWTs Tessera signs, checked by one function against a spec per token type:
  * access tokens (accessTokens.ts, docs/contract.md section 3.1) and context tokens
- * (contextTokens.ts, section 6). The signature is checked before, by the caller.
+ * (contextTokens.ts, docs/contract.md section 6). The signature is checked before, by the caller.
  *
  * The checks run in the order jose's jwtVerify makes them, so that TOKEN_EXPIRED still means
  * "genuine, for us, and only too old": the required claims present, `iss`, `aud` (a string, or an

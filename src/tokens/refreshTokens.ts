@@ -10,7 +10,7 @@ import {
 import { ID_PATTERN } from '../ids.js';
 import { pooledRandomBytes, type RandomBytes } from '../random.js';
 
-/** What an opaque refresh token carries (contract 3.2). */
+/** What an opaque refresh token carries (docs/contract.md section 3.2). */
 export interface RefreshTokenParts {
   userId: string;
   sessionId: string;
@@ -92,7 +92,7 @@ export function hashSecret(secret: Buffer): string {
 
 /**
  * Encrypts the successor secret under a key only the holder of the predecessor can derive
- * (for the reuse grace of contract 3.3): base64url(iv | ciphertext | auth tag), AES-256-GCM.
+ * (for the reuse grace of docs/contract.md section 3.3): base64url(iv | ciphertext | auth tag), AES-256-GCM.
  */
 export function sealSuccessor(
   predecessorSecret: Buffer,

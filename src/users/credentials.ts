@@ -1,4 +1,4 @@
-/** Emails and passwords as the contract measures them (section 3). */
+/** Emails and passwords as docs/contract.md section 3 measures them. */
 
 export const PASSWORD_MIN_BYTES = 8;
 export const PASSWORD_MAX_BYTES = 1024;
@@ -31,7 +31,7 @@ export function normalizeEmail(raw: string): string | null {
   return email;
 }
 
-/** A password's length as the contract measures it: UTF-8 bytes after NFC. */
+/** A password's length as docs/contract.md section 3 measures it: UTF-8 bytes after NFC. */
 export function passwordBytes(password: string): number {
   return utf8Bytes(password.normalize('NFC'));
 }

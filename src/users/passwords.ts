@@ -39,8 +39,8 @@ export function hashParameters(encoded: string): HashParameters | null {
 }
 
 /**
- * Hashes and checks passwords (argon2id). Passwords are NFC-normalized first, as the contract
- * measures them, so the same password typed on another keyboard still matches.
+ * Hashes and checks passwords (argon2id). Passwords are NFC-normalized first, as docs/contract.md
+ * section 3 measures them, so the same password typed on another keyboard still matches.
  */
 export class PasswordHasher {
   private constructor(private readonly dummyHash: string) {}

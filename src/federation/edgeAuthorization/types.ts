@@ -22,7 +22,7 @@ export interface AuthRequirements {
 export interface Caller {
   authenticated: boolean;
   scopes: ReadonlySet<string>;
-  /** Why there is no signed-in caller (contract §4 `extensions.reason`); TOKEN_MISSING if unset. */
+  /** Why there is no signed-in caller (docs/contract.md section 4 `extensions.reason`); TOKEN_MISSING if unset. */
   reason?: TokenRejection;
 }
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/clock.js';
-import { RevocationFeed } from '../../src/sessions/revocationFeed.js';
+import { RevocationFeed } from '../../src/revocation/revocationFeed.js';
 import type { RevocationLog } from '../../src/store/types.js';
 
 /** A feed whose health and pushes are in the test's hands. */
