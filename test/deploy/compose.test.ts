@@ -282,7 +282,7 @@ describe('docker-compose: the first user', () => {
       const email = uniqueEmail();
       const args = argv.slice(1).map((word) => (word === 'admin@example.com' ? email : word));
       const keyPrefix = uniquePrefix('compose');
-      const env = {
+      const env: Record<string, string> = {
         ...Object.fromEntries(Object.entries(environment(gateway)).map(([k, v]) => [k, withDefaults(v)])),
         // The compose network's redis is the test's.
         REDIS_URL: TEST_REDIS_URL,
