@@ -11,6 +11,7 @@
  *   npm run bench -- --profile       also writes each server's CPU profile to bench-results/profiles/
  *   --duration=<s> --rounds=<n>      seconds per HTTP run (default 6), alternating rounds (default 2)
  *   --only=<scenario,…>              only these HTTP scenarios (and the Redis command counts)
+ *   npm run bench -- --help          the options and the scenario names (lib/args.ts)
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -22,6 +23,7 @@ import { systemClock } from '../src/clock.js';
 import { AccessTokenService } from '../src/tokens/accessTokens.js';
 import { generateSigningJwk, keySetJson, parseKeySet } from '../src/tokens/keys.js';
 import type { SigningAlgorithm } from '../src/tokens/types.js';
+import { BENCH_USAGE, parseBenchArgs } from './lib/args.js';
 import { load, type LoadResult } from './lib/load.js';
 import { APP_USER_AGENT, BENCH_USER_AGENT, measureSessionMemory, type MemoryFigure } from './lib/memory.js';
 import { verifyFigures, type VerifyFigures } from './lib/micro.js';
@@ -36,13 +38,21 @@ const ROOT = resolve(BUILD, '..', '..');
 const RESULTS = join(ROOT, 'bench-results');
 
 const argv = process.argv.slice(2);
-const flags = new Set(argv.filter((a) => !a.includes('=')));
-const valued = Object.fromEntries(argv.filter((a) => a.includes('=')).map((a) => a.replace(/^--/, '').split('=') as [string, string]));
-const quick = flags.has('--quick');
-const only = valued.only ? new Set(valued.only.split(',')) : null;
+const parsed = parseBenchArgs(argv);
+if (parsed.kind === 'help') {
+  process.stdout.write(BENCH_USAGE);
+  process.exit(0);
+}
+if (parsed.kind === 'error') {
+  process.stderr.write(`bench: ${parsed.message}\n`);
+  process.exit(2);
+}
+const { options } = parsed;
+const quick = options.quick;
+const only: ReadonlySet<string> | null = options.only;
 const settings = {
-  durationSec: Number(valued.duration ?? (quick ? 2 : 6)),
-  rounds: Number(valued.rounds ?? (quick ? 1 : 2)),
+  durationSec: options.durationSec ?? (quick ? 2 : 6),
+  rounds: options.rounds ?? (quick ? 1 : 2),
   connections: 10,
   refreshInFlight: 50,
   warmupSec: quick ? 1 : 2,
@@ -86,7 +96,7 @@ async function main(): Promise<void> {
   if (!existsSync(join(BUILD, 'schema'))) await symlink(join(ROOT, 'schema'), join(BUILD, 'schema'));
   const started = Date.now();
   const loadavgAtStart = loadavg();
-  const onlyMemory = flags.has('--memory');
+  const onlyMemory = options.memoryOnly;
   let http: HttpFigures | null = null;
   let redisCommands: Record<string, PerOperation> | null = null;
   let verify: VerifyFigures[] | null = null;
@@ -96,7 +106,7 @@ async function main(): Promise<void> {
     process.stdout.write('access-token verify micro-benchmark (tinybench) …\n');
     verify = [await verifyFigures('EdDSA', settings.microTimeMs), await verifyFigures('ES256', settings.microTimeMs)];
   }
-  if (!flags.has('--no-memory') && !only) {
+  if (!options.noMemory && !only) {
     process.stdout.write('session memory (100k sessions per line) …\n');
     const roomy = { redisConfig: { 'hash-max-listpack-value': '256' } };
     memory = [
@@ -221,7 +231,7 @@ async function serverBenchmarks(): Promise<{ http: HttpFigures; redisCommands: R
   const children: Child[] = [];
   try {
     const profileDir = join(RESULTS, 'profiles');
-    const nodeArgs = flags.has('--profile') ? ['--cpu-prof', '--cpu-prof-interval=100', `--cpu-prof-dir=${profileDir}`] : [];
+    const nodeArgs = options.profile ? ['--cpu-prof', '--cpu-prof-interval=100', `--cpu-prof-dir=${profileDir}`] : [];
     const basePort = await freePort();
     const baseline = startChild(process.execPath, [...nodeArgs, join(BUILD, 'bench', 'baseline.js')], {
       env: { PATH: process.env.PATH ?? '', NODE_ENV: 'production', PORT: String(basePort) },

@@ -1,4 +1,5 @@
-import { open, readFile, realpath, rename, unlink } from 'node:fs/promises';
+import type { Stats } from 'node:fs';
+import { open, readFile, realpath, rename, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { newId } from '../ids.js';
 import { activateKeySetJson, generateSigningJwk, keySetJson, rotateKeySetJson, SIGNING_ALGORITHMS } from '../tokens/keys.js';
@@ -69,8 +70,11 @@ export async function keysActivate(
 
 /**
  * Reads the JWK Set file, lets `change` make the new text, and replaces the file atomically (a
- * 0600 temporary file next to it, then a rename): a gateway starting meanwhile reads the old set
- * or the new one, never half of one. Through a symlink, the file it points to is replaced.
+ * temporary file next to it, then a rename): a gateway starting meanwhile reads the old set or the
+ * new one, never half of one. The new file keeps the old one's owner, group and mode (the gateway
+ * may run as another user, as the Docker image's `node` does, and must still read it); when they
+ * cannot be kept (not root, and the file is someone else's), nothing is replaced. Through a
+ * symlink, the file it points to is replaced.
  */
 async function rewriteKeyFile(
   command: string,
@@ -85,14 +89,20 @@ async function rewriteKeyFile(
   const text = await readFile(target, 'utf8').catch((err: unknown) => {
     throw new CliError(`cannot read ${file}: ${errorCode(err)}`);
   });
+  const original = await stat(target);
   const changed = await change(text, file);
-  await replaceFile(target, changed).catch((err: unknown) => {
+  await replaceFile(target, changed, original, file).catch((err: unknown) => {
+    if (err instanceof CliError) throw err;
     throw new CliError(`cannot write ${file}: ${errorCode(err)}`);
   });
 }
 
-/** Writes `text` to a 0600 temporary file in the same directory, flushes it, then renames it over `path`. */
-async function replaceFile(path: string, text: string): Promise<void> {
+/**
+ * Writes `text` to a temporary file in the same directory (created 0600, so no one else can read
+ * it meanwhile), gives it `like`'s owner, group and permission bits, flushes it, then renames it
+ * over `path`.
+ */
+async function replaceFile(path: string, text: string, like: Stats, shown: string): Promise<void> {
   const tmp = join(dirname(path), `.${basename(path)}.${newId()}.tmp`);
   let renamed = false;
   try {
@@ -100,6 +110,16 @@ async function replaceFile(path: string, text: string): Promise<void> {
     try {
       await handle.chmod(0o600); // whatever the umask
       await handle.writeFile(text, 'utf8');
+      const made = await handle.stat();
+      if (made.uid !== like.uid || made.gid !== like.gid) {
+        await handle.chown(like.uid, like.gid).catch((err: unknown) => {
+          throw new CliError(
+            `cannot keep the owner of ${shown} (uid ${like.uid}, gid ${like.gid}): ${errorCode(err)}; run this as that user or as root (the file was left as it was)`,
+          );
+        });
+      }
+      // After chown, which may clear the set-id bits.
+      await handle.chmod(like.mode & 0o7777);
       await handle.sync();
     } finally {
       await handle.close();

@@ -13,7 +13,8 @@ Commands:
 
   keys rotate --file F [--alg EdDSA|ES256] [--stage]
       Put a new active key first in the JWK Set file F, keeping the old keys for
-      verification, and print its kid. Restart every gateway that uses F.
+      verification, and print its kid. Restart every gateway that uses F. F is replaced
+      atomically and keeps its owner, group and mode.
       --stage: add the new key last instead, verifying but not signing yet; once every
       gateway runs with F, make it active with keys activate (no instance ever meets a
       token signed with a key it lacks).

@@ -1,4 +1,10 @@
-import { ApolloGateway, IntrospectAndCompose, LocalGraphQLDataSource, type SupergraphManager } from '@apollo/gateway';
+import {
+  ApolloGateway,
+  type GraphQLDataSourceProcessOptions,
+  IntrospectAndCompose,
+  LocalGraphQLDataSource,
+  type SupergraphManager,
+} from '@apollo/gateway';
 import type { Clock } from '../clock.js';
 import type { FederationSource } from '../config.js';
 import type { Logger } from '../logger.js';
@@ -63,12 +69,24 @@ export function createGateway(options: GatewayOptions): AuthorizingGateway {
     __exposeQueryPlanExperimental: !options.production,
     buildService: ({ name, url }) => {
       // The gateway's own schema runs in process, with the gateway's request context.
-      if (name === AUTH_SUBGRAPH) return new LocalGraphQLDataSource(authSchema);
+      if (name === AUTH_SUBGRAPH) return new AuthSubgraphDataSource(authSchema);
       if (!url) throw new Error(`the supergraph gives no URL for the subgraph ${name}`);
       return new TrustedContextDataSource(url, name, signer);
     },
   });
   return new AuthorizingGateway(inner);
+}
+
+/**
+ * The in-process auth subgraph. Its answers are the caller's own (tokens, sessions, the account):
+ * an operation that reaches it is never cacheable, as a remote subgraph's answer without a
+ * Cache-Control header is not (maxAge 0 in the overall cache policy).
+ */
+class AuthSubgraphDataSource extends LocalGraphQLDataSource {
+  override process(options: GraphQLDataSourceProcessOptions): ReturnType<LocalGraphQLDataSource['process']> {
+    if ('incomingRequestContext' in options) options.incomingRequestContext.overallCachePolicy?.restrict({ maxAge: 0 });
+    return super.process(options);
+  }
 }
 
 /** A supergraph manager whose every SDL passes through `transform` before the gateway sees it. */

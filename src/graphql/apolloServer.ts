@@ -9,8 +9,10 @@ import type { Logger } from '../logger.js';
 import type { GraphQLContext } from './context.js';
 import { createFormatError } from './errorFormatting.js';
 import { limitParseOptions, operationLimitRules } from './operationLimits.js';
+import { anonymousCacheControlPlugin } from './anonymousCacheControl.js';
 import { resolvers } from './resolvers.js';
 import { loadTypeDefs } from './schema.js';
+import { serviceUnavailableStatusPlugin } from './serviceUnavailableStatus.js';
 
 export interface ApolloOptions {
   production: boolean;
@@ -54,9 +56,12 @@ export function createApolloServer({ production, logger, limits, federation }: A
     validationRules: operationLimitRules(limits),
     logger,
     plugins: [
-      // Every answer is Cache-Control: no-store (src/http), so Apollo's cache-control hints would be
-      // computed per request for nothing.
+      // Apollo's cache-control hints matter only for anonymous answers in gateway mode (the
+      // subgraphs' hints); standalone every answer is Cache-Control: no-store (src/http), so they
+      // would be computed per request for nothing.
       ApolloServerPluginCacheControlDisabled(),
+      ...(federation ? [anonymousCacheControlPlugin<GraphQLContext>()] : []),
+      serviceUnavailableStatusPlugin<GraphQLContext>(),
       production
         ? ApolloServerPluginLandingPageDisabled()
         : ApolloServerPluginLandingPageLocalDefault({ includeCookies: true, embed: true }),

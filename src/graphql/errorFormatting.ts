@@ -4,8 +4,12 @@ import { ErrorCode, StoreUnavailableError, TesseraError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { domainErrorOf } from './errorBoundary.js';
 
-/** Apollo's own codes for a request that is malformed; clients see the contract's BAD_USER_INPUT. */
-const MALFORMED_REQUEST_CODES = new Set([
+/**
+ * Apollo's own codes for what Apollo detects in a request (a syntax error, a document that does not
+ * validate, an unknown persisted query, a malformed HTTP request …): shown as Apollo sets them,
+ * since clients and tools key on them.
+ */
+const APOLLO_REQUEST_CODES = new Set([
   'GRAPHQL_PARSE_FAILED',
   'GRAPHQL_VALIDATION_FAILED',
   'BAD_REQUEST',
@@ -28,9 +32,7 @@ export function createFormatError(production: boolean, logger: Logger) {
       return withCode(formatted, ErrorCode.SERVICE_UNAVAILABLE, 'The service is temporarily unavailable.');
     }
     const code = formatted.extensions?.code;
-    if (typeof code === 'string' && MALFORMED_REQUEST_CODES.has(code)) {
-      return withCode(formatted, ErrorCode.BAD_USER_INPUT, formatted.message);
-    }
+    if (typeof code === 'string' && APOLLO_REQUEST_CODES.has(code)) return formatted;
     logger.error({ err: unwrapResolverError(error) }, 'unexpected error in a GraphQL operation');
     if (production) return { message: 'Internal server error', extensions: { code: ErrorCode.INTERNAL_SERVER_ERROR } };
     return withCode(formatted, ErrorCode.INTERNAL_SERVER_ERROR, formatted.message);

@@ -13,16 +13,15 @@ import {
   type ValidationRule,
 } from 'graphql';
 import type { RequestLimits } from '../config.js';
-import { ErrorCode } from '../errors.js';
 
 /*
  * Bounds on what one operation may ask (config `RequestLimits`). Over any of them the request is
- * refused with BAD_USER_INPUT before any resolver runs:
- * - document size: `limitParseOptions` before parsing (in UTF-16 code units), then
- *   `maxDocumentBytesRule` (in UTF-8 bytes), a validation rule;
+ * refused with HTTP 400 before any resolver runs, with Apollo's code for where it was caught:
+ * - document size: `limitParseOptions` before parsing (in UTF-16 code units; GRAPHQL_PARSE_FAILED),
+ *   then `maxDocumentBytesRule` (in UTF-8 bytes), a validation rule (GRAPHQL_VALIDATION_FAILED);
  * - tokens: `limitParseOptions`, while parsing (a syntax error, GRAPHQL_PARSE_FAILED);
- * - depth, aliases, root fields, directives: `operationLimitRules`, validation rules
- *   (GRAPHQL_VALIDATION_FAILED). errorFormatting.ts shows both Apollo codes as BAD_USER_INPUT.
+ * - depth (of data, and of introspection), aliases, root fields, directives: `operationLimitRules`,
+ *   validation rules (GRAPHQL_VALIDATION_FAILED).
  */
 
 type Limits = Pick<RequestLimits, 'maxDocumentBytes' | 'maxDepth' | 'maxAliases' | 'maxRootFields' | 'maxDirectives'>;
@@ -106,18 +105,39 @@ function lookup(context: ValidationContext) {
 }
 
 /**
- * Selection nesting: `{ me }` is 1 deep, `{ me { id } }` 2. Introspection (`__schema`, `__type`)
- * does not count: graphql-js's own MaxIntrospectionDepthRule bounds it, production turns it off,
- * and Apollo Sandbox's introspection query is deeper than any sensible limit on real data.
+ * How deep an introspection selection may go, counting every field: graphql-js's
+ * `getIntrospectionQuery()` (what Apollo Sandbox and GraphiQL send, whatever its options) is 15
+ * deep with its default `typeDepth` of 9; this leaves room for a tool that asks a few more
+ * `ofType` levels, and refuses `{ __schema { types { fields { type { ofType { … } } } } } }`
+ * nested at will (graphql-js's MaxIntrospectionDepthRule bounds only the list fields).
+ */
+export const MAX_INTROSPECTION_DEPTH = 20;
+
+/**
+ * Selection nesting: `{ me }` is 1 deep, `{ me { id } }` 2. Data is held to `limit`; an
+ * introspection selection (`__schema`, `__type`, and everything under it) does not count there,
+ * since the standard introspection query is deeper than any sensible limit on real data, but the
+ * whole operation, introspection included, is held to MAX_INTROSPECTION_DEPTH (or `limit`, if
+ * larger). `__typename` adds no level.
  */
 export function maxDepthRule(limit: number): ValidationRule {
+  const overall = Math.max(limit, MAX_INTROSPECTION_DEPTH);
   return (context) => {
-    const depth = (field: FieldNode, inner: () => number) => (field.name.value.startsWith('__') ? 0 : 1 + inner());
-    const walker = new SelectionWalker(lookup(context), depth, Math.max);
+    const dataDepth = (field: FieldNode, inner: () => number) => (field.name.value.startsWith('__') ? 0 : 1 + inner());
+    const fullDepth = (field: FieldNode, inner: () => number) => (field.name.value === '__typename' ? 0 : 1 + inner());
+    const data = new SelectionWalker(lookup(context), dataDepth, Math.max);
+    const full = new SelectionWalker(lookup(context), fullDepth, Math.max);
     return {
       OperationDefinition(operation: OperationDefinitionNode) {
-        const depth = walker.selectionSet(operation.selectionSet);
-        if (depth > limit) context.reportError(overLimit('Operation depth', depth, limit, operation));
+        const depth = data.selectionSet(operation.selectionSet);
+        if (depth > limit) {
+          context.reportError(overLimit('Operation depth', depth, limit, operation));
+          return false;
+        }
+        const withIntrospection = full.selectionSet(operation.selectionSet);
+        if (withIntrospection > overall) {
+          context.reportError(overLimit('Introspection depth', withIntrospection, overall, operation));
+        }
         return false;
       },
     };
@@ -189,7 +209,6 @@ export function documentSizeError(source: string, limit: number): GraphQLError |
   if (source.length * 3 <= limit) return null;
   const bytes = Buffer.byteLength(source, 'utf8');
   if (bytes <= limit) return null;
-  return new GraphQLError(`Document size ${bytes} bytes exceeds the limit of ${limit} bytes.`, {
-    extensions: { code: ErrorCode.BAD_USER_INPUT, http: { status: 400 } },
-  });
+  // A validation error: Apollo answers it with HTTP 400 and GRAPHQL_VALIDATION_FAILED.
+  return new GraphQLError(`Document size ${bytes} bytes exceeds the limit of ${limit} bytes.`);
 }

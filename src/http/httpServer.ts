@@ -29,15 +29,19 @@ function sendJson(res: ServerResponse, status: number, body: unknown, headers: R
   res.end(JSON.stringify(body));
 }
 
-function sendGraphQLError(res: ServerResponse, status: number, message: string): void {
-  sendJson(res, status, { errors: [{ message, extensions: { code: ErrorCode.BAD_USER_INPUT } }] }, {
+function sendGraphQLError(res: ServerResponse, status: number, message: string, code: string = ErrorCode.BAD_USER_INPUT): void {
+  sendJson(res, status, { errors: [{ message, extensions: { code } }] }, {
     'cache-control': 'no-store',
   });
 }
 
+/** Apollo's code for a malformed HTTP request. */
+const BAD_REQUEST = 'BAD_REQUEST';
+
 /**
- * The HTTP surface: GraphQL at /graphql, the JWKS, and health probes. Every GraphQL response is
- * `Cache-Control: no-store` (they carry tokens or per-user data).
+ * The HTTP surface: GraphQL at /graphql, the JWKS, and health probes. A GraphQL response is
+ * `Cache-Control: no-store`, except an anonymous one that Apollo's cache-control found cacheable
+ * (gateway mode, from the subgraphs' hints): see `cacheControl`.
  */
 export function createHttpServer(deps: HttpServerDeps): Server {
   const routes: Record<string, (req: IncomingMessage, res: ServerResponse) => Promise<void> | void> = {
@@ -78,6 +82,11 @@ async function handleGraphQL(deps: HttpServerDeps, req: IncomingMessage, res: Se
     }
     throw error;
   }
+  if (req.headers.authorization !== undefined && repeatsHeader(req.rawHeaders, 'authorization')) {
+    // node:http keeps the first and drops the others: a proxy that reads the last one would
+    // disagree about who the caller is.
+    return sendGraphQLError(res, 400, 'The request has more than one Authorization header.', BAD_REQUEST);
+  }
   let body: unknown = text;
   if ((req.headers['content-type'] ?? '').toLowerCase().startsWith('application/json') && text !== '') {
     try {
@@ -112,7 +121,7 @@ async function handleGraphQL(deps: HttpServerDeps, req: IncomingMessage, res: Se
   );
   for (const [name, value] of result.headers) res.setHeader(name, value);
   if (setCookies.length > 0) res.setHeader('set-cookie', setCookies);
-  res.setHeader('cache-control', 'no-store');
+  res.setHeader('cache-control', cacheControl(result.headers.get('cache-control'), req.headers.authorization, setCookies.length > 0));
   res.statusCode = result.status ?? 200;
   if (result.body.kind === 'complete') {
     res.end(result.body.string);
@@ -120,6 +129,29 @@ async function handleGraphQL(deps: HttpServerDeps, req: IncomingMessage, res: Se
   }
   for await (const chunk of result.body.asyncIterator) res.write(chunk);
   res.end();
+}
+
+/**
+ * Cache-Control of a GraphQL answer: Apollo's (set only when the cache-control plugin found the
+ * answer cacheable, from the subgraphs' hints, and never for a request with an Authorization
+ * header) for an answer that sets no cookie and went to a request without credentials; otherwise
+ * `no-store`. So an answer that carries a token (and sets the refresh cookie, or answers a
+ * mutation that reached the auth subgraph) is `no-store`, and one to a signed-in caller is never
+ * `public`.
+ */
+function cacheControl(apollo: string | undefined, authorization: string | undefined, setsCookie: boolean): string {
+  if (apollo === undefined || authorization !== undefined || setsCookie) return 'no-store';
+  return apollo;
+}
+
+/** The header (lower case) appears more than once in the request. */
+function repeatsHeader(raw: string[], name: string): boolean {
+  let seen = 0;
+  for (let i = 0; i < raw.length; i += 2) {
+    const header = raw[i]!;
+    if (header.length === name.length && header.toLowerCase() === name && ++seen > 1) return true;
+  }
+  return false;
 }
 
 /** TLS to this process, or (only through trusted proxies) X-Forwarded-Proto: https. */

@@ -55,8 +55,8 @@ export function createRedisClients(options: RedisClientsOptions): RedisClients {
     case 'sentinel': {
       const sentinelOptions = sentinelClientOptions(topology.sentinels, topology.name, credentialsFrom(url));
       return {
-        client: new Redis(sentinelOptions),
-        createSubscriber: () => watch(new Redis(sentinelOptions)),
+        client: withoutStaleFailoverDetector(new Redis(sentinelOptions)),
+        createSubscriber: () => watch(withoutStaleFailoverDetector(new Redis(sentinelOptions))),
       };
     }
   }
@@ -148,4 +148,30 @@ function sentinelClientOptions(sentinels: HostPort[], name: string, auth: Creden
     // the command itself fails (SERVICE_UNAVAILABLE) and is never resent.
     reconnectOnError: (error) => (/^READONLY\b/.test(error.message) ? 1 : false),
   };
+}
+
+interface SentinelConnectorInternals {
+  failoverDetector?: { cleanup(): void } | null;
+}
+
+/**
+ * ioredis 5 can end a Sentinel client for good in a failover. The +switch-master listener
+ * (`failoverDetector`) of a connection is cleaned up only when ioredis itself disconnects, or
+ * when the next connection is up: a master that died leaves its listener subscribed. When the
+ * sentinels then announce the new master, that stale listener aborts the reconnection under way
+ * (the client is asking a sentinel where the master is): ioredis sets the status to `end`,
+ * reconnects no more, and every command fails "Connection is closed." from then on. This removes
+ * the listener as soon as the connection it watches closes, so it can only act on a live one.
+ */
+function withoutStaleFailoverDetector(client: Redis): Redis {
+  const connector = (client as unknown as { connector?: SentinelConnectorInternals }).connector;
+  // Pinned ioredis: the connector has the field from its constructor (null until the first connect).
+  if (!connector || !('failoverDetector' in connector)) {
+    throw new Error('ioredis has no SentinelConnector.failoverDetector: check withoutStaleFailoverDetector against this version');
+  }
+  client.on('close', () => {
+    connector.failoverDetector?.cleanup();
+    connector.failoverDetector = null;
+  });
+  return client;
 }

@@ -58,9 +58,27 @@ describe('HTTP endpoints (development)', () => {
     expect(body.errors[0]?.extensions.code).toBe("BAD_USER_INPUT");
   });
 
-  it('a validation error carries a contract code', async () => {
-    const answer = await server.graphql('{ nope }');
-    expect(answer.errors[0]?.extensions.code).toBe('BAD_USER_INPUT');
+  it("what Apollo detects keeps Apollo's code: a syntax error, a validation error, an unknown persisted query", async () => {
+    const syntax = await server.graphql('{ me { id }');
+    expect(syntax.status).toBe(400);
+    expect(syntax.errors[0]?.extensions.code).toBe('GRAPHQL_PARSE_FAILED');
+    const invalid = await server.graphql('{ nope }');
+    expect(invalid.status).toBe(400);
+    expect(invalid.errors[0]?.extensions.code).toBe('GRAPHQL_VALIDATION_FAILED');
+    const persisted = await fetch(`${server.url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ extensions: { persistedQuery: { version: 1, sha256Hash: 'a'.repeat(64) } } }),
+    });
+    const body = (await persisted.json()) as { errors: { extensions: { code: string } }[] };
+    expect(body.errors[0]?.extensions.code).toBe('PERSISTED_QUERY_NOT_FOUND');
+    const noQuery = await fetch(`${server.url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ variables: {} }),
+    });
+    expect(noQuery.status).toBe(400);
+    expect(((await noQuery.json()) as { errors: { extensions: { code: string } }[] }).errors[0]?.extensions.code).toBe('BAD_REQUEST');
   });
 
   it('CSRF prevention refuses a simple cross-site request', async () => {

@@ -1,4 +1,4 @@
-import { mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { chmod, chown, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -123,14 +123,15 @@ describe('keys generate', () => {
 });
 
 describe('keys rotate', () => {
-  async function keyFile(dir: string, name = 'signing-keys.json'): Promise<{ path: string; kid: string }> {
+  async function keyFile(dir: string, name = 'signing-keys.json', mode = 0o600): Promise<{ path: string; kid: string }> {
     const jwk = await generateSigningJwk('EdDSA');
     const path = join(dir, name);
-    await writeFile(path, keySetJson([jwk]), { mode: 0o644 });
+    await writeFile(path, keySetJson([jwk]), { mode });
+    await chmod(path, mode); // whatever the umask
     return { path, kid: jwk.kid };
   }
 
-  it('puts a new active key first, keeps the old one second, prints the new kid, and leaves the file 0600', async () => {
+  it('puts a new active key first, keeps the old one second, prints the new kid, and leaves the file 0600 as it was', async () => {
     const dir = await tempDir();
     const { path, kid: oldKid } = await keyFile(dir);
     const run = await tessera(['keys', 'rotate', '--file', path]);
@@ -157,6 +158,28 @@ describe('keys rotate', () => {
     expect(third.keys.map((key) => key.kid)).toEqual([again.stdout.trim(), newKid, oldKid]);
     expect(third.active.alg).toBe('ES256');
     expect(again.stderr).toContain(`new active ES256 key ${again.stdout.trim()}, 2 older key(s) kept;`);
+  });
+
+  it("keeps the file's owner, group and mode: a key file of another user (the image's node, uid 1000), 0600 or 0640", async () => {
+    // As root (the tests run as root in CI): the file belongs to someone else, as a key file
+    // mounted into the Docker image must belong to its `node` user. Otherwise: to this user.
+    const owner = process.getuid?.() === 0 ? { uid: 1000, gid: 1000 } : { uid: process.getuid!(), gid: process.getgid!() };
+    for (const mode of [0o600, 0o640]) {
+      const dir = await tempDir();
+      const { path, kid } = await keyFile(dir, 'signing-keys.json', mode);
+      await chown(path, owner.uid, owner.gid);
+      const run = await tessera(['keys', 'rotate', '--file', path]);
+      expect(run.code).toBe(0);
+      const after = await stat(path);
+      expect({ uid: after.uid, gid: after.gid, mode: after.mode & 0o7777 }).toEqual({ ...owner, mode });
+      expect((await parseKeySet(await readFile(path, 'utf8'), path)).keys.map((k) => k.kid)).toEqual([run.stdout.trim(), kid]);
+      // keys activate rewrites the file the same way.
+      const activated = await tessera(['keys', 'activate', '--file', path, '--kid', kid]);
+      expect(activated.code).toBe(0);
+      const again = await stat(path);
+      expect({ uid: again.uid, gid: again.gid, mode: again.mode & 0o7777 }).toEqual({ ...owner, mode });
+      expect(await readdir(dir)).toEqual(['signing-keys.json']);
+    }
   });
 
   it('through a symlink, replaces the file it points to and keeps the link', async () => {
@@ -209,7 +232,7 @@ describe('a staged rotation: keys rotate --stage, then keys activate', () => {
     const dir = await tempDir();
     const path = join(dir, 'signing-keys.json');
     const old = await generateSigningJwk('EdDSA');
-    await writeFile(path, keySetJson([old]));
+    await writeFile(path, keySetJson([old]), { mode: 0o600 });
     const before = await services(path);
 
     const staged = await tessera(['keys', 'rotate', '--file', path, '--stage']);
@@ -228,6 +251,7 @@ describe('a staged rotation: keys rotate --stage, then keys activate', () => {
     expect(activated.stderr).toBe(`${path}: ${kid} is now the active key (${old.kid} still verifies); restart every gateway that uses this file\n`);
     const afterActivate = await services(path);
     expect(afterActivate.keys.keys.map((k) => k.kid)).toEqual([kid, old.kid]);
+    // Kept as it was.
     expect((await stat(path)).mode & 0o777).toBe(0o600);
 
     // Mid-rollout: an instance on the staged file and one on the activated file take each

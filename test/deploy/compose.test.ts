@@ -1,8 +1,13 @@
+import { execFile } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
+import { chmod, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
+import { buildGateway } from '../helpers/builtGateway.js';
+import { TEST_REDIS_URL, uniquePrefix } from '../helpers/redis.js';
+import { createTestServer, LOGIN, uniqueEmail } from '../helpers/testServer.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const read = (file: string) => readFileSync(path.join(ROOT, file), 'utf8');
@@ -200,5 +205,111 @@ describe('Dockerfile', () => {
     expect(healthcheck).toMatch(/CMD \[?"?node/);
     const cmd = of('CMD').at(-1) ?? '';
     expect(JSON.parse(cmd)).toEqual(['node', 'dist/main.js']);
+  });
+});
+
+/** `${NAME:-default}` in a compose value, as compose resolves it when NAME is not set. */
+const withDefaults = (value: string) => value.replace(/\$\{\w+:-([^}]*)\}/g, '$1');
+
+/** The README's `docker compose exec` lines that run `users add`, split into words. */
+function firstUserCommands(): { piped: boolean; words: string[] }[] {
+  const readme = read('README.md');
+  const blocks = [...readme.matchAll(/```sh\n([\s\S]*?)```/g)].map((m) => m[1]!);
+  return blocks
+    .flatMap((block) => block.split('\n'))
+    .filter((line) => /docker compose exec\b.*\busers add\b/.test(line))
+    .map((line) => {
+      const [before = '', command = ''] = line.includes('|') ? line.split(/\s*\|\s*/) : ['', line];
+      return { piped: before !== '', words: command.trim().split(/\s+/) };
+    });
+}
+
+/** `docker compose exec [-T] SERVICE PROGRAM ARGS…` → its parts. */
+function execParts(words: string[]) {
+  expect(words.slice(0, 3)).toEqual(['docker', 'compose', 'exec']);
+  const rest = words.slice(3);
+  const noTty = rest[0] === '-T';
+  const [service = '', ...argv] = noTty ? rest.slice(1) : rest;
+  return { noTty, service, argv };
+}
+
+describe('docker-compose: the first user', () => {
+  const commands = firstUserCommands();
+  const pkg = JSON.parse(read('package.json')) as { bin: Record<string, string> };
+  const all = instructions(read('Dockerfile'));
+  const final = all.slice(all.map((i) => i.keyword).lastIndexOf('FROM'));
+
+  it('the README gives the command, at a terminal and from a script (-T, the password piped in)', () => {
+    expect(commands.map((c) => c.piped).sort()).toEqual([false, true]);
+    for (const { piped, words } of commands) {
+      const { noTty, service, argv } = execParts(words);
+      expect(noTty).toBe(piped); // a pipe needs -T, a terminal prompt must not have it
+      expect(Object.keys(services)).toContain(service);
+      expect(service).toBe('gateway');
+      // `node <the package's bin>`, relative to the image's working directory.
+      expect(argv[0]).toBe('node');
+      expect(argv[1]).toBe(pkg.bin.tessera);
+      expect(argv.slice(2, 4)).toEqual(['users', 'add']);
+      expect(argv).toContain('--email');
+    }
+    // Why it is needed, and why it works: signup is off, Redis is not published, and the
+    // gateway's environment names the Redis.
+    expect(environment(gateway).SIGNUP_ENABLED).toMatch(/^(\$\{SIGNUP_ENABLED:-false\}|false)$/);
+    expect(redis.ports).toBeUndefined();
+    expect(environment(gateway).REDIS_URL).toBeDefined();
+  });
+
+  it("the image has that file where the command looks: the built CLI in the working directory's dist/", () => {
+    const workdir = final.filter((i) => i.keyword === 'WORKDIR').map((i) => i.args).at(-1);
+    expect(workdir).toBe('/app');
+    const copies = final.filter((i) => i.keyword === 'COPY').map((i) => i.args);
+    expect(copies).toContainEqual(expect.stringMatching(/^--from=\S+ \/app\/dist \.\/dist\/?$/));
+    // dist/cli/tessera.js is compiled from src/cli/tessera.ts.
+    expect(pkg.bin.tessera).toBe('dist/cli/tessera.js');
+    expect(existsSync(path.join(ROOT, 'src/cli/tessera.ts'))).toBe(true);
+  });
+
+  describe('run as the container runs it', () => {
+    let build: string;
+    beforeAll(async () => {
+      build = await buildGateway();
+      await chmod(build, 0o755); // readable by the image's user
+    }, 120_000);
+    afterAll(() => rm(build, { recursive: true, force: true }));
+
+    it("with the gateway service's environment, as the node user (uid 1000): the user is created and can log in", async () => {
+      const { argv } = execParts(commands.find((c) => c.piped)!.words);
+      const email = uniqueEmail();
+      const args = argv.slice(1).map((word) => (word === 'admin@example.com' ? email : word));
+      const keyPrefix = uniquePrefix('compose');
+      const env: Record<string, string> = {
+        ...Object.fromEntries(Object.entries(environment(gateway)).map(([k, v]) => [k, withDefaults(v)])),
+        // The compose network's redis is the test's.
+        REDIS_URL: TEST_REDIS_URL,
+        REDIS_KEY_PREFIX: keyPrefix,
+        PATH: process.env.PATH ?? '',
+      };
+      expect(env.NODE_ENV).toBe('production');
+      const asNode = process.getuid?.() === 0 ? { uid: 1000, gid: 1000 } : {};
+      const password = 'first admin password';
+      const { stdout, stderr } = await new Promise<{ stdout: string; stderr: string }>((resolve, reject) => {
+        const child = execFile(process.execPath, args, { cwd: build, env, ...asNode, timeout: 20_000 }, (error, out, err) =>
+          error ? reject(new Error(`${error.message}\n${err}`)) : resolve({ stdout: out, stderr: err }),
+        );
+        child.stdin!.end(`${password}\n`);
+      });
+      expect(stderr).toBe('');
+      const id = stdout.trim();
+      expect(stdout).toBe(`${id}\n`);
+
+      const server = await createTestServer({ store: 'redis', keyPrefix });
+      try {
+        const login = await server.graphql(LOGIN, { email, password });
+        expect(login.errors).toEqual([]);
+        expect(login.data!.login.user).toMatchObject({ id, email, roles: ['user', 'admin'] });
+      } finally {
+        await server.close();
+      }
+    }, 60_000);
   });
 });

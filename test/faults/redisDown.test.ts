@@ -1,9 +1,12 @@
 import type { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
+import { ISSUER, startRecordingOrders } from '../federation/support.js';
 import { startPrivateRedis, type PrivateRedis } from '../helpers/privateRedis.js';
 import { uniquePrefix } from '../helpers/redis.js';
 import { bearer, createTestServer, LOGIN, REFRESH, SIGNUP, type TestServer, uniqueEmail } from '../helpers/testServer.js';
-import { ME, outcome, PASSWORD, redisStoreAt, REVOKE, timed, waitUntil } from './support.js';
+import { ME, outcome, PASSWORD, redisStoreAt, REVOKE, SESSIONS, timed, waitUntil } from './support.js';
+
+const REVOKE_ALL = 'mutation { revokeAllSessions }';
 
 /** A fault bound, not a benchmark: far above the 1 s command timeout, far below "hangs". */
 const FAULT_BOUND_MS = 3_000;
@@ -45,7 +48,10 @@ async function rig(env: Record<string, string> = {}): Promise<Rig> {
   return made;
 }
 
-/** With Redis down or hung: login, refresh and revoke answer SERVICE_UNAVAILABLE within the bound, /readyz 503 with a reason. */
+/**
+ * With Redis down or hung: login, refresh, revoke (one session or all) and the session list answer
+ * SERVICE_UNAVAILABLE with HTTP 503 within the bound, /readyz 503 with a reason.
+ */
 async function expectUnavailableFast({ server: s, email, signedUp }: Rig) {
   const login = await timed(() => s.graphql(LOGIN, { email, password: PASSWORD }));
   expect(outcome(login.value)).toBe('SERVICE_UNAVAILABLE');
@@ -54,11 +60,18 @@ async function expectUnavailableFast({ server: s, email, signedUp }: Rig) {
   expect(outcome(refresh.value)).toBe('SERVICE_UNAVAILABLE');
   const revoke = await timed(() => s.graphql(REVOKE, {}, bearer(signedUp.accessToken)));
   expect(outcome(revoke.value)).toBe('SERVICE_UNAVAILABLE');
+  const revokeAll = await timed(() => s.graphql(REVOKE_ALL, {}, bearer(signedUp.accessToken)));
+  expect(outcome(revokeAll.value)).toBe('SERVICE_UNAVAILABLE');
+  const sessions = await timed(() => s.graphql(SESSIONS, {}, bearer(signedUp.accessToken)));
+  expect(outcome(sessions.value)).toBe('SERVICE_UNAVAILABLE');
+  for (const [what, { value }] of Object.entries({ login, refresh, revoke, revokeAll, sessions })) {
+    expect(value.status, what).toBe(503);
+  }
   const readyz = await timed(() => fetch(`${s.url}/readyz`));
   expect(readyz.value.status).toBe(503);
   expect(readyz.value.headers.get('content-type')).toMatch(/application\/json/);
   expect(await readyz.value.json()).toMatchObject({ reason: expect.any(String) });
-  for (const { ms } of [login, refresh, revoke, readyz]) expect(ms).toBeLessThan(FAULT_BOUND_MS);
+  for (const { ms } of [login, refresh, revoke, revokeAll, sessions, readyz]) expect(ms).toBeLessThan(FAULT_BOUND_MS);
   return { login, refresh, revoke, readyz };
 }
 
@@ -154,6 +167,21 @@ describe('Redis hung (connections open, no answers)', () => {
     const me = await s.graphql(ME, {}, bearer(signedUp.accessToken));
     // The revoke that timed out on the hung server did not run late.
     expect(outcome(me)).toBe('ok');
+  }, 30_000);
+});
+
+describe('Redis hung, in gateway mode (the auth subgraph in process, the orders subgraph remote)', () => {
+  it('SERVICE_UNAVAILABLE answers are HTTP 503 there too', async () => {
+    const orders = await startRecordingOrders();
+    try {
+      const made = await rig({ SUBGRAPHS: `orders=${orders.url}`, AUTH_ISSUER: ISSUER, LOG_LEVEL: 'warn' });
+      orders.pointAt(made.server.url);
+      made.redis.freeze();
+      await expectUnavailableFast(made);
+      made.redis.thaw();
+    } finally {
+      await orders.stop();
+    }
   }, 30_000);
 });
 

@@ -457,24 +457,38 @@ describe('property: the rewritten document always validates', () => {
 
   it('for random callers and random operations', async () => {
     const next = random(42);
+    let denied = 0;
+    let secretChecks = 0;
     for (let i = 0; i < 200; i += 1) {
       const caller: Caller = { authenticated: next() < 0.7, scopes: new Set(SCOPES.filter(() => next() < 0.5)) };
       const picked = SELECTIONS.filter(() => next() < 0.4);
       const body = picked.length > 0 ? picked : ['publicInfo'];
       const usesFragment = body.some((s) => s.includes('...UserBits'));
-      const query = `query Q($id: ID!, $skip: Boolean!) { ${body.join(' ')} } ${usesFragment ? FRAGMENT : ''}`;
+      // Only the variables the operation uses (an unused one makes it invalid).
+      const variables = [
+        ...(body.some((s) => s.includes('$id')) ? ['$id: ID!'] : []),
+        ...(usesFragment ? ['$skip: Boolean!'] : []),
+      ];
+      const query = `query Q${variables.length ? `(${variables.join(', ')})` : ''} { ${body.join(' ')} } ${usesFragment ? FRAGMENT : ''}`;
       const document = parse(query);
-      const usable = validate(apiSchema, document).length === 0;
-      if (!usable) continue; // $skip unused without the fragment, etc.
+      // Every generated operation is valid: the property is checked on all of them.
+      expect(validate(apiSchema, document), query).toEqual([]);
       const out = authorizeOperation({ schema: apiSchema, document, operationName: 'Q', requirements, caller });
       expect(validate(apiSchema, out.document), `${query} for ${[...caller.scopes].join(',')}`).toEqual([]);
       const executed = await execute({ schema: apiSchema, document: out.document, rootValue, variableValues: { id: 'u1', skip: next() < 0.5 } });
       const response = applyDenials({ data: executed.data }, out.denials);
       expect(JSON.stringify(response.data ?? null)).not.toContain('_tesseraDenied');
       const secretDenied = out.denials.some((d) => d.path.join('.') === 'secret');
+      if (out.denials.length > 0) denied += 1;
+      if (secretDenied) secretChecks += 1;
       expect(secretDenied).toBe(picked.includes('secret') && !(caller.authenticated && (caller.scopes.has('c') || (caller.scopes.has('a') && caller.scopes.has('b')))));
       if (secretDenied) expect(JSON.stringify(response.data ?? null)).not.toContain('s3cret');
     }
+    // The generator reaches both sides of the property: operations with denials and without,
+    // and the secret denied (and so checked absent) many times.
+    expect(denied).toBeGreaterThan(20);
+    expect(200 - denied).toBeGreaterThan(20);
+    expect(secretChecks).toBeGreaterThan(20);
   });
 });
 

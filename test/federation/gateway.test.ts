@@ -356,7 +356,7 @@ describe('starting', () => {
       expect(names).not.toContain('Order');
       expect(names).not.toContain('_Entity');
       const service = await alone.graphql('{ _service { sdl } }');
-      expect(service.errors[0]?.extensions.code).toBe('BAD_USER_INPUT');
+      expect(service.errors[0]?.extensions.code).toBe('GRAPHQL_VALIDATION_FAILED');
     } finally {
       await alone.close();
     }

@@ -1,12 +1,15 @@
 import type { Redis } from 'ioredis';
+import { once } from 'node:events';
+import { type AddressInfo, connect, createServer, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { StoreUnavailableError } from '../../src/errors.js';
 import { RedisKeys } from '../../src/store/redisKeys.js';
 import type { RedisStore } from '../../src/store/redisStore.js';
+import { createRedisClients } from '../../src/store/redisTopology.js';
 import { uniquePrefix } from '../helpers/redis.js';
 import { decodeSession } from '../../src/store/redisRecords.js';
 import { ask, askBuffer } from '../helpers/redisCluster.js';
-import { sleep } from '../helpers/redisProcess.js';
+import { sleep, startRedisProcess } from '../helpers/redisProcess.js';
 import { startSentinelGroup, type TestSentinelGroup } from '../helpers/redisSentinel.js';
 import { bearer, createTestServer, REFRESH, SIGNUP, type TestServer, uniqueEmail } from '../helpers/testServer.js';
 import { topologyStores } from '../helpers/topologyStores.js';
@@ -126,6 +129,88 @@ describe('REDIS_MIN_REPLICAS_ACK', () => {
       group.replica.thaw();
     }
   });
+});
+
+/**
+ * A TCP front for one sentinel that can hold what a client sends asking for the master's address
+ * (`SENTINEL get-master-addr-by-name`) until `hold` resolves, once.
+ */
+async function sentinelFront(sentinelPort: number) {
+  let hold: (() => Promise<void>) | null = null;
+  const sockets = new Set<Socket>();
+  const server = createServer((client) => {
+    const upstream = connect(sentinelPort, '127.0.0.1');
+    sockets.add(client).add(upstream);
+    const end = () => {
+      client.destroy();
+      upstream.destroy();
+    };
+    client.on('error', end).on('close', end);
+    upstream.on('error', end).on('close', end);
+    upstream.pipe(client);
+    let queue = Promise.resolve();
+    client.on('data', (chunk: Buffer) => {
+      const held = hold && /get-master-addr-by-name/i.test(chunk.toString()) ? hold : null;
+      if (held) hold = null;
+      queue = queue.then(async () => {
+        if (held) await held();
+        upstream.write(chunk);
+      });
+    });
+  });
+  await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
+  return {
+    address: { host: '127.0.0.1', port: (server.address() as AddressInfo).port },
+    holdNextMasterQuery(until: () => Promise<void>) {
+      hold = until;
+    },
+    close: () =>
+      new Promise<void>((done) => {
+        for (const socket of sockets) socket.destroy();
+        server.close(() => done());
+      }),
+  };
+}
+
+describe('the connection to the master drops, and a +switch-master arrives while the client asks where the master is', () => {
+  it('the client connects again (ioredis alone would stay ended: every command "Connection is closed.")', async () => {
+    // A plain Redis listed among the sentinels: the client's failover detector subscribes to it
+    // too, so the test can announce a +switch-master there at the moment it chooses.
+    const announcer = await startRedisProcess({
+      label: 'sentinel-announcer',
+      args: (port, dir) => ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no'],
+    });
+    const front = await sentinelFront(group.sentinels[0]!.port);
+    const { client } = createRedisClients({
+      topology: { kind: 'sentinel', sentinels: [front.address, announcer.address], name: group.name },
+      url: null,
+      onError: () => undefined,
+    });
+    client.on('error', () => undefined);
+    const listeners = async () => Number(((await ask(announcer.port, 'PUBSUB', 'NUMSUB', '+switch-master')) as [string, number])[1]);
+    try {
+      await client.connect();
+      await expect.poll(listeners).toBe(1);
+      const [, masterPort] = (await ask(group.sentinels[0]!.port, 'SENTINEL', 'GET-MASTER-ADDR-BY-NAME', group.name)) as [string, string];
+
+      // While the reconnection asks the sentinel for the master: the announcement, delivered to
+      // whoever still listens (a listener acts on it and leaves) before the question goes on.
+      front.holdNextMasterQuery(async () => {
+        await ask(announcer.port, 'PUBLISH', '+switch-master', `${group.name} 127.0.0.1 ${masterPort} 127.0.0.1 ${masterPort}`);
+        await expect.poll(listeners).toBe(0);
+      });
+      const dropped = once(client, 'close');
+      await ask(Number(masterPort), 'CLIENT', 'KILL', 'ID', String(await (client as Redis).client('ID')));
+      await dropped;
+
+      await expect.poll(() => client.status, { timeout: 10_000 }).toBe('ready');
+      expect(await client.ping()).toBe('PONG');
+    } finally {
+      client.disconnect();
+      await front.close();
+      await announcer.dispose();
+    }
+  }, 20_000);
 });
 
 describe('a failover under a steady stream of refreshes', () => {

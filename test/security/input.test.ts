@@ -1,8 +1,22 @@
 import { request } from 'node:http';
+import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PasswordHasher } from '../../src/users/passwords.js';
 import { decorate } from '../helpers/decorate.js';
 import { createTestServer, LOGIN, SIGNUP, type TestServer, uniqueEmail } from '../helpers/testServer.js';
+
+/** The body of a chunked HTTP/1.1 message. */
+function unchunk(payload: string): string {
+  let body = '';
+  let rest = payload;
+  for (;;) {
+    const at = rest.indexOf('\r\n');
+    const size = parseInt(rest.slice(0, at), 16);
+    if (!(size > 0)) return body;
+    body += rest.slice(at + 2, at + 2 + size);
+    rest = rest.slice(at + 2 + size + 2);
+  }
+}
 
 describe('input', () => {
   let server: TestServer;
@@ -88,6 +102,57 @@ describe('input', () => {
       req.end();
     });
     expect(status).toBe(431);
+  });
+
+  it('two Authorization headers are refused with 400 (BAD_REQUEST), whichever carries a valid token', async () => {
+    const signedUp = (await server.graphql(SIGNUP, { email: uniqueEmail(), password: 'password123' })).data!.signup;
+    const valid = `Bearer ${signedUp.accessToken}`;
+    /** POSTs `{ me { id } }` over a plain socket, with these header lines as written. */
+    const send = (lines: string[]) =>
+      new Promise<{ status: number; cacheControl: string | undefined; body: any }>((resolve, reject) => {
+        const body = JSON.stringify({ query: '{ me { id } }' });
+        const { port } = new URL(server.url);
+        const socket = connect(Number(port), '127.0.0.1');
+        let text = '';
+        socket.setEncoding('utf8');
+        socket.on('data', (chunk) => (text += chunk));
+        socket.on('error', reject);
+        socket.on('end', () => {
+          const [head = '', payload = ''] = text.split('\r\n\r\n');
+          const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(head)?.[1]);
+          const cacheControl = /^cache-control: (.*)$/im.exec(head)?.[1];
+          resolve({ status, cacheControl, body: JSON.parse(/^transfer-encoding: chunked/im.test(head) ? unchunk(payload) : payload) });
+        });
+        // Written, not ended: the server closes the connection once it has answered (Connection: close).
+        socket.write(
+          [
+            'POST /graphql HTTP/1.1',
+            `Host: 127.0.0.1:${port}`,
+            'Content-Type: application/json',
+            `Content-Length: ${Buffer.byteLength(body)}`,
+            'Connection: close',
+            ...lines,
+            '',
+            body,
+          ].join('\r\n'),
+        );
+      });
+    for (const lines of [
+      [`Authorization: ${valid}`, 'Authorization: Bearer forged'],
+      ['authorization: Bearer forged', `AUTHORIZATION: ${valid}`],
+      [`Authorization: ${valid}`, `Authorization: ${valid}`],
+    ]) {
+      const answer = await send(lines);
+      expect(answer.status, lines.join(' / ')).toBe(400);
+      expect(answer.cacheControl).toBe('no-store');
+      expect(answer.body).toEqual({
+        errors: [{ message: 'The request has more than one Authorization header.', extensions: { code: 'BAD_REQUEST' } }],
+      });
+    }
+    // One is fine.
+    const one = await send([`Authorization: ${valid}`]);
+    expect(one.status).toBe(200);
+    expect(one.body.data).toEqual({ me: { id: signedUp.user.id } });
   });
 
   it('a variable of the wrong type is BAD_USER_INPUT', async () => {

@@ -2,6 +2,7 @@ import {
   buildSchema,
   getIntrospectionQuery,
   type GraphQLError,
+  type IntrospectionOptions,
   parse,
   specifiedRules,
   validate,
@@ -10,6 +11,7 @@ import {
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   documentSizeError,
+  MAX_INTROSPECTION_DEPTH,
   maxAliasesRule,
   maxDepthRule,
   maxDirectivesRule,
@@ -34,12 +36,17 @@ const LIMITS = {
   MAX_DOCUMENT_BYTES: '2000',
 };
 
-/** Refused as malformed input: 400, no data, every error BAD_USER_INPUT, one naming the limit. */
-function expectRefused(answer: GraphQLAnswer, message: string | RegExp): void {
+type Caught = 'GRAPHQL_VALIDATION_FAILED' | 'GRAPHQL_PARSE_FAILED';
+
+/**
+ * Refused before anything ran: 400, no data, every error with Apollo's code for where it was
+ * caught (validation unless told otherwise), one naming the limit.
+ */
+function expectRefused(answer: GraphQLAnswer, message: string | RegExp, code: Caught | Caught[] = 'GRAPHQL_VALIDATION_FAILED'): void {
   expect(answer.status).toBe(400);
   expect(answer.data).toBeNull();
   expect(answer.errors.length).toBeGreaterThan(0);
-  for (const error of answer.errors) expect(error.extensions.code).toBe('BAD_USER_INPUT');
+  for (const error of answer.errors) expect([code].flat()).toContain(error.extensions.code);
   expect(answer.errors.map((e) => e.message)).toContainEqual(expect.stringMatching(message));
 }
 
@@ -53,7 +60,12 @@ function expectAccepted(answer: GraphQLAnswer): void {
 /** Passed validation: whatever the resolvers then said, no limit refused it. */
 function expectValidated(answer: GraphQLAnswer): void {
   expect(answer.status).toBe(200);
-  for (const error of answer.errors) expect(error.extensions.code).not.toBe('BAD_USER_INPUT');
+  for (const error of answer.errors) expect(['GRAPHQL_VALIDATION_FAILED', 'GRAPHQL_PARSE_FAILED']).not.toContain(error.extensions.code);
+}
+
+/** `ofType { ofType { … name … } }`, `levels` deep (with `name` at the bottom, one more). */
+function ofTypes(levels: number): string {
+  return `${'ofType { '.repeat(levels)}name${' }'.repeat(levels)}`;
 }
 
 /** A valid query of exactly `tokens` lexical tokens (commas do not count). */
@@ -104,8 +116,9 @@ describe('operation limits over HTTP (configured low)', () => {
       expectAccepted(await server.graphql('{ __typename }'));
     });
 
-    it('introspection is bounded by graphql-js, not by MAX_DEPTH', async () => {
+    it('introspection is held to its own bound, not to MAX_DEPTH', async () => {
       expectAccepted(await server.graphql('{ __schema { types { fields { type { ofType { ofType { name } } } } } } }'));
+      expectRefused(await server.graphql(`{ __schema { types { fields { type { ${ofTypes(18)} } } } } }`), 'Introspection depth 23 exceeds the limit of 20.');
     });
   });
 
@@ -175,7 +188,7 @@ describe('operation limits over HTTP (configured low)', () => {
     it('a document at MAX_TOKENS runs; one token more is refused while parsing', async () => {
       expectAccepted(await server.graphql(queryOfTokens(100)));
       const over = await server.graphql(queryOfTokens(101));
-      expectRefused(over, /Document contains more tha[nt] 100 tokens\. Parsing aborted\./);
+      expectRefused(over, /Document contains more tha[nt] 100 tokens\. Parsing aborted\./, 'GRAPHQL_PARSE_FAILED');
       expect(over.errors).toHaveLength(1);
     });
   });
@@ -187,12 +200,12 @@ describe('operation limits over HTTP (configured low)', () => {
     it('a document of MAX_DOCUMENT_BYTES runs; one byte more is refused before parsing', async () => {
       expect(Buffer.byteLength(padded(2000))).toBe(2000);
       expectAccepted(await server.graphql(padded(2000)));
-      expectRefused(await server.graphql(padded(2001)), TOO_LONG);
+      expectRefused(await server.graphql(padded(2001)), TOO_LONG, 'GRAPHQL_PARSE_FAILED');
     });
 
     it('is checked before lexing: an oversized document over MAX_TOKENS, unparsable, gets only that error', async () => {
       const answer = await server.graphql(`{ ${'name '.repeat(500)}`);
-      expectRefused(answer, TOO_LONG);
+      expectRefused(answer, TOO_LONG, 'GRAPHQL_PARSE_FAILED');
       expect(answer.errors).toHaveLength(1);
     });
 
@@ -207,7 +220,10 @@ describe('operation limits over HTTP (configured low)', () => {
         const email = uniqueEmail();
         const query = signupWith(signupField()) + padding;
         expect(Buffer.byteLength(query)).toBeGreaterThan(2000);
-        expectRefused(await server.graphql(query, { email, password: PASSWORD }), /Source contains more|Document size/);
+        expectRefused(await server.graphql(query, { email, password: PASSWORD }), /Source contains more|Document size/, [
+          'GRAPHQL_PARSE_FAILED',
+          'GRAPHQL_VALIDATION_FAILED',
+        ]);
         await expectNoAccount(email);
       }
     });
@@ -221,10 +237,39 @@ describe('operation limits over HTTP (defaults)', () => {
   });
   afterAll(() => server.close());
 
-  it('let Apollo Sandbox load the schema (the full introspection query)', async () => {
-    const answer = await server.graphql(getIntrospectionQuery({ descriptions: true, inputValueDeprecation: true }));
-    expectAccepted(answer);
-    expect(JSON.stringify(answer.data)).toContain('"AuthPayload"');
+  it("let Apollo Sandbox and GraphiQL load the schema (graphql-js's introspection query, with each of its options)", async () => {
+    const options: IntrospectionOptions[] = [
+      {},
+      { descriptions: true, inputValueDeprecation: true },
+      // GraphiQL's
+      { schemaDescription: true, inputValueDeprecation: true, oneOf: true },
+      {
+        descriptions: true,
+        specifiedByUrl: true,
+        directiveIsRepeatable: true,
+        schemaDescription: true,
+        inputValueDeprecation: true,
+        experimentalDirectiveDeprecation: true,
+        oneOf: true,
+      },
+      { typeDepth: 3 },
+    ];
+    for (const option of options) {
+      const answer = await server.graphql(getIntrospectionQuery(option));
+      expectAccepted(answer);
+      expect(JSON.stringify(answer.data), JSON.stringify(option)).toContain('"AuthPayload"');
+    }
+  });
+
+  it('refuse introspection nested at will, written out or through fragments, before it runs', async () => {
+    const deep = await server.graphql(`{ __schema { types { fields { type { ${ofTypes(40)} } } } } }`);
+    expectRefused(deep, /^Introspection depth 45 exceeds the limit of 20\.$/);
+    expect(deep.errors).toHaveLength(1);
+    const fragments = Array.from({ length: 20 }, (_, i) => `fragment T${i} on __Type { name ofType { ...T${i + 1} } }`);
+    const spread = `{ __type(name: "AuthPayload") { ...T0 } } ${fragments.join(' ')} fragment T20 on __Type { name }`;
+    expectRefused(await server.graphql(spread), 'Introspection depth 22 exceeds the limit of 20.');
+    // The deepest that passes: 20 levels, counting __schema.
+    expectAccepted(await server.graphql(`{ __schema { types { fields { type { ${ofTypes(15)} } } } } }`));
   });
 
   it('are on: an operation over the default limits is refused', async () => {
@@ -241,7 +286,8 @@ describe('operation limits over HTTP (defaults)', () => {
     expect(response.status).toBe(400);
     const body = (await response.json()) as { data?: unknown; errors?: { extensions?: { code?: string } }[] };
     expect(body.data).toBeUndefined();
-    expect(body.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
+    // Apollo refuses it, with its own code.
+    expect(body.errors?.[0]?.extensions?.code).toBe('BAD_REQUEST');
   });
 });
 
@@ -276,6 +322,16 @@ describe('operation limit rules (graphql validate)', () => {
     expect(check(nested(13))).toEqual(['Operation depth 13 exceeds the limit of 12.']);
   });
 
+  it('depth: introspection is held to MAX_INTROSPECTION_DEPTH, or to a larger data limit', () => {
+    const nested = (levels: number) => `{ __schema { types { fields { type { ${ofTypes(levels)} } } } } }`;
+    expect(MAX_INTROSPECTION_DEPTH).toBe(20);
+    expect(messages(nested(15), [maxDepthRule(12)])).toEqual([]);
+    expect(messages(nested(16), [maxDepthRule(12)])).toEqual(['Introspection depth 21 exceeds the limit of 20.']);
+    expect(messages(nested(16), [maxDepthRule(21)])).toEqual([]);
+    // Data under the data limit, introspection under its own: both pass.
+    expect(messages(`{ me { id } ${nested(15).slice(1)}`, [maxDepthRule(2)])).toEqual([]);
+  });
+
   it('depth: a fragment cycle ends with the spec rule error, not a stack overflow', () => {
     const doc = '{ __schema { types { ...A } } } fragment A on __Type { ofType { ...A } }';
     expect(messages(doc, [...specifiedRules, maxDepthRule(12)])).toEqual([
@@ -308,6 +364,5 @@ describe('operation limit rules (graphql validate)', () => {
     expect(documentSizeError('é'.repeat(5), 10)).toBeNull();
     const error = documentSizeError('é'.repeat(6), 10);
     expect(error?.message).toBe('Document size 12 bytes exceeds the limit of 10 bytes.');
-    expect(error?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', http: { status: 400 } });
   });
 });

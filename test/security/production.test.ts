@@ -38,7 +38,7 @@ describe('production rules (NODE_ENV=production)', () => {
   it('has no introspection', async () => {
     const answer = await server.graphql('{ __schema { queryType { name } } }');
     expect(answer.data).toBeFalsy();
-    expect(answer.errors[0]?.extensions.code).toBe('BAD_USER_INPUT');
+    expect(answer.errors[0]?.extensions.code).toBe('GRAPHQL_VALIDATION_FAILED');
   });
 
   it('has no Sandbox', async () => {

@@ -1,0 +1,98 @@
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm, symlink } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BENCH_USAGE, parseBenchArgs, SCENARIO_NAMES } from '../../bench/lib/args.js';
+
+const ROOT = resolve(import.meta.dirname, '..', '..');
+const run = promisify(execFile);
+
+describe('npm run bench: its command line', () => {
+  it('--help and -h ask for the usage, whatever else is given', () => {
+    for (const argv of [['--help'], ['-h'], ['--quick', '--help'], ['--bogus', '-h']]) {
+      expect(parseBenchArgs(argv)).toEqual({ kind: 'help' });
+    }
+  });
+
+  it('the usage lists every option and every scenario name', () => {
+    for (const option of ['--quick', '--memory', '--no-memory', '--profile', '--duration=', '--rounds=', '--only=', '--help']) {
+      expect(BENCH_USAGE).toContain(option);
+    }
+    for (const name of SCENARIO_NAMES) expect(BENCH_USAGE).toContain(name);
+    expect(SCENARIO_NAMES).toContain('warmMeId');
+  });
+
+  it('no option: everything, with the defaults', () => {
+    expect(parseBenchArgs([])).toEqual({
+      kind: 'run',
+      options: { quick: false, memoryOnly: false, noMemory: false, profile: false, durationSec: null, rounds: null, only: null },
+    });
+  });
+
+  it('reads each option', () => {
+    const parsed = parseBenchArgs(['--quick', '--no-memory', '--profile', '--duration=1.5', '--rounds=3', '--only=warmMeId,coldMeId']);
+    expect(parsed).toEqual({
+      kind: 'run',
+      options: {
+        quick: true,
+        memoryOnly: false,
+        noMemory: true,
+        profile: true,
+        durationSec: 1.5,
+        rounds: 3,
+        only: new Set(['warmMeId', 'coldMeId']),
+      },
+    });
+    expect(parseBenchArgs(['--memory'])).toMatchObject({ kind: 'run', options: { memoryOnly: true } });
+  });
+
+  it('refuses what it does not know, in one line naming it', () => {
+    const refusals: [string[], RegExp][] = [
+      [['--bogus'], /^unknown option "--bogus" /],
+      [['quick'], /^unknown option "quick" /],
+      [['--quick=yes'], /^unknown option "--quick=yes" /],
+      [['--duration'], /^--duration needs a value /],
+      [['--duration=0'], /^--duration must be a number of seconds above 0, not "0" /],
+      [['--rounds=1.5'], /^--rounds must be a whole number above 0, not "1.5" /],
+      [['--only=warmMeId,nope'], /^--only: no scenario "nope" /],
+      [['--memory', '--no-memory'], /^--memory and --no-memory exclude each other /],
+    ];
+    for (const [argv, message] of refusals) {
+      const parsed = parseBenchArgs(argv);
+      expect(parsed.kind, argv.join(' ')).toBe('error');
+      const text = parsed.kind === 'error' ? parsed.message : '';
+      expect(text).toMatch(message);
+      expect(text).toContain('npm run bench -- --help');
+      expect(text).not.toContain('\n');
+    }
+  });
+});
+
+describe('the built bench (bench/run.ts)', () => {
+  let build: string;
+  beforeAll(async () => {
+    build = await mkdtemp(join(tmpdir(), 'tessera-bench-'));
+    await run(join(ROOT, 'node_modules', '.bin', 'tsc'), ['-p', join(ROOT, 'bench', 'tsconfig.json'), '--outDir', build]);
+    await symlink(join(ROOT, 'node_modules'), join(build, 'node_modules'));
+  }, 120_000);
+  afterAll(() => rm(build, { recursive: true, force: true }));
+
+  const bench = (...args: string[]) =>
+    run(process.execPath, [join(build, 'bench', 'run.js'), ...args], { cwd: ROOT, timeout: 20_000 }).then(
+      ({ stdout, stderr }) => ({ code: 0, stdout, stderr }),
+      (error: { code: number; stdout: string; stderr: string }) => ({ code: error.code, stdout: error.stdout, stderr: error.stderr }),
+    );
+
+  it('--help prints the usage and starts nothing', async () => {
+    expect(await bench('--help')).toEqual({ code: 0, stdout: BENCH_USAGE, stderr: '' });
+  });
+
+  it('an unknown flag: one line on stderr, exit status 2, nothing run', async () => {
+    const answer = await bench('--quik');
+    expect(answer.code).toBe(2);
+    expect(answer.stdout).toBe('');
+    expect(answer.stderr).toMatch(/^bench: unknown option "--quik" \(npm run bench -- --help lists the options\)\n$/);
+  });
+});
