@@ -1,4 +1,5 @@
-import { ApolloGateway, IntrospectAndCompose, LocalGraphQLDataSource, type SupergraphManager } from '@apollo/gateway';
+import { ApolloGateway, IntrospectAndCompose, type SupergraphManager } from '@apollo/gateway';
+import { AuthSubgraphDataSource } from './authDataSource.js';
 import type { Clock } from '../clock.js';
 import type { FederationSource } from '../config.js';
 import type { Logger } from '../logger.js';
@@ -19,6 +20,8 @@ export interface GatewayOptions {
   logger: Logger;
   /** NODE_ENV=production: no query plans shown to clients, whatever the request asks. */
   production: boolean;
+  /** Revocations this instance learns of: the signed contexts of those sessions are dropped at once. */
+  revocations?: { onRevoked(listener: (sessionIds: readonly string[]) => void): () => void };
   /** SUPERGRAPH_FILE: how often the file is checked for a change. */
   supergraphPollIntervalMs?: number;
 }
@@ -37,6 +40,7 @@ export const AUTH_SUBGRAPH_URL = 'http://auth.tessera.internal/graphql';
 export function createGateway(options: GatewayOptions): AuthorizingGateway {
   const { federation, logger } = options;
   const signer = new ContextTokenSigner({ keys: options.keys, issuer: options.issuer, clock: options.clock });
+  options.revocations?.onRevoked((sessionIds) => signer.dropSessions(sessionIds));
   const authSchema = createAuthSubgraphSchema();
 
   const manager: SupergraphManager =
@@ -63,7 +67,7 @@ export function createGateway(options: GatewayOptions): AuthorizingGateway {
     __exposeQueryPlanExperimental: !options.production,
     buildService: ({ name, url }) => {
       // The gateway's own schema runs in process, with the gateway's request context.
-      if (name === AUTH_SUBGRAPH) return new LocalGraphQLDataSource(authSchema);
+      if (name === AUTH_SUBGRAPH) return new AuthSubgraphDataSource(authSchema);
       if (!url) throw new Error(`the supergraph gives no URL for the subgraph ${name}`);
       return new TrustedContextDataSource(url, name, signer);
     },
