@@ -44,7 +44,7 @@ const REVOCATION_MARGIN_MS = 5_000;
  * SUBGRAPHS / SUPERGRAPH_FILE: the supergraph's gateway. Loaded only then, so the standalone
  * server never loads @apollo/gateway.
  */
-async function federationMode(federation: FederationSource, deps: AppDeps, clock: Clock) {
+async function federationMode(federation: FederationSource, deps: AppDeps, clock: Clock, revocations: RevocationFeed) {
   const [{ createGateway }, { createGatewayFormatError }] = await Promise.all([
     import('./federation/gateway.js'),
     import('./federation/gatewayErrors.js'),
@@ -54,6 +54,7 @@ async function federationMode(federation: FederationSource, deps: AppDeps, clock
     keys: deps.keys,
     issuer: deps.config.issuer,
     clock,
+    revocations,
     logger: deps.logger,
     production: deps.config.production,
     ...(deps.supergraphPollIntervalMs ? { supergraphPollIntervalMs: deps.supergraphPollIntervalMs } : {}),
@@ -103,7 +104,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
     production: config.production,
     logger,
     limits: config.limits,
-    ...(config.federation ? { federation: await federationMode(config.federation, deps, clock) } : {}),
+    ...(config.federation ? { federation: await federationMode(config.federation, deps, clock, revocations) } : {}),
   });
   await apollo.start();
   const server = createHttpServer({

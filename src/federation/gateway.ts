@@ -1,10 +1,5 @@
-import {
-  ApolloGateway,
-  type GraphQLDataSourceProcessOptions,
-  IntrospectAndCompose,
-  LocalGraphQLDataSource,
-  type SupergraphManager,
-} from '@apollo/gateway';
+import { ApolloGateway, IntrospectAndCompose, type SupergraphManager } from '@apollo/gateway';
+import { AuthSubgraphDataSource } from './authDataSource.js';
 import type { Clock } from '../clock.js';
 import type { FederationSource } from '../config.js';
 import type { Logger } from '../logger.js';
@@ -25,6 +20,8 @@ export interface GatewayOptions {
   logger: Logger;
   /** NODE_ENV=production: no query plans shown to clients, whatever the request asks. */
   production: boolean;
+  /** Revocations this instance learns of: the signed contexts of those sessions are dropped at once. */
+  revocations?: { onRevoked(listener: (sessionIds: readonly string[]) => void): () => void };
   /** SUPERGRAPH_FILE: how often the file is checked for a change. */
   supergraphPollIntervalMs?: number;
 }
@@ -43,6 +40,7 @@ export const AUTH_SUBGRAPH_URL = 'http://auth.tessera.internal/graphql';
 export function createGateway(options: GatewayOptions): AuthorizingGateway {
   const { federation, logger } = options;
   const signer = new ContextTokenSigner({ keys: options.keys, issuer: options.issuer, clock: options.clock });
+  options.revocations?.onRevoked((sessionIds) => signer.dropSessions(sessionIds));
   const authSchema = createAuthSubgraphSchema();
 
   const manager: SupergraphManager =
@@ -75,18 +73,6 @@ export function createGateway(options: GatewayOptions): AuthorizingGateway {
     },
   });
   return new AuthorizingGateway(inner);
-}
-
-/**
- * The in-process auth subgraph. Its answers are the caller's own (tokens, sessions, the account):
- * an operation that reaches it is never cacheable, as a remote subgraph's answer without a
- * Cache-Control header is not (maxAge 0 in the overall cache policy).
- */
-class AuthSubgraphDataSource extends LocalGraphQLDataSource {
-  override process(options: GraphQLDataSourceProcessOptions): ReturnType<LocalGraphQLDataSource['process']> {
-    if ('incomingRequestContext' in options) options.incomingRequestContext.overallCachePolicy?.restrict({ maxAge: 0 });
-    return super.process(options);
-  }
 }
 
 /** A supergraph manager whose every SDL passes through `transform` before the gateway sees it. */

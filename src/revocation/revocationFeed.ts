@@ -27,6 +27,7 @@ export class RevocationFeed {
   /** Bumped on every health change: a store answer from before a change proves nothing after it. */
   private epoch = 0;
   private nextPrune = 0;
+  private readonly listeners = new Set<(ids: readonly string[]) => void>();
 
   constructor(
     private readonly log: RevocationLog,
@@ -63,6 +64,16 @@ export class RevocationFeed {
     this.pruneIfDue();
   }
 
+  /**
+   * Called with the ids of every revocation this instance learns of (pushed, or noted after its
+   * own store step), so caches keyed by session (signed context tokens) drop them at once.
+   * Returns the unsubscribe function.
+   */
+  onRevoked(listener: (ids: readonly string[]) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
   /** After the store revoked (and pushed) these sessions: honour it here at once. */
   noteRevoked(sessionIds: readonly string[]): void {
     this.remember(sessionIds);
@@ -74,6 +85,7 @@ export class RevocationFeed {
       this.revoked.set(id, until);
       this.confirmed.delete(id);
     }
+    for (const listener of this.listeners) listener(ids);
     this.pruneIfDue();
   }
 

@@ -11,7 +11,6 @@ const ISSUER = 'https://auth.example.com';
 
 function subject(clock: ManualClock, overrides: Partial<ContextSubject> = {}): ContextSubject {
   return {
-    jti: 'access-1',
     sub: 'user-1',
     sid: 'session-1',
     roles: ['user', 'admin'],
@@ -54,26 +53,63 @@ describe('ContextTokenSigner', () => {
     expect(decodeJwt(token).exp).toBe(accessExp);
   });
 
-  it('reuses one signed context per (access token, subgraph) while more than half its life is left', async () => {
+  it('reuses one signed context per (session, subgraph, claim set) until 10 s before its exp, across access tokens of the session', async () => {
     const { clock, signer } = await setup();
     const first = await signer.sign(subject(clock), 'orders');
-    clock.advance(29_000);
+    clock.advance(49_000); // 11 s left
+    // Another access token of the same session (a refresh): same claims, later exp.
     expect(await signer.sign(subject(clock), 'orders')).toBe(first);
-    clock.advance(1_000); // exactly half its life left: signed again
+    clock.advance(1_000); // exactly 10 s left: signed again
     const second = await signer.sign(subject(clock), 'orders');
     expect(second).not.toBe(first);
-    expect(decodeJwt(second).iat).toBe(decodeJwt(first).iat! + 30);
-    clock.advance(10_000);
+    expect(decodeJwt(second).iat).toBe(decodeJwt(first).iat! + 50);
+    clock.advance(30_000);
     expect(await signer.sign(subject(clock), 'orders')).toBe(second);
   });
 
-  it('signs separately per subgraph and per access token', async () => {
+  it('never hands out a cached context that ends after the presented access token', async () => {
+    const { clock, signer } = await setup();
+    const first = await signer.sign(subject(clock), 'orders'); // exp now + 60
+    const shortLived = subject(clock, { exp: Math.floor(clock.now() / 1000) + 20 });
+    const second = await signer.sign(shortLived, 'orders');
+    expect(second).not.toBe(first);
+    expect(decodeJwt(second).exp).toBe(shortLived.exp);
+  });
+
+  it('a cached context never outlives its exp: past it (or within the renew margin) a new one is signed', async () => {
+    const { clock, signer } = await setup();
+    const first = await signer.sign(subject(clock), 'orders');
+    clock.advance(120_000);
+    const later = await signer.sign(subject(clock), 'orders');
+    expect(later).not.toBe(first);
+    expect(decodeJwt(later).exp! * 1000).toBeGreaterThan(clock.now());
+  });
+
+  it('signs separately per subgraph, per session and per claim set', async () => {
     const { clock, signer } = await setup();
     const orders = await signer.sign(subject(clock), 'orders');
     const billing = await signer.sign(subject(clock), 'billing');
-    const otherToken = await signer.sign(subject(clock, { jti: 'access-2' }), 'orders');
-    expect(new Set([orders, billing, otherToken]).size).toBe(3);
+    const otherSession = await signer.sign(subject(clock, { sid: 'session-2' }), 'orders');
+    const otherRoles = await signer.sign(subject(clock, { roles: ['user'] }), 'orders');
+    const otherScope = await signer.sign(subject(clock, { scope: 'user' }), 'orders');
+    expect(new Set([orders, billing, otherSession, otherRoles, otherScope]).size).toBe(5);
     expect(decodeJwt(billing).aud).toBe('billing');
+    expect(decodeJwt(otherRoles).roles).toEqual(['user']);
+    expect(decodeJwt(otherScope).scope).toBe('user');
+  });
+
+  it('drops a revoked session’s contexts at once: the next request of that session gets a new signature', async () => {
+    const { clock, signer } = await setup();
+    const revoked = await signer.sign(subject(clock), 'orders');
+    const revokedBilling = await signer.sign(subject(clock), 'billing');
+    const other = await signer.sign(subject(clock, { sid: 'session-2' }), 'orders');
+    expect(signer.size).toBe(3);
+    signer.dropSessions(['session-1']);
+    expect(signer.size).toBe(1);
+    const after = await signer.sign(subject(clock), 'orders');
+    expect(after).not.toBe(revoked);
+    expect(await signer.sign(subject(clock), 'billing')).not.toBe(revokedBilling);
+    expect(await signer.sign(subject(clock, { sid: 'session-2' }), 'orders')).toBe(other);
   });
 
   it('concurrent requests of one caller share one signature', async () => {
@@ -84,12 +120,12 @@ describe('ContextTokenSigner', () => {
 
   it('keeps at most maxEntries signed contexts, dropping the least recently used', async () => {
     const { clock, signer } = await setup({ maxEntries: 2 });
-    const a = await signer.sign(subject(clock, { jti: 'a' }), 'orders');
-    await signer.sign(subject(clock, { jti: 'b' }), 'orders');
-    expect(await signer.sign(subject(clock, { jti: 'a' }), 'orders')).toBe(a); // a is now the most recent
-    await signer.sign(subject(clock, { jti: 'c' }), 'orders'); // drops b
+    const a = await signer.sign(subject(clock, { sid: 'a' }), 'orders');
+    await signer.sign(subject(clock, { sid: 'b' }), 'orders');
+    expect(await signer.sign(subject(clock, { sid: 'a' }), 'orders')).toBe(a); // a is now the most recent
+    await signer.sign(subject(clock, { sid: 'c' }), 'orders'); // drops b
     expect(signer.size).toBe(2);
-    expect(await signer.sign(subject(clock, { jti: 'a' }), 'orders')).toBe(a);
+    expect(await signer.sign(subject(clock, { sid: 'a' }), 'orders')).toBe(a);
   });
 
   it('signs EdDSA byte for byte as jose’s SignJWT did, and as before the shared signer (signJws)', async () => {
@@ -110,7 +146,7 @@ describe('ContextTokenSigner', () => {
 
     const goldenClock = new ManualClock(GOLDEN.nowMs);
     const golden = new ContextTokenSigner({ keys: await parseKeySet(keySetJson(GOLDEN.jwks), 'golden'), issuer: GOLDEN.issuer, clock: goldenClock });
-    const goldenSubject = { jti: GOLDEN.jti, sub: 'user-1', sid: 'session-1', roles: ['admin', 'user'], scope: 'admin user', exp: Math.floor(GOLDEN.nowMs / 1000) + 900 };
+    const goldenSubject = { sub: 'user-1', sid: 'session-1', roles: ['admin', 'user'], scope: 'admin user', exp: Math.floor(GOLDEN.nowMs / 1000) + 900 };
     expect(await golden.sign(goldenSubject, 'orders')).toBe(GOLDEN.contextToken);
   });
 

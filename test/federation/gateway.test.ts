@@ -275,28 +275,59 @@ describe('authorization at the edge', () => {
 });
 
 describe('signed contexts are reused', () => {
-  it('one signature per access token and subgraph until half its life is gone, then a new one', async () => {
+  it('one signature per session and subgraph, across a refresh, until 10 s before its exp; never past it', async () => {
     const clock = new ManualClock(Date.now());
     // ES256 signatures are randomized: an identical header means the signature was reused.
     const reused = await startFederated({ clock, keys: await testKeySet('ES256') });
     try {
       const p = await signup(reused.gateway);
-      const seen = async () => {
+      const seen = async (accessToken: string) => {
         const from = reused.orders.requests.length;
-        const answer = await reused.gateway.graphql(ME_ORDERS, {}, bearer(p.accessToken));
+        const answer = await reused.gateway.graphql(ME_ORDERS, {}, bearer(accessToken));
         expect(answer.errors).toEqual([]);
         return contextHeader(reused.orders.requests[from])!;
       };
-      const first = await seen();
-      expect(await seen()).toBe(first);
-      clock.advance(29_000);
-      expect(await seen()).toBe(first);
-      clock.advance(1_000);
-      const second = await seen();
+      const first = await seen(p.accessToken);
+      expect(await seen(p.accessToken)).toBe(first);
+      clock.advance(20_000);
+      // A new access token of the same session: the same signed context.
+      const refreshed = await reused.gateway.graphql(REFRESH, { t: p.refreshToken });
+      const access2 = refreshed.data!.refreshToken.accessToken as string;
+      expect(await seen(access2)).toBe(first);
+      clock.advance(29_000); // 11 s left
+      expect(await seen(access2)).toBe(first);
+      clock.advance(1_000); // 10 s left: a new one, valid for 60 s from now
+      const second = await seen(access2);
       expect(second).not.toBe(first);
-      expect(decodeJwt(second).iat).toBe(decodeJwt(first).iat! + 30);
+      expect(decodeJwt(second).iat).toBe(decodeJwt(first).iat! + 50);
+      expect(decodeJwt(second).exp! * 1000).toBeGreaterThan(clock.now() + 50_000);
     } finally {
       await reused.close();
+    }
+  });
+
+  it('a revoked session’s context is never sent again; its other tokens are refused before any subgraph call', async () => {
+    const clock = new ManualClock(Date.now());
+    const revoking = await startFederated({ clock, keys: await testKeySet('ES256') });
+    try {
+      const p = await signup(revoking.gateway);
+      const first = await revoking.gateway.graphql(ME_ORDERS, {}, bearer(p.accessToken));
+      expect(first.errors).toEqual([]);
+      const refreshed = await revoking.gateway.graphql(REFRESH, { t: p.refreshToken });
+      const access2 = refreshed.data!.refreshToken.accessToken as string;
+      const revoked = await revoking.gateway.graphql('mutation { revokeSession }', {}, bearer(access2));
+      expect(revoked.data).toEqual({ revokeSession: true });
+      const before = revoking.orders.requests.length;
+      const answer = await revoking.gateway.graphql(ME_ORDERS, {}, bearer(p.accessToken));
+      expect(revoking.orders.requests.length).toBe(before);
+      expect(answer.errors[0]).toMatchObject({ extensions: { code: 'UNAUTHENTICATED', reason: 'SESSION_REVOKED' } });
+      // A new session of the same user gets a context of its own, never the revoked one's.
+      const again = await signup(revoking.gateway);
+      const from = revoking.orders.requests.length;
+      expect((await revoking.gateway.graphql(ME_ORDERS, {}, bearer(again.accessToken))).errors).toEqual([]);
+      expect(decodeJwt(contextHeader(revoking.orders.requests[from])!).sid).toBe(decodeJwt(again.accessToken).sid);
+    } finally {
+      await revoking.close();
     }
   });
 });

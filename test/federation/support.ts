@@ -1,3 +1,4 @@
+import type { Store } from '../../src/store/types.js';
 import type { IncomingHttpHeaders } from 'node:http';
 import { startOrdersSubgraph, type OrdersSubgraph } from '../../examples/orders/orders.mjs';
 import type { Clock } from '../../src/clock.js';
@@ -69,7 +70,7 @@ export interface FederatedSetup {
 
 /** The example subgraph, then a gateway in SUBGRAPHS mode over it (memory store unless told). */
 export async function startFederated(
-  options: { env?: Record<string, string>; clock?: Clock; keys?: KeySet; store?: 'memory' | 'redis' } = {},
+  options: { env?: Record<string, string>; clock?: Clock; keys?: KeySet; store?: 'memory' | 'redis' | Store } = {},
 ): Promise<FederatedSetup> {
   const orders = await startRecordingOrders(options.clock ? { clock: options.clock } : {});
   const keys = options.keys ?? (await testKeySet());

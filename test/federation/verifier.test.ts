@@ -34,7 +34,6 @@ beforeAll(async () => {
 afterAll(() => new Promise<void>((resolve) => jwksServer.close(() => resolve())));
 
 const USER: ContextSubject = {
-  jti: 'a',
   sub: 'user-1',
   sid: 'session-1',
   roles: ['user'],
