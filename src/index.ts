@@ -1,6 +1,7 @@
 /**
  * The package's public entry: build a gateway in your own process (as main.ts does), or read the
- * configuration the same way. Subgraphs import `tessera/subgraph` instead.
+ * configuration the same way. Subgraphs import `@tessera-gateway/subgraph` instead (also re-exported here as
+ * `@tessera-gateway/gateway/subgraph`).
  */
 export { type App, type AppDeps, createApp } from './app.js';
 export { type Config, loadConfig } from './config.js';

@@ -58,7 +58,7 @@ describe('src layout', () => {
     expect(files.length).toBeGreaterThan(50);
     expect(importersOf(isGraphQL)).toContain('graphql/apolloServer.ts');
     expect(importersOf(isRedisClient)).toContain('store/redisStore.ts');
-    expect(importersOf(isJose)).toContain('tokens/contextTokens.ts');
+    expect(importersOf(isJose)).toContain('tokens/keys.ts');
   });
 
   it('only the GraphQL layers import graphql or @apollo/*: domain errors, the store, config, tokens and the CLI do not', () => {

@@ -1,6 +1,6 @@
 // Types of orders.mjs, for the TypeScript tests that start the example subgraph in process.
 import type { IncomingHttpHeaders } from 'node:http';
-import type { ContextVerifier } from '../../src/subgraph/index.js';
+import type { ContextVerifier } from '@tessera-gateway/subgraph';
 
 export declare const typeDefs: string;
 

@@ -1,5 +1,5 @@
 // The example orders subgraph: an Apollo Server built with @apollo/subgraph that trusts the
-// Tessera gateway's x-tessera-context header (through a verifier from `tessera/subgraph`) and
+// Tessera gateway's x-tessera-context header (through a verifier from `@tessera-gateway/subgraph`) and
 // nothing else. server.mjs runs it; tests start it in process.
 import { readFileSync } from 'node:fs';
 import { ApolloServer } from '@apollo/server';
@@ -50,7 +50,7 @@ function requireCaller(context) {
 
 /**
  * Starts the subgraph over HTTP.
- * @param {{ verifier: import('../../src/subgraph/index.js').ContextVerifier, port?: number, host?: string,
+ * @param {{ verifier: import('@tessera-gateway/subgraph').ContextVerifier, port?: number, host?: string,
  *   onRequest?: (headers: import('node:http').IncomingHttpHeaders) => void }} options
  */
 export async function startOrdersSubgraph({ verifier, port = 4001, host = '127.0.0.1', onRequest }) {

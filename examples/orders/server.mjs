@@ -6,7 +6,7 @@
 // PORT (default 4001), TESSERA_URL (where the gateway serves its JWKS, default
 // http://localhost:4000), AUTH_ISSUER (the gateway's, default http://localhost:4000),
 // SUBGRAPH_NAME (this subgraph's name in SUBGRAPHS / the supergraph, default "orders").
-import { createContextVerifier } from 'tessera/subgraph';
+import { createContextVerifier } from '@tessera-gateway/subgraph';
 import { startOrdersSubgraph } from './orders.mjs';
 
 const gateway = process.env.TESSERA_URL ?? 'http://localhost:4000';

@@ -1,6 +1,6 @@
 import type { Clock } from '../clock.js';
 import { newId } from '../ids.js';
-import { type ClaimSetSpec, hasTyp, parseJsonObject, validateClaimSet, withinLength } from './claims.js';
+import { type ClaimSetSpec, hasTyp, parseJsonObject, validateClaimSet, withinLength } from '@tessera-gateway/subgraph/claims';
 import { type KeySet, SIGNING_ALGORITHMS, type SigningKey, signJws, verifyJwsSignature } from './keys.js';
 import { VerifiedTokenCache } from './verifiedTokenCache.js';
 import type {

@@ -1,36 +1,16 @@
-import {
-  type CompactJWSHeaderParameters,
-  compactVerify,
-  type CryptoKey,
-  createRemoteJWKSet,
-  customFetch,
-  errors,
-  type FlattenedJWSInput,
-} from 'jose';
+import { CONTEXT_TOKEN_TYP, MAX_CONTEXT_TTL_MS } from '@tessera-gateway/subgraph/claims';
 import type { Clock } from '../clock.js';
-import { type ClaimSetSpec, hasTyp, parseJsonObject, type RegisteredClaims, validateClaimSet, withinLength } from './claims.js';
-import { type KeySet, SIGNING_ALGORITHMS, signJws } from './keys.js';
+import { type KeySet, signJws } from './keys.js';
 
 /*
  * The trusted context (docs/contract.md section 6): a short-lived JWT the gateway attaches to every
  * subgraph request of a signed-in caller as `x-tessera-context`, addressed to that one subgraph.
- * Signing happens here (gateway side, with signJws from keys.ts, as access tokens are signed) and
- * so does verification (the `tessera/subgraph` verifier, with jose): only src/tokens imports jose.
+ * Signing happens here (gateway side, with signJws from keys.ts, as access tokens are signed);
+ * verification is the subgraph package's (packages/subgraph, `@tessera-gateway/subgraph`), whose
+ * header name, typ, 60 s bound and claim-set spec the gateway uses as they are: defined once.
  */
 
-export const CONTEXT_TOKEN_TYP = 'tessera-ctx+jwt';
-export const CONTEXT_HEADER = 'x-tessera-context';
-/** The contract's upper bound on a context token's life. */
-export const MAX_CONTEXT_TTL_MS = 60_000;
-
-/** The claims of a context token (docs/contract.md section 6): a life and an age of at most 60 s. */
-export const CONTEXT_TOKEN_CLAIMS: ClaimSetSpec = {
-  typ: CONTEXT_TOKEN_TYP,
-  // Far above any context token; refuses huge inputs before any parsing.
-  maxTokenLength: 8192,
-  claims: { sub: 'id', sid: 'id', roles: 'strings', scope: 'string' },
-  maxAgeSec: MAX_CONTEXT_TTL_MS / 1000,
-};
+export { CONTEXT_HEADER, CONTEXT_TOKEN_TYP, MAX_CONTEXT_TTL_MS } from '@tessera-gateway/subgraph/claims';
 
 /**
  * Who the context token speaks for: the claims of the caller's verified access token. Pass the
@@ -180,89 +160,4 @@ export class ContextTokenSigner {
     };
     return signJws(keys.active, { typ: CONTEXT_TOKEN_TYP }, claims);
   }
-}
-
-/** What a verified context token says. */
-export interface ContextClaims {
-  sub: string;
-  sid: string;
-  roles: string[];
-  scope: string;
-  iat: number;
-  exp: number;
-}
-
-export type ContextVerification =
-  | { ok: true; claims: ContextClaims }
-  | { ok: false; reason: 'TOKEN_INVALID' | 'TOKEN_EXPIRED' }
-  /** The keys could not be fetched: not the caller's fault. */
-  | { ok: false; reason: 'KEYS_UNAVAILABLE'; cause: unknown };
-
-/** Resolves a token's verification key from its header (a remote JWKS). */
-export type KeyResolver = (header: CompactJWSHeaderParameters, token: FlattenedJWSInput) => Promise<CryptoKey>;
-
-/** A fetch as jose calls it for the JWKS. */
-export type JwksFetch = (url: string, init: { headers: Headers; method: 'GET'; redirect: 'manual'; signal: AbortSignal }) => Promise<Response>;
-
-/**
- * The gateway's published keys, fetched on first use and cached (10 minutes); a token with a kid
- * the cache does not know triggers a refetch, at most once every `cooldownMs` (jose's
- * createRemoteJWKSet).
- */
-export function remoteKeyResolver(jwksUrl: string | URL, options: { fetch?: JwksFetch; cooldownMs?: number } = {}): KeyResolver {
-  const jwks = createRemoteJWKSet(new URL(jwksUrl), {
-    cooldownDuration: options.cooldownMs ?? 30_000,
-    ...(options.fetch ? { [customFetch]: options.fetch } : {}),
-  });
-  return (header, token) => jwks(header, token);
-}
-
-export interface VerifyContextOptions {
-  keys: KeyResolver;
-  issuer: string;
-  /** The subgraph's own name. */
-  audience: string;
-  /** Epoch ms. */
-  now: number;
-  /** Leeway for exp and iat, in seconds. */
-  clockToleranceSec: number;
-}
-
-/**
- * Verifies a context token: signature by a published key (with a kid, no crit, the key's own
- * alg), `typ`, then its claims against CONTEXT_TOKEN_CLAIMS (claims.ts): `iss`, `aud`, `exp`,
- * `iat` not in the future and at most 60 s old, and the types of every claim. Never throws.
- */
-export async function verifyContextToken(token: string, options: VerifyContextOptions): Promise<ContextVerification> {
-  if (!withinLength(CONTEXT_TOKEN_CLAIMS, token)) return { ok: false, reason: 'TOKEN_INVALID' };
-  let keyFailure: unknown = null;
-  const resolveKey: KeyResolver = async (header, input) => {
-    if (Object.hasOwn(header, 'crit')) throw new Error('crit header refused');
-    if (typeof header.kid !== 'string' || header.kid === '') throw new Error('kid required');
-    try {
-      return await options.keys(header, input);
-    } catch (error) {
-      // An unknown kid is the token's fault; a JWKS that cannot be fetched is not.
-      if (!(error instanceof errors.JWKSNoMatchingKey || error instanceof errors.JWKSMultipleMatchingKeys)) keyFailure = error;
-      throw error;
-    }
-  };
-  let verified: Awaited<ReturnType<typeof compactVerify>>;
-  try {
-    verified = await compactVerify(token, resolveKey, { algorithms: [...SIGNING_ALGORITHMS] });
-  } catch {
-    if (keyFailure !== null) return { ok: false, reason: 'KEYS_UNAVAILABLE', cause: keyFailure };
-    return { ok: false, reason: 'TOKEN_INVALID' };
-  }
-  const payload = parseJsonObject(verified.payload);
-  if (!hasTyp(CONTEXT_TOKEN_CLAIMS, verified.protectedHeader.typ) || payload === null) return { ok: false, reason: 'TOKEN_INVALID' };
-  const checked = validateClaimSet<RegisteredClaims & ContextClaims>(CONTEXT_TOKEN_CLAIMS, payload, {
-    issuer: options.issuer,
-    audience: options.audience,
-    nowSec: Math.floor(options.now / 1000),
-    clockToleranceSec: options.clockToleranceSec,
-  });
-  if (!checked.ok) return checked;
-  const { sub, sid, roles, scope, iat, exp } = checked.claims;
-  return { ok: true, claims: { sub, sid, roles, scope, iat, exp } };
 }

@@ -1,4 +1,4 @@
-import { hkdfSync, KeyObject, sign as cryptoSign, verify as cryptoVerify } from 'node:crypto';
+import { createPrivateKey, createPublicKey, hkdfSync, type KeyObject, sign as cryptoSign, verify as cryptoVerify } from 'node:crypto';
 import { access, link, mkdir, readFile, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, type CryptoKey } from 'jose';
@@ -246,8 +246,10 @@ async function importSigningKey(jwk: PrivateSigningJwk, source: string, n: numbe
       alg: jwk.alg,
       privateKey,
       publicKey,
-      privateKeyObject: KeyObject.from(privateKey),
-      publicKeyObject: KeyObject.from(publicKey),
+      // From the JWK itself, not KeyObject.from(CryptoKey): jose's keys are not extractable, and
+      // Node 24+ deprecates converting those (DEP0204).
+      privateKeyObject: createPrivateKey({ key: { ...material, d: jwk.d }, format: 'jwk' }),
+      publicKeyObject: createPublicKey({ key: material, format: 'jwk' }),
       publicJwk,
     };
   } catch (err) {

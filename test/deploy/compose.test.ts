@@ -170,10 +170,10 @@ describe('Dockerfile', () => {
   const final = all.slice(lastFrom);
   const of = (keyword: string, list = final) => list.filter((i) => i.keyword === keyword).map((i) => i.args);
 
-  it('builds in stages on node:20-bookworm-slim', () => {
+  it('builds in stages on node:24-bookworm-slim (an LTS line)', () => {
     const froms = of('FROM', all);
     expect(froms.length).toBeGreaterThanOrEqual(2);
-    for (const from of froms) expect(from).toMatch(/^node:20-bookworm-slim\b/);
+    for (const from of froms) expect(from).toMatch(/^node:24-bookworm-slim\b/);
   });
 
   it('installs production dependencies with optional ones (argon2 binary)', () => {

@@ -1,7 +1,9 @@
 import { createLocalJWKSet, decodeJwt, decodeProtectedHeader, jwtVerify, SignJWT } from 'jose';
+import * as subgraphPackage from '@tessera-gateway/subgraph';
 import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/clock.js';
-import { type ContextSubject, ContextTokenSigner, verifyContextToken } from '../../src/tokens/contextTokens.js';
+import { createContextVerifier } from '../../src/subgraph/index.js';
+import { CONTEXT_HEADER, CONTEXT_TOKEN_TYP, type ContextSubject, ContextTokenSigner } from '../../src/tokens/contextTokens.js';
 import { keySetJson, parseKeySet } from '../../src/tokens/keys.js';
 import type { SigningAlgorithm } from '../../src/tokens/types.js';
 import { testKeySet } from '../helpers/keys.js';
@@ -157,8 +159,23 @@ describe('ContextTokenSigner', () => {
     const jwks = createLocalJWKSet(JSON.parse(JSON.stringify({ keys: keys.publicJwks() })));
     const { payload } = await jwtVerify(token, jwks, { issuer: ISSUER, audience: 'orders', typ: 'tessera-ctx+jwt', currentDate: new Date(clock.now()) });
     expect(payload).toMatchObject({ sub: 'user-1', sid: 'session-1' });
-    const verified = await verifyContextToken(token, { keys: jwks, issuer: ISSUER, audience: 'orders', now: clock.now(), clockToleranceSec: 5 });
-    expect(verified).toEqual({ ok: true, claims: { sub: 'user-1', sid: 'session-1', roles: ['user', 'admin'], scope: 'user admin orders:read', iat: Math.floor(clock.now() / 1000), exp: Math.floor(clock.now() / 1000) + 60 } });
+    // The subgraph package's verifier (through the gateway's re-export), given the same JWKS.
+    const verifier = createContextVerifier({
+      jwksUrl: 'https://auth.example.com/.well-known/jwks.json',
+      issuer: ISSUER,
+      audience: 'orders',
+      clock,
+      fetch: async () => Response.json({ keys: keys.publicJwks() }),
+    });
+    expect(await verifier.verify({ [CONTEXT_HEADER]: token })).toEqual({
+      user: { id: 'user-1', roles: ['user', 'admin'], sessionId: 'session-1', scopes: ['user', 'admin', 'orders:read'] },
+    });
+  });
+
+  it('signs what the subgraph package reads: the same header name and typ on both sides', () => {
+    expect(CONTEXT_HEADER).toBe(subgraphPackage.CONTEXT_HEADER);
+    expect(CONTEXT_TOKEN_TYP).toBe(subgraphPackage.CONTEXT_TOKEN_TYP);
+    expect(createContextVerifier).toBe(subgraphPackage.createContextVerifier);
   });
 
   it('refuses a lifetime over the contract’s 60 s', async () => {

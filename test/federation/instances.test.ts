@@ -13,7 +13,7 @@ import { bearer, REFRESH, SIGNUP, uniqueEmail } from '../helpers/testServer.js';
 /*
  * Production-like: `node dist/main.js` twice, sharing one Redis (under this run's own key
  * prefix), in front of the example orders subgraph run as `node examples/orders/server.mjs`,
- * which imports the verifier as a package user would: `import … from 'tessera/subgraph'`.
+ * which imports the verifier as a package user would: `import … from '@tessera-gateway/subgraph'`.
  * One gateway composes by introspection (SUBGRAPHS), the other serves a supergraph file.
  */
 

@@ -2,7 +2,7 @@ import type { Store } from '../../src/store/types.js';
 import type { IncomingHttpHeaders } from 'node:http';
 import { startOrdersSubgraph, type OrdersSubgraph } from '../../examples/orders/orders.mjs';
 import type { Clock } from '../../src/clock.js';
-import { createContextVerifier, type ContextVerifier } from '../../src/subgraph/index.js';
+import { createContextVerifier, type ContextVerifier } from '@tessera-gateway/subgraph';
 import type { KeySet } from '../../src/tokens/keys.js';
 import { testKeySet } from '../helpers/keys.js';
 import { createTestServer, signUp, type TestServer, uniqueEmail } from '../helpers/testServer.js';
@@ -27,7 +27,7 @@ export interface RecordingSubgraph {
 
 /**
  * The example orders subgraph (examples/orders) on a free port over real HTTP, trusting the
- * gateway through the verifier of src/subgraph, and recording the headers it receives.
+ * gateway through the verifier of @tessera-gateway/subgraph (packages/subgraph), and recording the headers it receives.
  */
 export async function startRecordingOrders(options: { audience?: string; clock?: Clock } = {}): Promise<RecordingSubgraph> {
   let gateway: string | null = null;

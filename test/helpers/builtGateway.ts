@@ -1,18 +1,65 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { cp, mkdtemp, symlink } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readdir, symlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join, relative, resolve } from 'node:path';
 import { promisify } from 'node:util';
 
-const ROOT = resolve(import.meta.dirname, '..', '..');
+export const ROOT = resolve(import.meta.dirname, '..', '..');
+const SCOPE = '@tessera-gateway';
 
-/** Compiles the gateway into a temporary package (dist/, schema/, node_modules linked), as production runs it. */
+/** What `npm run build` reads: the gateway's and each workspace package's sources and configuration. */
+const SOURCES = ['package.json', 'tsconfig.json', 'tsconfig.build.json', 'src', 'schema'];
+const PACKAGE_SOURCES = ['package.json', 'tsconfig.json', 'tsconfig.build.json', 'src'];
+/** Never copied by `stageRepository({ all: true })`: installed or built, not part of the sources. */
+const NOT_COPIED = new Set(['node_modules', 'dist', '.git', 'bench-results', 'coverage']);
+
+/**
+ * A copy of the repository in a temporary folder, so builds and packs there never write into the
+ * working tree that other tests read. Its node_modules links to the repository's, package by
+ * package, except the workspace packages, which point at the copy's own `packages/*`.
+ * `all`: the whole working tree (tests, bench, examples, …), for checking what a pack leaves out;
+ * otherwise only what a build reads.
+ */
+export async function stageRepository(options: { all?: boolean } = {}): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'tessera-stage-'));
+  const workspaces = (await readdir(join(ROOT, 'packages'))).sort();
+  if (options.all) {
+    await cp(ROOT, dir, {
+      recursive: true,
+      filter: (source) => !relative(ROOT, source).split('/').some((part) => NOT_COPIED.has(part)),
+    });
+  } else {
+    for (const entry of SOURCES) await cp(join(ROOT, entry), join(dir, entry), { recursive: true });
+    for (const name of workspaces) {
+      for (const entry of PACKAGE_SOURCES) await cp(join(ROOT, 'packages', name, entry), join(dir, 'packages', name, entry), { recursive: true });
+    }
+  }
+  await mkdir(join(dir, 'node_modules', SCOPE), { recursive: true });
+  for (const entry of await readdir(join(ROOT, 'node_modules'))) {
+    if (entry !== SCOPE) await symlink(join(ROOT, 'node_modules', entry), join(dir, 'node_modules', entry));
+  }
+  for (const name of workspaces) await symlink(join('..', '..', 'packages', name), join(dir, 'node_modules', SCOPE, name));
+  return dir;
+}
+
+/** Runs npm in `cwd`; resolves with its standard output, rejects with its output on failure. */
+export async function npm(cwd: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<string> {
+  try {
+    const { stdout } = await promisify(execFile)('npm', args, { cwd, env, maxBuffer: 64 * 1024 * 1024 });
+    return stdout;
+  } catch (error) {
+    const { stdout = '', stderr = '' } = error as { stdout?: string; stderr?: string };
+    throw new Error(`npm ${args.join(' ')} failed in ${cwd}:\n${stdout}\n${stderr}`);
+  }
+}
+
+/**
+ * Builds the gateway (and the workspace packages it depends on) with `npm run build` in a staged
+ * copy of the repository: dist/, schema/ and node_modules, as production runs it.
+ */
 export async function buildGateway(): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'tessera-build-'));
-  await promisify(execFile)(join(ROOT, 'node_modules', '.bin', 'tsc'), ['-p', join(ROOT, 'tsconfig.build.json'), '--outDir', join(dir, 'dist')]);
-  await cp(join(ROOT, 'package.json'), join(dir, 'package.json'));
-  await symlink(join(ROOT, 'schema'), join(dir, 'schema'));
-  await symlink(join(ROOT, 'node_modules'), join(dir, 'node_modules'));
+  const dir = await stageRepository();
+  await npm(dir, ['run', 'build', '--silent']);
   return dir;
 }
 

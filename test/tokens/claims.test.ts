@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ACCESS_TOKEN_CLAIMS } from '../../src/tokens/accessTokens.js';
-import { type ClaimSetSpec, validateClaimSet } from '../../src/tokens/claims.js';
-import { CONTEXT_TOKEN_CLAIMS } from '../../src/tokens/contextTokens.js';
+import { type ClaimSetSpec, CONTEXT_TOKEN_CLAIMS, validateClaimSet } from '@tessera-gateway/subgraph/claims';
 
 /** One validator, a spec per token type: the rules it applies, independent of any signature. */
 const NOW = 1_800_000_000;

@@ -10,7 +10,9 @@
  * than that beyond the tolerance). Then ours: `iat` not in the future beyond the tolerance, finite
  * times, one exact `aud`, the life within the maximum age, and the type of every claim.
  *
- * No imports: the module holds the rules alone.
+ * No imports: the module holds the rules alone. It lives in the subgraph package (which depends on
+ * jose alone) so that the gateway (`@tessera-gateway/subgraph/claims`) and the subgraph verifier
+ * share one definition.
  */
 
 /** What a claim must hold: a non-empty string (`id`), any string, an array of strings; `optional id`: an id when present. */
@@ -130,3 +132,22 @@ export function parseJsonObject(bytes: Uint8Array): Record<string, unknown> | nu
     return null;
   }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Context tokens (docs/contract.md section 6): the gateway signs them, this package verifies them.
+
+/** The JWT `typ` of a context token. */
+export const CONTEXT_TOKEN_TYP = 'tessera-ctx+jwt';
+/** The request header the gateway sends the context token in. */
+export const CONTEXT_HEADER = 'x-tessera-context';
+/** The upper bound on a context token's life. */
+export const MAX_CONTEXT_TTL_MS = 60_000;
+
+/** The claims of a context token: a life and an age of at most 60 s (checked by validateClaimSet above). */
+export const CONTEXT_TOKEN_CLAIMS: ClaimSetSpec = {
+  typ: CONTEXT_TOKEN_TYP,
+  // Far above any context token; refuses huge inputs before any parsing.
+  maxTokenLength: 8192,
+  claims: { sub: 'id', sid: 'id', roles: 'strings', scope: 'string' },
+  maxAgeSec: MAX_CONTEXT_TTL_MS / 1000,
+};

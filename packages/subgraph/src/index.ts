@@ -1,0 +1,168 @@
+/**
+ * `@tessera-gateway/subgraph`: what a subgraph behind a Tessera gateway needs to trust the caller.
+ *
+ * The gateway never forwards the client's bearer token or cookies. For a signed-in caller it sets
+ * `x-tessera-context: <JWT>` on every subgraph request: signed with the gateway's key (published
+ * at `/.well-known/jwks.json`), `typ: "tessera-ctx+jwt"`, `iss` = the gateway's `AUTH_ISSUER`,
+ * `aud` = the subgraph's name, valid for at most 60 s.
+ *
+ * @example
+ * ```ts
+ * import { createContextVerifier } from '@tessera-gateway/subgraph';
+ *
+ * const verifier = createContextVerifier({
+ *   jwksUrl: 'https://auth.example.com/.well-known/jwks.json',
+ *   issuer: 'https://auth.example.com',
+ *   audience: 'orders', // this subgraph's name in SUBGRAPHS / the supergraph
+ * });
+ *
+ * // Apollo Server: context: async ({ req }) => verifier.verify(req.headers)
+ * const { user } = await verifier.verify(request.headers); // throws a ContextError (UNAUTHENTICATED) for a bad header
+ * if (!user) throw new GraphQLError('Sign in first.', { extensions: { code: 'UNAUTHENTICATED' } });
+ * ```
+ *
+ * @packageDocumentation
+ */
+import type { IncomingHttpHeaders } from 'node:http';
+import { CONTEXT_HEADER, type JwksFetch, type KeyResolver, remoteKeyResolver, verifyContextToken } from './contextToken.js';
+
+export { CONTEXT_HEADER, CONTEXT_TOKEN_TYP, type JwksFetch } from './contextToken.js';
+
+/** What a {@link ContextError} says, in the shape of a GraphQL error's `extensions`. */
+export type ContextErrorExtensions =
+  | { code: 'UNAUTHENTICATED'; reason: 'TOKEN_INVALID' | 'TOKEN_EXPIRED' }
+  | { code: 'SERVICE_UNAVAILABLE' };
+
+/**
+ * What {@link ContextVerifier.verify} throws. Not a `GraphQLError` (this package does not load
+ * graphql), but shaped like one: graphql-js keeps the `extensions` of any error a resolver throws,
+ * so Apollo Server answers `extensions.code` `UNAUTHENTICATED` (or `SERVICE_UNAVAILABLE`) with
+ * the message below. Thrown from Apollo's `context` function it keeps its `extensions` too (Apollo
+ * prefixes the message with "Context creation failed: " and answers HTTP 500 there).
+ */
+export class ContextError extends Error {
+  override readonly name = 'ContextError';
+  readonly extensions: ContextErrorExtensions;
+
+  constructor(message: string, extensions: ContextErrorExtensions, options?: { cause?: unknown }) {
+    super(message, options);
+    this.extensions = extensions;
+  }
+}
+
+/** The caller the gateway vouches for. */
+export interface SubgraphUser {
+  /** The user id (the access token's `sub`). */
+  id: string;
+  /** The user's roles. */
+  roles: string[];
+  /** The session the caller's access token belongs to. */
+  sessionId: string;
+  /** The access token's scopes (its space-separated `scope` claim, split). */
+  scopes: string[];
+}
+
+/** The result of {@link ContextVerifier.verify}: `user` is null for an anonymous request. */
+export interface VerifiedContext {
+  user: SubgraphUser | null;
+}
+
+/** Request headers in any of the shapes Node servers hand out. */
+export type HeadersLike = Headers | IncomingHttpHeaders | Record<string, string | string[] | undefined>;
+
+export interface ContextVerifierOptions {
+  /** The gateway's JWKS, e.g. `https://auth.example.com/.well-known/jwks.json`. */
+  jwksUrl: string | URL;
+  /** The gateway's `AUTH_ISSUER`. */
+  issuer: string;
+  /** This subgraph's name, as the gateway knows it (`SUBGRAPHS=orders=…` → `"orders"`). */
+  audience: string;
+  /** How to fetch the JWKS (default: the global `fetch`). */
+  fetch?: JwksFetch;
+  /** Time source, epoch milliseconds (default: `Date.now`). */
+  clock?: { now(): number };
+  /** Leeway for `exp` and `iat`, in seconds (default 5, at most 60). */
+  clockToleranceSec?: number;
+  /**
+   * After a successful fetch, how long before a token with an unknown `kid` may trigger another
+   * fetch of the JWKS (default 30 000 ms). The keys are cached for 10 minutes either way.
+   */
+  jwksCooldownMs?: number;
+}
+
+export interface ContextVerifier {
+  /**
+   * Reads and verifies `x-tessera-context`. No header: `{ user: null }`.
+   *
+   * @throws {@link ContextError} with `extensions.code = 'UNAUTHENTICATED'` (and `reason` `TOKEN_INVALID`
+   * or `TOKEN_EXPIRED`) for a header that is forged, unsigned, expired, addressed to another
+   * subgraph or issuer, of another `typ`, or repeated; with `extensions.code =
+   * 'SERVICE_UNAVAILABLE'` when the gateway's JWKS cannot be fetched.
+   */
+  verify(headers: HeadersLike): Promise<VerifiedContext>;
+}
+
+const ANONYMOUS: VerifiedContext = Object.freeze({ user: null });
+
+/**
+ * Creates a verifier for the gateway's `x-tessera-context` header. The JWKS is fetched on first
+ * use and cached; a token signed with a key the cache does not know (the gateway rotated its
+ * keys) makes it fetch again, at most once per cooldown.
+ */
+export function createContextVerifier(options: ContextVerifierOptions): ContextVerifier {
+  const tolerance = options.clockToleranceSec ?? 5;
+  if (!(tolerance >= 0 && tolerance <= 60)) throw new RangeError('clockToleranceSec must be 0 to 60');
+  if (!options.issuer || !options.audience) throw new TypeError('issuer and audience are required');
+  const keys: KeyResolver = remoteKeyResolver(options.jwksUrl, {
+    ...(options.fetch ? { fetch: options.fetch } : {}),
+    ...(options.jwksCooldownMs !== undefined ? { cooldownMs: options.jwksCooldownMs } : {}),
+  });
+  const clock = options.clock ?? { now: () => Date.now() };
+
+  return {
+    async verify(headers) {
+      const value = readHeader(headers);
+      if (value === undefined) return ANONYMOUS;
+      if (value === null) throw unauthenticated('TOKEN_INVALID');
+      const result = await verifyContextToken(value, {
+        keys,
+        issuer: options.issuer,
+        audience: options.audience,
+        now: clock.now(),
+        clockToleranceSec: tolerance,
+      });
+      if (result.ok) {
+        const { sub, sid, roles, scope } = result.claims;
+        return { user: { id: sub, roles, sessionId: sid, scopes: scope.split(' ').filter(Boolean) } };
+      }
+      if (result.reason === 'KEYS_UNAVAILABLE') {
+        throw new ContextError('The gateway keys cannot be fetched.', { code: 'SERVICE_UNAVAILABLE' }, { cause: result.cause });
+      }
+      throw unauthenticated(result.reason);
+    },
+  };
+}
+
+/** The header's one value; undefined when absent; null when repeated (ambiguous, refused). */
+function readHeader(headers: HeadersLike): string | null | undefined {
+  let raw: string | string[] | null | undefined;
+  if (typeof (headers as Headers).get === 'function' && typeof (headers as Headers).has === 'function') {
+    raw = (headers as Headers).get(CONTEXT_HEADER);
+  } else {
+    const record = headers as Record<string, string | string[] | undefined>;
+    raw = record[CONTEXT_HEADER];
+    if (raw === undefined) {
+      const name = Object.keys(record).find((key) => key.toLowerCase() === CONTEXT_HEADER);
+      raw = name === undefined ? undefined : record[name];
+    }
+  }
+  if (raw === null || raw === undefined) return undefined;
+  if (Array.isArray(raw)) return raw.length === 1 ? raw[0]!.trim() : null;
+  // A JWT has no commas: one means the header came twice and was joined.
+  return raw.includes(',') ? null : raw.trim();
+}
+
+function unauthenticated(reason: 'TOKEN_INVALID' | 'TOKEN_EXPIRED'): ContextError {
+  const message = reason === 'TOKEN_EXPIRED' ? 'The gateway context has expired.' : 'The gateway context is not valid.';
+  return new ContextError(message, { code: 'UNAUTHENTICATED', reason });
+}

@@ -1,0 +1,203 @@
+import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { calculateJwkThumbprint, type CryptoKey, exportJWK, generateKeyPair, type JWK, SignJWT } from 'jose';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CONTEXT_HEADER, CONTEXT_TOKEN_TYP, ContextError, createContextVerifier } from '../src/index.js';
+
+/*
+ * The package on its own: tokens signed here with jose as the gateway signs them (the gateway's
+ * own signer is checked against this verifier in the repository's test/federation), and the
+ * gateway's JWKS served over real HTTP.
+ */
+
+const ISSUER = 'https://auth.example.com';
+
+interface TestKey {
+  kid: string;
+  alg: 'EdDSA' | 'ES256';
+  privateKey: CryptoKey;
+  publicJwk: JWK;
+}
+
+async function newKey(alg: 'EdDSA' | 'ES256' = 'EdDSA'): Promise<TestKey> {
+  const { privateKey, publicKey } = await generateKeyPair(alg);
+  const jwk = await exportJWK(publicKey);
+  const kid = await calculateJwkThumbprint(jwk);
+  return { kid, alg, privateKey, publicJwk: { ...jwk, kid, alg, use: 'sig' } };
+}
+
+/** A JWKS over real HTTP, as the gateway publishes it; counts its requests; can be switched off. */
+let jwksServer: Server;
+let jwksUrl: string;
+let published: TestKey[];
+let jwksRequests = 0;
+let jwksDown = false;
+
+beforeAll(async () => {
+  published = [await newKey()];
+  jwksServer = createServer((_req, res) => {
+    jwksRequests += 1;
+    if (jwksDown) {
+      res.writeHead(503).end();
+      return;
+    }
+    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ keys: published.map((key) => key.publicJwk) }));
+  });
+  await new Promise<void>((resolve) => jwksServer.listen(0, '127.0.0.1', resolve));
+  jwksUrl = `http://127.0.0.1:${(jwksServer.address() as AddressInfo).port}/.well-known/jwks.json`;
+});
+
+afterAll(() => new Promise<void>((resolve) => jwksServer.close(() => resolve())));
+
+interface Subject {
+  sub: string;
+  sid: string;
+  roles: string[];
+  scope: string;
+}
+
+const USER: Subject = { sub: 'user-1', sid: 'session-1', roles: ['user'], scope: 'user orders:read' };
+
+function verifier(options: { audience?: string; jwksCooldownMs?: number } = {}) {
+  return createContextVerifier({ jwksUrl, issuer: ISSUER, audience: options.audience ?? 'orders', ...options });
+}
+
+/** A context token as the gateway signs one (or with one thing changed). */
+function sign(
+  options: {
+    key?: TestKey;
+    kid?: string;
+    typ?: string;
+    issuer?: string;
+    audience?: string;
+    nowMs?: number;
+    lifeSec?: number;
+    subject?: Partial<Subject>;
+  } = {},
+): Promise<string> {
+  const key = options.key ?? published[0]!;
+  const iat = Math.floor((options.nowMs ?? Date.now()) / 1000);
+  const { sub, ...claims } = { ...USER, ...options.subject };
+  return new SignJWT(claims)
+    .setProtectedHeader({ alg: key.alg, kid: options.kid ?? key.kid, typ: options.typ ?? CONTEXT_TOKEN_TYP })
+    .setIssuer(options.issuer ?? ISSUER)
+    .setAudience(options.audience ?? 'orders')
+    .setSubject(sub)
+    .setIssuedAt(iat)
+    .setExpirationTime(iat + (options.lifeSec ?? 60))
+    .sign(key.privateKey);
+}
+
+function b64(value: unknown): string {
+  return Buffer.from(JSON.stringify(value)).toString('base64url');
+}
+
+async function refusal(promise: Promise<unknown>): Promise<ContextError> {
+  const error = await promise.then(
+    () => null,
+    (e: unknown) => e,
+  );
+  expect(error, 'verify should have thrown').toBeInstanceOf(ContextError);
+  return error as ContextError;
+}
+
+describe('createContextVerifier', () => {
+  it('a genuine context gives the user: id, roles, sessionId (and scopes)', async () => {
+    const token = await sign();
+    expect(await verifier().verify({ [CONTEXT_HEADER]: token })).toEqual({
+      user: { id: 'user-1', roles: ['user'], sessionId: 'session-1', scopes: ['user', 'orders:read'] },
+    });
+  });
+
+  it('verifies ES256 as well as EdDSA', async () => {
+    const es256 = await newKey('ES256');
+    published.push(es256);
+    try {
+      expect((await verifier().verify({ [CONTEXT_HEADER]: await sign({ key: es256 }) })).user?.id).toBe('user-1');
+    } finally {
+      published.pop();
+    }
+  });
+
+  it('no header: no user', async () => {
+    expect(await verifier().verify({})).toEqual({ user: null });
+    expect(await verifier().verify(new Headers({ authorization: 'Bearer x' }))).toEqual({ user: null });
+  });
+
+  it('reads a Headers object, a plain record in any case, and Node request headers', async () => {
+    const token = await sign();
+    const v = verifier();
+    const node: IncomingHttpHeaders = { 'x-tessera-context': token, host: 'orders' };
+    for (const headers of [new Headers({ 'X-Tessera-Context': token }), { 'X-Tessera-Context': token }, node]) {
+      expect((await v.verify(headers)).user?.id).toBe('user-1');
+    }
+  });
+
+  it.each<[string, () => Promise<string | string[]>, string]>([
+    ['signed with another key under the published kid', async () => sign({ key: await newKey(), kid: published[0]!.kid }), 'TOKEN_INVALID'],
+    ['signed with a key the gateway does not publish', async () => sign({ key: await newKey() }), 'TOKEN_INVALID'],
+    ['expired', async () => sign({ nowMs: Date.now() - 120_000 }), 'TOKEN_EXPIRED'],
+    ['addressed to another subgraph', async () => sign({ audience: 'billing' }), 'TOKEN_INVALID'],
+    ['from another issuer', async () => sign({ issuer: 'https://evil.example.com' }), 'TOKEN_INVALID'],
+    ['unsigned (alg none)', async () => {
+      const [, payload] = (await sign()).split('.');
+      return `${b64({ alg: 'none', typ: CONTEXT_TOKEN_TYP, kid: published[0]!.kid })}.${payload}.`;
+    }, 'TOKEN_INVALID'],
+    ['with a changed claim', async () => {
+      const [header, payload, signature] = (await sign()).split('.') as [string, string, string];
+      const claims = JSON.parse(Buffer.from(payload, 'base64url').toString()) as Record<string, unknown>;
+      return `${header}.${b64({ ...claims, roles: ['admin'] })}.${signature}`;
+    }, 'TOKEN_INVALID'],
+    ['an access token instead (typ at+jwt)', async () => sign({ typ: 'at+jwt' }), 'TOKEN_INVALID'],
+    ['with roles that are not strings', async () => sign({ subject: { roles: [1, 2] as unknown as string[] } }), 'TOKEN_INVALID'],
+    ['sent twice', async () => [await sign(), await sign({ subject: { sub: 'user-2' } })], 'TOKEN_INVALID'],
+    ['sent twice, joined into one header', async () => `${await sign()}, ${await sign()}`, 'TOKEN_INVALID'],
+    ['not a JWT at all', async () => 'not-a-token', 'TOKEN_INVALID'],
+  ])('%s: UNAUTHENTICATED', async (_name, make, reason) => {
+    const header = await make();
+    const error = await refusal(verifier().verify({ [CONTEXT_HEADER]: header }));
+    expect(error.extensions).toEqual({ code: 'UNAUTHENTICATED', reason });
+  });
+
+  it('a context that lives longer than 60 s is refused even if signed by the gateway key', async () => {
+    const error = await refusal(verifier().verify({ [CONTEXT_HEADER]: await sign({ lifeSec: 3600 }) }));
+    expect(error.extensions).toMatchObject({ code: 'UNAUTHENTICATED' });
+  });
+
+  it('fetches the JWKS once and caches it', async () => {
+    const v = verifier();
+    const before = jwksRequests;
+    for (let i = 0; i < 5; i++) expect((await v.verify({ [CONTEXT_HEADER]: await sign() })).user).not.toBeNull();
+    expect(jwksRequests - before).toBe(1);
+  });
+
+  it('fetches it again for a kid it does not know (the gateway rotated its keys)', async () => {
+    const v = verifier({ jwksCooldownMs: 0 });
+    await v.verify({ [CONTEXT_HEADER]: await sign() });
+    const before = jwksRequests;
+    const rotated = await newKey();
+    published.unshift(rotated);
+    try {
+      expect((await v.verify({ [CONTEXT_HEADER]: await sign({ key: rotated }) })).user?.id).toBe('user-1');
+      expect(jwksRequests - before).toBe(1);
+    } finally {
+      published.shift();
+    }
+  });
+
+  it('a JWKS that cannot be fetched is SERVICE_UNAVAILABLE, not the caller’s fault', async () => {
+    jwksDown = true;
+    try {
+      const error = await refusal(verifier().verify({ [CONTEXT_HEADER]: await sign() }));
+      expect(error.extensions).toEqual({ code: 'SERVICE_UNAVAILABLE' });
+      expect(error.message).toBe('The gateway keys cannot be fetched.');
+    } finally {
+      jwksDown = false;
+    }
+  });
+
+  it('refuses options it cannot work with', () => {
+    expect(() => createContextVerifier({ jwksUrl, issuer: ISSUER, audience: 'orders', clockToleranceSec: 61 })).toThrow(RangeError);
+    expect(() => createContextVerifier({ jwksUrl, issuer: '', audience: 'orders' })).toThrow(TypeError);
+  });
+});
