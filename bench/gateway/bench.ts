@@ -90,6 +90,19 @@ function startScript(options: GatewayBenchOptions, script: string, env: Record<s
   });
 }
 
+/** The operations a bench subgraph has served (it prints them on SIGUSR2). */
+async function operationsOf(child: Child): Promise<number> {
+  const from = child.output().length;
+  process.kill(child.pid, 'SIGUSR2');
+  const deadline = Date.now() + 5_000;
+  while (Date.now() < deadline) {
+    const match = /operations (\d+)\n/.exec(child.output().slice(from));
+    if (match) return Number(match[1]);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+  throw new Error(`subgraph ${child.pid} did not report its operations`);
+}
+
 function compose(subgraphs: { name: string; url: string; sdl: string }[]): string {
   const result = composeServices(subgraphs.map(({ name, url, sdl }) => ({ name, url, typeDefs: parse(sdl) })));
   if (result.errors) throw new Error(`composition failed: ${result.errors.map((e) => e.message).join('; ')}`);
@@ -320,28 +333,44 @@ export async function gatewayBenchmarks(options: GatewayBenchOptions): Promise<G
           list.slice(i * perConnection, (i + 1) * perConnection).map((token) => `Bearer ${token}`),
         );
       }
+      const operationsBefore = await operationsOf(target.subgraph);
       const subgraphBefore = await cpuTime(target.subgraph.pid);
+      let firstUnexpected: string | null = null;
+      const expectBody = target.expect[shape]!;
       const result = await load({
         url: target.url,
         serverPid: target.gateway.pid,
         connections: options.connections,
         durationSec: seconds,
         body,
-        expectBody: target.expect[shape]!,
+        expectBody,
+        onResponse: (status, text) => {
+          if (firstUnexpected === null && (status !== 200 || text !== expectBody)) firstUnexpected = `HTTP ${status} ${text.slice(0, 300)}`;
+        },
         ...(target.warm && shape !== 'viewerFresh' ? { headers: { authorization: target.warm } } : {}),
         ...(authorizationByConnection ? { authorizationByConnection } : {}),
       });
       const subgraphAfter = await cpuTime(target.subgraph.pid);
+      const operations = (await operationsOf(target.subgraph)) - operationsBefore;
+      const subgraphCallsPerRequest = operations / result.responses;
       // Past its list a connection starts over: tokens seen before, so no longer a fresh-token run.
       if (tokens && result.responses > tokens) wrapped.add(key);
       if (result.failures > 0) {
         throw new Error(
-          `${key}: ${result.failures} of ${result.responses} answers failed (connection errors, timeouts, non-2xx, or not the validated body)`,
+          `${key}: ${result.failures} of ${result.responses} answers failed (connection errors, timeouts, non-2xx, or not the validated body)` +
+            `${firstUnexpected ? `; the first unexpected answer: ${firstUnexpected}` : ''}`,
         );
+      }
+      // One call per answer; the requests still in flight when autocannon stops (one per
+      // connection at most) reach the subgraph without being counted as answers.
+      const extra = operations - result.responses;
+      if (extra < 0 || extra > options.connections + 0.02 * result.responses) {
+        throw new Error(`${key}: the subgraph served ${operations} operations for ${result.responses} answers, not one per request`);
       }
       lastRps[key] = Math.max(result.rps, lastRps[key] ?? 0);
       return {
         ...result,
+        subgraphCallsPerRequest,
         subgraphCpuUs: subgraphBefore && subgraphAfter ? ((subgraphAfter.totalMs - subgraphBefore.totalMs) * 1000) / result.responses : null,
       };
     };
@@ -401,6 +430,7 @@ function summarize(collected: Partial<Record<GatewayScenario, GatewayRun[]>>, fr
       gatewayCpuUs: meanOrNull(runs.map((r) => r.cpuUs)),
       gatewayMainThreadUs: meanOrNull(runs.map((r) => r.mainThreadUs)),
       subgraphCpuUs: meanOrNull(runs.map((r) => r.subgraphCpuUs)),
+      subgraphCallsPerRequest: mean(runs.map((r) => r.subgraphCallsPerRequest)),
       clientCpuUs: mean(runs.map((r) => r.clientCpuUs)),
       failures: runs.reduce((a, r) => a + r.failures, 0),
       runs,

@@ -15,6 +15,10 @@ import { announce, PEER_AUDIENCE, PEER_ISSUER, requireEnv } from './shared.js';
 const gateway = createGatewayRuntime({
   supergraph: requireEnv('SUPERGRAPH_FILE'),
   logging: 'warn',
+  // By default Hive sends identical subgraph requests in flight at once only once. Here every
+  // connection is the same user with the same token, which real traffic is not: one call per
+  // request, like the other gateways (the bench counts the subgraph's operations to check).
+  transportEntries: { '*': { options: { deduplicateInflightRequests: false } } },
   landingPage: false,
   graphiql: false,
   // The cast: the plugin's typings name the runtime's Logger through its other (CommonJS) declaration file.

@@ -48,10 +48,11 @@ export function gatewayReport(figures: GatewayFigures, settings: { durationSec: 
         figure.p99.toFixed(2),
         figure.gatewayCpuUs === null ? '' : `${int(figure.gatewayCpuUs)} / ${int(figure.gatewayMainThreadUs)}`,
         int(figure.subgraphCpuUs),
+        figure.subgraphCallsPerRequest.toFixed(2),
       ]);
     }
   }
-  out.push(table(['scenario', 'subgraph reads the caller from', 'req/s', 'throughput', 'p50 ms', 'p99 ms', 'gateway CPU µs/req', 'subgraph CPU µs/req'], rows));
+  out.push(table(['scenario', 'subgraph reads the caller from', 'req/s', 'throughput', 'p50 ms', 'p99 ms', 'gateway CPU µs/req', 'subgraph CPU µs/req', 'subgraph calls/req'], rows));
 
   const cost = figures.subgraphCost;
   const costLine = (['viewer', 'viewerFresh', 'me'] as Shape[])

@@ -1,16 +1,15 @@
 /**
- * The gateway-mode bench's subgraph: Apollo Server 5 with @apollo/subgraph (federation 2) on
- * `startStandaloneServer`, as a team writes one. The same code behind every gateway; only how it
- * learns the caller differs (IDENTITY, see shared.ts). Run by bench/gateway/run.ts in its own
+ * The gateway-mode bench's subgraph: Apollo Server 5 with @apollo/subgraph (federation 2) on a
+ * node:http server (as bench/baseline.ts, with a long keep-alive). The same code behind every
+ * gateway; only how it learns the caller differs (IDENTITY, see shared.ts). Run by bench/gateway/run.ts in its own
  * process; prints `listening <port>`.
  *
  * Env: PORT, IDENTITY (none | header | hive | tessera), BENCH_CALLER_ID (none), TESSERA_JWKS_URL,
- * TESSERA_ISSUER (tessera).
+ * TESSERA_ISSUER (tessera). On SIGUSR2 it prints `operations <n>`, the operations it has served.
  */
-import type { IncomingMessage } from 'node:http';
-import { ApolloServer } from '@apollo/server';
+import { createServer, type IncomingMessage } from 'node:http';
+import { ApolloServer, HeaderMap } from '@apollo/server';
 import { ApolloServerPluginInlineTraceDisabled } from '@apollo/server/plugin/disabled';
-import { startStandaloneServer } from '@apollo/server/standalone';
 import { buildSubgraphSchema } from '@apollo/subgraph';
 import { GraphQLError, parse } from 'graphql';
 import { createContextVerifier } from './contextVerifier.js';
@@ -50,7 +49,7 @@ const resolvers = {
 if (mode === 'tessera') delete (resolvers.Query as Partial<typeof resolvers.Query>).me;
 
 /** How each mode reads the caller from a request. */
-function contextReader(): (req: IncomingMessage) => Promise<Context> {
+function contextReader(): (req: IncomingMessage, body: unknown) => Promise<Context> {
   switch (mode) {
     case 'none': {
       const callerId = requireEnv('BENCH_CALLER_ID');
@@ -62,10 +61,9 @@ function contextReader(): (req: IncomingMessage) => Promise<Context> {
         return { callerId: typeof value === 'string' && value !== '' ? value : null };
       };
     case 'hive':
-      return async (req) => {
+      return async (_req, body) => {
         // Hive Gateway's jwt plugin (forward.payload) puts the verified payload in the request body's extensions.
-        const body = (req as IncomingMessage & { body?: { extensions?: { jwt?: { payload?: { sub?: unknown } } } } }).body;
-        const sub = body?.extensions?.jwt?.payload?.sub;
+        const sub = (body as { extensions?: { jwt?: { payload?: { sub?: unknown } } } } | null)?.extensions?.jwt?.payload?.sub;
         return { callerId: typeof sub === 'string' && sub !== '' ? sub : null };
       };
     case 'tessera': {
@@ -84,7 +82,61 @@ const server = new ApolloServer<Context>({
   plugins: [ApolloServerPluginInlineTraceDisabled()],
   stopOnTerminationSignals: false,
 });
+await server.start();
 const read = contextReader();
+// Operations served so far, printed on SIGUSR2: the bench checks each gateway made one call per request.
+let operations = 0;
+process.on('SIGUSR2', () => process.stdout.write(`operations ${operations}\n`));
+
+/** A JSON POST body, parsed; what Apollo Server's standalone server does, minus CORS. */
+async function readBody(req: IncomingMessage): Promise<unknown> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of req) chunks.push(chunk as Buffer);
+  const text = Buffer.concat(chunks).toString('utf8');
+  return (req.headers['content-type'] ?? '').startsWith('application/json') && text !== '' ? JSON.parse(text) : text;
+}
+
+const httpServer = createServer((req, res) => {
+  void (async () => {
+    let body: unknown;
+    try {
+      body = await readBody(req);
+    } catch {
+      res.statusCode = 400;
+      res.end();
+      return;
+    }
+    const headers = new HeaderMap();
+    for (const [name, value] of Object.entries(req.headers)) {
+      if (value !== undefined) headers.set(name, Array.isArray(value) ? value.join(', ') : value);
+    }
+    const result = await server.executeHTTPGraphQLRequest({
+      httpGraphQLRequest: { method: req.method ?? 'GET', headers, search: '', body },
+      context: () => {
+        operations++;
+        return read(req, body);
+      },
+    });
+    for (const [name, value] of result.headers) res.setHeader(name, value);
+    res.statusCode = result.status ?? 200;
+    if (result.body.kind === 'complete') {
+      res.end(result.body.string);
+      return;
+    }
+    for await (const chunk of result.body.asyncIterator) res.write(chunk);
+    res.end();
+  })().catch(() => {
+    res.statusCode = 500;
+    res.end();
+  });
+});
+// Node closes a keep-alive connection after 5 s idle by default, and a gateway that sends on it at
+// that moment gets ECONNRESET: between two runs of the same gateway there is more than that.
+httpServer.keepAliveTimeout = 10 * 60_000;
 const port = Number(requireEnv('PORT'));
-await startStandaloneServer(server, { listen: { port, host: '127.0.0.1' }, context: ({ req }) => read(req) });
-announce(port, () => server.stop());
+await new Promise<void>((resolve) => httpServer.listen(port, '127.0.0.1', resolve));
+announce(port, async () => {
+  httpServer.closeAllConnections();
+  await new Promise((resolve) => httpServer.close(resolve));
+  await server.stop();
+});

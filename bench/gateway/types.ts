@@ -20,6 +20,8 @@ export type GatewayScenario = `${GatewayName}.${Shape}`;
 export interface GatewayRun extends LoadResult {
   /** The subgraph process's CPU time per response (all threads), microseconds; null without /proc. */
   subgraphCpuUs: number | null;
+  /** Operations the subgraph served per response (checked to be one, but for requests in flight at the end). */
+  subgraphCallsPerRequest: number;
 }
 
 export interface GatewayScenarioFigure {
@@ -34,6 +36,7 @@ export interface GatewayScenarioFigure {
   gatewayMainThreadUs: number | null;
   /** The subgraph process's CPU per request, microseconds (all threads). */
   subgraphCpuUs: number | null;
+  subgraphCallsPerRequest: number;
   /** The bench process's (autocannon's) CPU per request, microseconds. */
   clientCpuUs: number;
   failures: number;
