@@ -413,7 +413,13 @@ export async function gatewayBenchmarks(options: GatewayBenchOptions): Promise<G
 }
 
 const mean = (values: number[]) => values.reduce((a, b) => a + b, 0) / values.length;
-const meanOrNull = (values: (number | null)[]) => (values.every((v) => v !== null) ? mean(values as number[]) : null);
+/** The middle value (the mean of the two middle ones for an even count): one disturbed round moves it less than the mean. */
+const median = (values: number[]) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+};
+const medianOrNull = (values: (number | null)[]) => (values.every((v) => v !== null) ? median(values as number[]) : null);
 /** The ceiling's scenario a gateway's is measured against. */
 const ceilingOf = (shape: Shape): GatewayScenario => (shape === 'me' ? 'ceiling.me' : 'ceiling.viewer');
 
@@ -424,14 +430,14 @@ function summarize(collected: Partial<Record<GatewayScenario, GatewayRun[]>>, fr
     const figure: GatewayScenarioFigure = {
       gateway,
       shape,
-      rps: mean(runs.map((r) => r.rps)),
-      p50: mean(runs.map((r) => r.p50)),
-      p99: mean(runs.map((r) => r.p99)),
-      gatewayCpuUs: meanOrNull(runs.map((r) => r.cpuUs)),
-      gatewayMainThreadUs: meanOrNull(runs.map((r) => r.mainThreadUs)),
-      subgraphCpuUs: meanOrNull(runs.map((r) => r.subgraphCpuUs)),
+      rps: median(runs.map((r) => r.rps)),
+      p50: median(runs.map((r) => r.p50)),
+      p99: median(runs.map((r) => r.p99)),
+      gatewayCpuUs: medianOrNull(runs.map((r) => r.cpuUs)),
+      gatewayMainThreadUs: medianOrNull(runs.map((r) => r.mainThreadUs)),
+      subgraphCpuUs: medianOrNull(runs.map((r) => r.subgraphCpuUs)),
       subgraphCallsPerRequest: mean(runs.map((r) => r.subgraphCallsPerRequest)),
-      clientCpuUs: mean(runs.map((r) => r.clientCpuUs)),
+      clientCpuUs: median(runs.map((r) => r.clientCpuUs)),
       failures: runs.reduce((a, r) => a + r.failures, 0),
       runs,
     };
@@ -466,7 +472,7 @@ function summarize(collected: Partial<Record<GatewayScenario, GatewayRun[]>>, fr
     ratiosByRound: byRound.map(ratiosOf),
     meOverViewer:
       tesseraViewer && tesseraMe
-        ? { mean: mean(tesseraMe.map((r) => r.rps)) / mean(tesseraViewer.map((r) => r.rps)), byRound: tesseraMe.map((r, i) => r.rps / tesseraViewer[i]!.rps) }
+        ? { ratio: median(tesseraMe.map((r) => r.rps)) / median(tesseraViewer.map((r) => r.rps)), byRound: tesseraMe.map((r, i) => r.rps / tesseraViewer[i]!.rps) }
         : null,
     subgraphCost,
     freshTokens,

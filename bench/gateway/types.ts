@@ -27,7 +27,7 @@ export interface GatewayRun extends LoadResult {
 export interface GatewayScenarioFigure {
   gateway: GatewayName;
   shape: Shape;
-  /** Means over the rounds. */
+  /** Medians over the rounds (the subgraph calls: the mean). */
   rps: number;
   p50: number;
   p99: number;
@@ -47,12 +47,12 @@ export interface GatewayFigures {
   /** What each gateway is, and how its subgraph reads the caller. */
   gateways: Record<GatewayName, { label: string; identity: string }>;
   scenarios: Partial<Record<GatewayScenario, GatewayScenarioFigure>>;
-  /** Throughput over the ceiling's of the same shape (`viewerFresh` over the ceiling's `viewer`), from the means. */
+  /** Throughput over the ceiling's of the same shape (`viewerFresh` over the ceiling's `viewer`), from the medians. */
   ratios: Partial<Record<GatewayScenario, number>>;
   /** The same, each round on its own. */
   ratiosByRound: Partial<Record<GatewayScenario, number>>[];
-  /** Tessera's `me` (two calls) over its `viewer` (one call), from the means and each round. */
-  meOverViewer: { mean: number; byRound: number[] } | null;
+  /** Tessera's `me` (its auth subgraph, then the bench subgraph) over its `viewer` (one call), from the medians and each round. */
+  meOverViewer: { ratio: number; byRound: number[] } | null;
   /**
    * The subgraph's CPU per request behind Tessera (verifying `x-tessera-context`) over the same
    * subgraph's behind @apollo/gateway + jose (reading `x-user-id`), per shape.
