@@ -11,6 +11,8 @@
  *   npm run bench -- --profile       also writes each server's CPU profile to bench-results/profiles/
  *   --duration=<s> --rounds=<n>      seconds per HTTP run (default 6), alternating rounds (default 2)
  *   --only=<scenario,…>              only these HTTP scenarios (and the Redis command counts)
+ *   npm run bench -- --gateway       only the gateway-mode scenarios (bench/gateway/bench.ts)
+ *   npm run bench -- --no-gateway    everything but the gateway-mode scenarios
  *   npm run bench -- --help          the options and the scenario names (lib/args.ts)
  */
 import { execFileSync } from 'node:child_process';
@@ -30,6 +32,8 @@ import { verifyFigures, type VerifyFigures } from './lib/micro.js';
 import { type CapturedCommands, RedisMonitor } from './lib/monitor.js';
 import { type Child, freePort, startChild, startRedis, waitForHttp, waitForOutput } from './lib/processes.js';
 import { printReport } from './lib/report.js';
+import { gatewayBenchmarks } from './gateway/bench.js';
+import type { GatewayFigures } from './gateway/types.js';
 import type { HttpFigures, PerOperation, Results, ScenarioFigure, ScenarioName } from './lib/types.js';
 
 /** bench-results/build/bench/run.js → bench-results/build, then the package root. */
@@ -97,16 +101,22 @@ async function main(): Promise<void> {
   const started = Date.now();
   const loadavgAtStart = loadavg();
   const onlyMemory = options.memoryOnly;
+  const onlyGateway = options.gatewayOnly;
   let http: HttpFigures | null = null;
+  let gateway: GatewayFigures | null = null;
   let redisCommands: Record<string, PerOperation> | null = null;
   let verify: VerifyFigures[] | null = null;
   let memory: MemoryFigure[] | null = null;
-  if (!onlyMemory) ({ http, redisCommands } = await serverBenchmarks());
-  if (!onlyMemory && !only) {
+  if (!onlyMemory && !onlyGateway) ({ http, redisCommands } = await serverBenchmarks());
+  if (onlyGateway || (!onlyMemory && !only && !options.noGateway)) {
+    const nodeArgs = options.profile ? ['--cpu-prof', '--cpu-prof-interval=100', `--cpu-prof-dir=${join(RESULTS, 'profiles')}`] : [];
+    gateway = await gatewayBenchmarks({ ...settings, build: BUILD, root: ROOT, nodeArgs, log: (line) => process.stdout.write(line) });
+  }
+  if (!onlyMemory && !onlyGateway && !only) {
     process.stdout.write('access-token verify micro-benchmark (tinybench) …\n');
     verify = [await verifyFigures('EdDSA', settings.microTimeMs), await verifyFigures('ES256', settings.microTimeMs)];
   }
-  if (!options.noMemory && !only) {
+  if (!options.noMemory && !only && !onlyGateway) {
     process.stdout.write('session memory (100k sessions per line) …\n');
     const roomy = { redisConfig: { 'hash-max-listpack-value': '256' } };
     memory = [
@@ -135,6 +145,7 @@ async function main(): Promise<void> {
     redisCommands,
     verify,
     memory,
+    gateway,
   };
   const file = join(RESULTS, 'latest.json');
   await writeFile(file, `${JSON.stringify(results, null, 2)}\n`);

@@ -27,6 +27,10 @@ export interface BenchOptions {
   noMemory: boolean;
   /** Also write each server's CPU profile. */
   profile: boolean;
+  /** Only the gateway-mode scenarios (bench/gateway/bench.ts). */
+  gatewayOnly: boolean;
+  /** Everything but the gateway-mode scenarios. */
+  noGateway: boolean;
   /** Seconds per HTTP run; null: the default (6, or 2 with --quick). */
   durationSec: number | null;
   /** Alternating rounds; null: the default (2, or 1 with --quick). */
@@ -47,6 +51,8 @@ Options:
   --memory                only the session memory step
   --no-memory             everything but the memory step
   --profile               also write each server's CPU profile to bench-results/profiles/
+  --gateway               only the gateway-mode scenarios (Tessera, @apollo/gateway, Hive Gateway)
+  --no-gateway            everything but the gateway-mode scenarios
   --duration=<seconds>    seconds per HTTP run (default 6; 2 with --quick)
   --rounds=<n>            alternating rounds (default 2; 1 with --quick)
   --only=<scenario,...>   only these HTTP scenarios (and the Redis command counts)
@@ -55,7 +61,14 @@ Options:
 Scenarios: ${SCENARIO_NAMES.join(', ')}
 `;
 
-const FLAGS = { '--quick': 'quick', '--memory': 'memoryOnly', '--no-memory': 'noMemory', '--profile': 'profile' } as const;
+const FLAGS = {
+  '--quick': 'quick',
+  '--memory': 'memoryOnly',
+  '--no-memory': 'noMemory',
+  '--profile': 'profile',
+  '--gateway': 'gatewayOnly',
+  '--no-gateway': 'noGateway',
+} as const;
 const VALUED = new Set(['--duration', '--rounds', '--only']);
 const SEE_HELP = '(npm run bench -- --help lists the options)';
 
@@ -67,6 +80,8 @@ export function parseBenchArgs(argv: readonly string[]): ParsedBenchArgs {
     memoryOnly: false,
     noMemory: false,
     profile: false,
+    gatewayOnly: false,
+    noGateway: false,
     durationSec: null,
     rounds: null,
     only: null,

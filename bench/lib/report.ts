@@ -1,3 +1,4 @@
+import { gatewayReport } from '../gateway/report.js';
 import type { PerOperation, Results, ScenarioName } from './types.js';
 
 const x = (ratio: number | undefined) => (ratio === undefined || Number.isNaN(ratio) ? '' : `${ratio.toFixed(2)}x`);
@@ -114,5 +115,6 @@ export function printReport(results: Results): void {
       ),
     );
   }
+  if (results.gateway) out.push(gatewayReport(results.gateway, settings));
   process.stdout.write(`${out.join('\n')}\n`);
 }

@@ -1,3 +1,4 @@
+import type { GatewayFigures } from '../gateway/types.js';
 import type { LoadResult } from './load.js';
 import type { MemoryFigure } from './memory.js';
 import type { VerifyFigures } from './micro.js';
@@ -62,4 +63,6 @@ export interface Results {
   redisCommands: Record<string, PerOperation> | null;
   verify: VerifyFigures[] | null;
   memory: MemoryFigure[] | null;
+  /** The gateway-mode scenarios (bench/gateway/). */
+  gateway: GatewayFigures | null;
 }

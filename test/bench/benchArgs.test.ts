@@ -1,10 +1,10 @@
 import { execFile } from 'node:child_process';
-import { mkdtemp, rm, symlink } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BENCH_USAGE, parseBenchArgs, SCENARIO_NAMES } from '../../bench/lib/args.js';
+import { npm, stageRepository } from '../helpers/builtGateway.js';
 
 const ROOT = resolve(import.meta.dirname, '..', '..');
 const run = promisify(execFile);
@@ -17,7 +17,7 @@ describe('npm run bench: its command line', () => {
   });
 
   it('the usage lists every option and every scenario name', () => {
-    for (const option of ['--quick', '--memory', '--no-memory', '--profile', '--duration=', '--rounds=', '--only=', '--help']) {
+    for (const option of ['--quick', '--memory', '--no-memory', '--profile', '--gateway', '--no-gateway', '--duration=', '--rounds=', '--only=', '--help']) {
       expect(BENCH_USAGE).toContain(option);
     }
     for (const name of SCENARIO_NAMES) expect(BENCH_USAGE).toContain(name);
@@ -27,7 +27,7 @@ describe('npm run bench: its command line', () => {
   it('no option: everything, with the defaults', () => {
     expect(parseBenchArgs([])).toEqual({
       kind: 'run',
-      options: { quick: false, memoryOnly: false, noMemory: false, profile: false, durationSec: null, rounds: null, only: null },
+      options: { quick: false, memoryOnly: false, noMemory: false, profile: false, gatewayOnly: false, noGateway: false, durationSec: null, rounds: null, only: null },
     });
   });
 
@@ -40,6 +40,8 @@ describe('npm run bench: its command line', () => {
         memoryOnly: false,
         noMemory: true,
         profile: true,
+        gatewayOnly: false,
+        noGateway: false,
         durationSec: 1.5,
         rounds: 3,
         only: new Set(['warmMeId', 'coldMeId']),
@@ -72,12 +74,17 @@ describe('npm run bench: its command line', () => {
 
 describe('the built bench (bench/run.ts)', () => {
   let build: string;
+  let cleanup: string;
   beforeAll(async () => {
-    build = await mkdtemp(join(tmpdir(), 'tessera-bench-'));
-    await run(join(ROOT, 'node_modules', '.bin', 'tsc'), ['-p', join(ROOT, 'bench', 'tsconfig.json'), '--outDir', build]);
-    await symlink(join(ROOT, 'node_modules'), join(build, 'node_modules'));
-  }, 120_000);
-  afterAll(() => rm(build, { recursive: true, force: true }));
+    // As `npm run bench` does: the workspace package built, then the bench, in a staged copy of the
+    // repository (nothing is written into the working tree).
+    const staged = await stageRepository({ all: true });
+    await npm(staged, ['run', 'build', '--silent', '-w', '@tessera-gateway/subgraph']);
+    build = join(staged, 'bench-results', 'build');
+    await run(join(ROOT, 'node_modules', '.bin', 'tsc'), ['-p', join(staged, 'bench', 'tsconfig.json'), '--outDir', build]);
+    cleanup = staged;
+  }, 180_000);
+  afterAll(() => rm(cleanup, { recursive: true, force: true }));
 
   const bench = (...args: string[]) =>
     run(process.execPath, [join(build, 'bench', 'run.js'), ...args], { cwd: ROOT, timeout: 20_000 }).then(
