@@ -73,13 +73,10 @@ export function validateClaimSet<C extends RegisteredClaims>(
   const { iss, aud, iat, nbf, exp } = payload;
   if (iss !== issuer) return INVALID;
   if (!(typeof aud === 'string' ? aud === audience : Array.isArray(aud) && aud.includes(audience))) return INVALID;
-  if (typeof iat !== 'number') return INVALID;
-  if (nbf !== undefined && (typeof nbf !== 'number' || nbf > now + tolerance)) return INVALID;
-  if (typeof exp !== 'number') return INVALID;
-  if (exp <= now - tolerance) return EXPIRED;
-  if (spec.maxAgeSec !== undefined && now - iat - tolerance > spec.maxAgeSec) return EXPIRED;
-
-  if (iat > now + tolerance || !Number.isFinite(iat) || !Number.isFinite(exp)) return INVALID;
+  if (typeof iat !== 'number' || (nbf !== undefined && typeof nbf !== 'number') || typeof exp !== 'number') return INVALID;
+  const times = timeVerdict(spec, { iat, exp, ...(nbf !== undefined ? { nbf: nbf as number } : {}) }, now, tolerance);
+  if (times !== 'ok') return times === 'expired' ? EXPIRED : INVALID;
+  if (!Number.isFinite(iat) || !Number.isFinite(exp)) return INVALID;
   if (aud !== audience) return INVALID;
   if (spec.maxAgeSec !== undefined && exp - iat > spec.maxAgeSec) return INVALID;
   const claims: Record<string, unknown> = { iss, aud, iat, exp };
@@ -90,6 +87,28 @@ export function validateClaimSet<C extends RegisteredClaims>(
     claims[claim] = Array.isArray(value) ? [...value] : value;
   }
   return { ok: true, claims: claims as unknown as C };
+}
+
+/** A token's times, in seconds since the epoch. */
+export interface TokenTimes {
+  iat: number;
+  exp: number;
+  nbf?: number;
+}
+
+/**
+ * The time rules of a token, in jose's order: `nbf` in the future (beyond the tolerance) is
+ * invalid; then `exp` passed, or (with a maximum age) `iat` older than that, is expired; then
+ * `iat` in the future is invalid. Used by validateClaimSet, and by caches of verified tokens to
+ * serve a token only while verifying it afresh would still accept its times.
+ */
+export function timeVerdict(spec: ClaimSetSpec, times: TokenTimes, nowSec: number, clockToleranceSec: number): 'ok' | 'expired' | 'invalid' {
+  const { iat, exp, nbf } = times;
+  if (nbf !== undefined && nbf > nowSec + clockToleranceSec) return 'invalid';
+  if (exp <= nowSec - clockToleranceSec) return 'expired';
+  if (spec.maxAgeSec !== undefined && nowSec - iat - clockToleranceSec > spec.maxAgeSec) return 'expired';
+  if (iat > nowSec + clockToleranceSec) return 'invalid';
+  return 'ok';
 }
 
 function holds(kind: ClaimKind, value: unknown): boolean {

@@ -24,6 +24,7 @@
  * @packageDocumentation
  */
 import type { IncomingHttpHeaders } from 'node:http';
+import { CONTEXT_TOKEN_CLAIMS, type TokenTimes, timeVerdict } from './claims.js';
 import { CONTEXT_HEADER, type JwksFetch, type KeyResolver, remoteKeyResolver, verifyContextToken } from './contextToken.js';
 
 export { CONTEXT_HEADER, CONTEXT_TOKEN_TYP, type JwksFetch } from './contextToken.js';
@@ -88,6 +89,13 @@ export interface ContextVerifierOptions {
    * fetch of the JWKS (default 30 000 ms). The keys are cached for 10 minutes either way.
    */
   jwksCooldownMs?: number;
+  /**
+   * Verified context tokens kept (default 10 000; 0: none), so a token the gateway sends again
+   * (it reuses one per session for up to ~50 s) is verified once. Keyed by the exact token
+   * string, served only while verifying it afresh would still accept its times, and only
+   * successes are kept.
+   */
+  cacheSize?: number;
 }
 
 export interface ContextVerifier {
@@ -100,6 +108,8 @@ export interface ContextVerifier {
    * 'SERVICE_UNAVAILABLE'` when the gateway's JWKS cannot be fetched.
    */
   verify(headers: HeadersLike): Promise<VerifiedContext>;
+  /** How many verified tokens the cache holds now (for tests and metrics). */
+  readonly cachedTokens: number;
 }
 
 const ANONYMOUS: VerifiedContext = Object.freeze({ user: null });
@@ -118,22 +128,36 @@ export function createContextVerifier(options: ContextVerifierOptions): ContextV
     ...(options.jwksCooldownMs !== undefined ? { cooldownMs: options.jwksCooldownMs } : {}),
   });
   const clock = options.clock ?? { now: () => Date.now() };
+  const cache = new VerifiedContextCache(options.cacheSize ?? 10_000, tolerance);
 
   return {
+    get cachedTokens() {
+      return cache.size;
+    },
     async verify(headers) {
       const value = readHeader(headers);
       if (value === undefined) return ANONYMOUS;
       if (value === null) throw unauthenticated('TOKEN_INVALID');
+      const now = clock.now();
+      const cached = cache.get(value, now);
+      if (cached) return { user: cached };
       const result = await verifyContextToken(value, {
         keys,
         issuer: options.issuer,
         audience: options.audience,
-        now: clock.now(),
+        now,
         clockToleranceSec: tolerance,
       });
       if (result.ok) {
-        const { sub, sid, roles, scope } = result.claims;
-        return { user: { id: sub, roles, sessionId: sid, scopes: scope.split(' ').filter(Boolean) } };
+        const { sub, sid, roles, scope, iat, exp } = result.claims;
+        const user: SubgraphUser = Object.freeze({
+          id: sub,
+          roles: Object.freeze(roles) as string[],
+          sessionId: sid,
+          scopes: Object.freeze(scope.split(' ').filter(Boolean)) as string[],
+        });
+        cache.set(value, user, { iat, exp }, now);
+        return { user };
       }
       if (result.reason === 'KEYS_UNAVAILABLE') {
         throw new ContextError('The gateway keys cannot be fetched.', { code: 'SERVICE_UNAVAILABLE' }, { cause: result.cause });
@@ -141,6 +165,47 @@ export function createContextVerifier(options: ContextVerifierOptions): ContextV
       throw unauthenticated(result.reason);
     },
   };
+}
+
+/**
+ * Context tokens that passed verification, by their exact string (a token that differs in any
+ * character, a malleated signature included, is verified on its own). An entry is served only
+ * while `timeVerdict` (the validator's own time rules) still accepts its times at the injected
+ * clock, so a cached token is refused exactly when a fresh verification would refuse it by time;
+ * its signature, issuer, audience and claims do not change. Bounded: the oldest entry goes first.
+ */
+class VerifiedContextCache {
+  private readonly entries = new Map<string, { user: SubgraphUser; times: TokenTimes }>();
+
+  constructor(
+    private readonly maxEntries: number,
+    private readonly toleranceSec: number,
+  ) {
+    if (!(Number.isInteger(maxEntries) && maxEntries >= 0)) throw new RangeError('cacheSize must be a whole number, 0 or more');
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  get(token: string, nowMs: number): SubgraphUser | undefined {
+    const entry = this.entries.get(token);
+    if (!entry) return undefined;
+    if (timeVerdict(CONTEXT_TOKEN_CLAIMS, entry.times, Math.floor(nowMs / 1000), this.toleranceSec) !== 'ok') {
+      this.entries.delete(token);
+      return undefined;
+    }
+    return entry.user;
+  }
+
+  set(token: string, user: SubgraphUser, times: TokenTimes, nowMs: number): void {
+    if (this.maxEntries === 0) return;
+    // Not before it is acceptable without leeway (a token from a gateway whose clock runs ahead is verified each time).
+    if (times.iat > Math.floor(nowMs / 1000)) return;
+    this.entries.delete(token);
+    if (this.entries.size >= this.maxEntries) this.entries.delete(this.entries.keys().next().value!);
+    this.entries.set(token, { user, times });
+  }
 }
 
 /** The header's one value; undefined when absent; null when repeated (ambiguous, refused). */

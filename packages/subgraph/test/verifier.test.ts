@@ -201,3 +201,81 @@ describe('createContextVerifier', () => {
     expect(() => createContextVerifier({ jwksUrl, issuer: '', audience: 'orders' })).toThrow(TypeError);
   });
 });
+
+describe('the cache of verified context tokens', () => {
+  /** A settable clock, epoch ms. */
+  function clockAt(ms: number) {
+    let now = ms;
+    return { now: () => now, set: (value: number) => (now = value), advance: (by: number) => (now += by) };
+  }
+  const cachedVerifier = (clock: { now(): number }, extra: { cacheSize?: number } = {}) =>
+    createContextVerifier({ jwksUrl, issuer: ISSUER, audience: 'orders', clock, clockToleranceSec: 5, ...extra });
+
+  it('a token sent again is verified once: the same user comes back from the cache', async () => {
+    const clock = clockAt(Date.now());
+    const v = cachedVerifier(clock);
+    const token = await sign({ nowMs: clock.now() });
+    const first = await v.verify({ [CONTEXT_HEADER]: token });
+    expect(v.cachedTokens).toBe(1);
+    const second = await v.verify({ [CONTEXT_HEADER]: token });
+    expect(second.user).toBe(first.user); // the very object verified the first time
+    expect(second.user).toEqual({ id: 'user-1', roles: ['user'], sessionId: 'session-1', scopes: ['user', 'orders:read'] });
+    expect(Object.isFrozen(second.user)).toBe(true);
+  });
+
+  it('never outlives exp: past exp + tolerance the cached token is refused as expired, as a fresh verify would', async () => {
+    const clock = clockAt(Date.now());
+    const v = cachedVerifier(clock);
+    const token = await sign({ nowMs: clock.now(), lifeSec: 30 });
+    await v.verify({ [CONTEXT_HEADER]: token });
+    clock.advance(34_000); // exp + 4 s: within the tolerance
+    expect((await v.verify({ [CONTEXT_HEADER]: token })).user?.id).toBe('user-1');
+    clock.advance(2_000); // exp + 6 s
+    const fresh = await refusal(cachedVerifier(clock, { cacheSize: 0 }).verify({ [CONTEXT_HEADER]: token }));
+    const cached = await refusal(v.verify({ [CONTEXT_HEADER]: token }));
+    expect(cached.extensions).toEqual({ code: 'UNAUTHENTICATED', reason: 'TOKEN_EXPIRED' });
+    expect(cached.extensions).toEqual(fresh.extensions);
+    expect(v.cachedTokens).toBe(0);
+  });
+
+  it('a clock that steps back before iat (beyond the tolerance) refuses the cached token too', async () => {
+    const clock = clockAt(Date.now());
+    const v = cachedVerifier(clock);
+    const token = await sign({ nowMs: clock.now() });
+    await v.verify({ [CONTEXT_HEADER]: token });
+    clock.advance(-10_000);
+    const cached = await refusal(v.verify({ [CONTEXT_HEADER]: token }));
+    const fresh = await refusal(cachedVerifier(clock, { cacheSize: 0 }).verify({ [CONTEXT_HEADER]: token }));
+    expect(cached.extensions).toEqual(fresh.extensions);
+    expect(cached.extensions.code).toBe('UNAUTHENTICATED');
+  });
+
+  it('failures are never cached, and a token differing in one character is verified on its own', async () => {
+    const clock = clockAt(Date.now());
+    const v = cachedVerifier(clock);
+    const forged = await sign({ nowMs: clock.now(), key: await newKey() });
+    for (let i = 0; i < 2; i++) await refusal(v.verify({ [CONTEXT_HEADER]: forged }));
+    const wrongAudience = await sign({ nowMs: clock.now(), audience: 'billing' });
+    for (let i = 0; i < 2; i++) await refusal(v.verify({ [CONTEXT_HEADER]: wrongAudience }));
+    expect(v.cachedTokens).toBe(0);
+    const token = await sign({ nowMs: clock.now() });
+    await v.verify({ [CONTEXT_HEADER]: token });
+    const [header, payload, signature] = token.split('.') as [string, string, string];
+    const flipped = `${header}.${payload}.${signature.slice(0, -2)}${signature.at(-2) === 'A' ? 'B' : 'A'}${signature.at(-1)}`;
+    const error = await refusal(v.verify({ [CONTEXT_HEADER]: flipped }));
+    expect(error.extensions).toMatchObject({ code: 'UNAUTHENTICATED', reason: 'TOKEN_INVALID' });
+    expect(v.cachedTokens).toBe(1);
+  });
+
+  it('is bounded: the oldest entry goes first; cacheSize 0 keeps nothing', async () => {
+    const clock = clockAt(Date.now());
+    const v = cachedVerifier(clock, { cacheSize: 2 });
+    const tokens = await Promise.all(['a', 'b', 'c'].map((sid) => sign({ nowMs: clock.now(), subject: { sid } })));
+    for (const token of tokens) await v.verify({ [CONTEXT_HEADER]: token });
+    expect(v.cachedTokens).toBe(2);
+    const none = cachedVerifier(clock, { cacheSize: 0 });
+    await none.verify({ [CONTEXT_HEADER]: tokens[0]! });
+    expect(none.cachedTokens).toBe(0);
+    expect(() => cachedVerifier(clock, { cacheSize: -1 })).toThrow(RangeError);
+  });
+});
