@@ -8,6 +8,9 @@ import { createApolloServer } from './graphql/apolloServer.js';
 import { ContextBuilder } from './graphql/contextBuilder.js';
 import { createHttpServer } from './http/httpServer.js';
 import type { Logger } from './logger.js';
+import type { Metrics } from './observability/metrics.js';
+import type { Tracing } from './observability/tracing.js';
+import { type Observability, observability } from './observability/wiring.js';
 import { RevocationFeed } from './sessions/revocationFeed.js';
 import type { Store } from './store/types.js';
 import { AccessTokenService } from './tokens/accessTokens.js';
@@ -25,6 +28,10 @@ export interface AppDeps {
   clock?: Clock;
   /** SUPERGRAPH_FILE: how often the file is checked for a change (default 500 ms). */
   supergraphPollIntervalMs?: number;
+  /** Prometheus metrics (main.ts: unless METRICS_PORT=0); none by default. */
+  metrics?: Metrics;
+  /** OpenTelemetry tracing (main.ts: with OTEL_EXPORTER_OTLP_ENDPOINT); none by default. */
+  tracing?: Tracing;
 }
 
 export interface App {
@@ -43,7 +50,7 @@ const REVOCATION_MARGIN_MS = 5_000;
  * SUBGRAPHS / SUPERGRAPH_FILE: the supergraph's gateway. Loaded only then, so the standalone
  * server never loads @apollo/gateway.
  */
-async function federationMode(federation: FederationSource, deps: AppDeps, clock: Clock) {
+async function federationMode(federation: FederationSource, deps: AppDeps, clock: Clock, observed: Observability) {
   const [{ createGateway }, { createGatewayFormatError }] = await Promise.all([
     import('./federation/gateway.js'),
     import('./federation/gatewayErrors.js'),
@@ -55,13 +62,17 @@ async function federationMode(federation: FederationSource, deps: AppDeps, clock
     clock,
     logger: deps.logger,
     production: deps.config.production,
+    tracing: observed.tracing,
     ...(deps.supergraphPollIntervalMs ? { supergraphPollIntervalMs: deps.supergraphPollIntervalMs } : {}),
   });
   return { gateway, formatError: createGatewayFormatError };
 }
 
 export async function createApp(deps: AppDeps): Promise<App> {
-  const { config, store, keys, passwords, logger } = deps;
+  const { config, keys, passwords, logger } = deps;
+  const observed = observability(deps);
+  const { metrics } = observed;
+  const store = observed.store(deps.store);
   const clock = deps.clock ?? systemClock;
   const accessTokens = new AccessTokenService({
     keys,
@@ -76,6 +87,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
   const retainMs = config.accessTokenTtlMs + config.clockToleranceSec * 1000 + REVOCATION_MARGIN_MS;
   const revocations = new RevocationFeed(store, clock, retainMs);
   await revocations.start();
+  metrics.watchRevocationFeed(() => revocations.isHealthy);
   const auth = new AuthService({
     store,
     clock,
@@ -86,7 +98,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
       maxFailures: config.loginMaxFailures,
       maxFailuresPerAddress: config.loginMaxFailuresPerAddress,
       windowMs: config.loginFailureWindowMs,
-    }),
+    }, metrics),
     revocations,
     policy: {
       signupEnabled: config.signupEnabled,
@@ -96,16 +108,18 @@ export async function createApp(deps: AppDeps): Promise<App> {
       refreshReuseGraceMs: config.refreshReuseGraceMs,
       defaultRoles: ['user'],
     },
+    metrics,
   });
   const apollo = createApolloServer({
     production: config.production,
     logger,
     limits: config.limits,
-    ...(config.federation ? { federation: await federationMode(config.federation, deps, clock) } : {}),
+    plugins: observed.plugins,
+    ...(config.federation ? { federation: await federationMode(config.federation, deps, clock, observed) } : {}),
   });
   await apollo.start();
   const server = createHttpServer({
-    apollo,
+    apollo: observed.apollo(apollo),
     contexts: new ContextBuilder({
       refreshTransport: config.refreshTokenTransport,
       accessTokens,
@@ -113,6 +127,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
       store,
       clock,
       auth,
+      metrics,
     }),
     jwks: () => accessTokens.jwks(),
     ready: () => store.ping(),
@@ -121,6 +136,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
     maxBatchSize: config.limits.maxBatchSize,
     logger,
   });
+  observed.server(server);
 
   return {
     server,

@@ -1,6 +1,7 @@
 import type { AuthService, ClientInfo } from '../auth/authService.js';
 import type { RefreshTokenTransport } from '../config.js';
 import type { CookieContext } from '../http/refreshCookie.js';
+import type { Logger } from '../logger.js';
 import { type TesseraError, unauthenticated } from '../errors.js';
 import type { AccessTokenClaims } from '../tokens/types.js';
 import type { Loaders } from './loaders.js';
@@ -36,6 +37,10 @@ export interface GraphQLContext {
   loaders: Loaders;
   auth: AuthService;
   response: ResponseHeaders;
+  /** The request's id (a valid incoming `x-request-id`, or a new one), as in its response and log lines. */
+  requestId: string;
+  /** The gateway's logger for this request: every line carries `requestId`. */
+  logger: Logger;
 }
 
 /** The caller, or the error that says why there is none. */

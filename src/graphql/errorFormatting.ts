@@ -2,6 +2,7 @@ import { unwrapResolverError } from '@apollo/server/errors';
 import type { GraphQLFormattedError } from 'graphql';
 import { ErrorCode, StoreUnavailableError, TesseraError } from '../errors.js';
 import type { Logger } from '../logger.js';
+import { loggerForError } from '../observability/graphqlPlugins.js';
 
 /** Apollo's own codes for a request that is malformed; clients see the contract's BAD_USER_INPUT. */
 const MALFORMED_REQUEST_CODES = new Set([
@@ -23,14 +24,14 @@ export function createFormatError(production: boolean, logger: Logger) {
     const original = unwrapResolverError(error);
     if (original instanceof TesseraError) return formatted;
     if (original instanceof StoreUnavailableError) {
-      logger.warn({ err: original.cause }, 'store unavailable');
+      loggerForError(error, logger).warn({ err: original.cause }, 'store unavailable');
       return withCode(formatted, ErrorCode.SERVICE_UNAVAILABLE, 'The service is temporarily unavailable.');
     }
     const code = formatted.extensions?.code;
     if (typeof code === 'string' && MALFORMED_REQUEST_CODES.has(code)) {
       return withCode(formatted, ErrorCode.BAD_USER_INPUT, formatted.message);
     }
-    logger.error({ err: original }, 'unexpected error in a GraphQL operation');
+    loggerForError(error, logger).error({ err: original }, 'unexpected error in a GraphQL operation');
     if (production) return { message: 'Internal server error', extensions: { code: ErrorCode.INTERNAL_SERVER_ERROR } };
     return withCode(formatted, ErrorCode.INTERNAL_SERVER_ERROR, formatted.message);
   };
