@@ -43,6 +43,8 @@ function measure(
     return result.finally(done);
   };
   if (!tracing) return (...args: unknown[]) => timed(args);
-  const attributes = { 'db.system.name': kind === 'redis' ? 'redis' : `tessera.${kind}`, 'db.operation.name': command };
-  return (...args: unknown[]) => tracing.span(`store ${command}`, attributes, () => timed(args));
+  // A Redis command is a call out (a client span); the embedded store's run in process.
+  const remote = kind === 'redis';
+  const attributes = { 'db.system.name': remote ? 'redis' : `tessera.${kind}`, 'db.operation.name': command };
+  return (...args: unknown[]) => tracing.span(`store ${command}`, attributes, () => timed(args), remote ? 'client' : 'internal');
 }

@@ -18,8 +18,8 @@ export interface Tracing {
   operation<T>(execute: () => Promise<T>): Promise<T>;
   /** Names the current operation span: `query Me`, `mutation`, … */
   describeOperation(type: string, name: string | null | undefined): void;
-  /** Runs `fn` in a child span of the current one; outside any request, just runs it. */
-  span<T>(name: string, attributes: SpanAttributes, fn: () => T): T;
+  /** Runs `fn` in a child span of the current one (`client`: a call out, such as a Redis command); outside any request, just runs it. */
+  span<T>(name: string, attributes: SpanAttributes, fn: () => T, kind?: 'internal' | 'client'): T;
   /**
    * Runs `fn` in a client span (an outgoing call); `fn` gets the W3C trace-context headers
    * (`traceparent`) to send with it. Outside any request, `fn` gets none.

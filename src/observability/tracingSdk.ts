@@ -100,10 +100,10 @@ export class OtlpTracing implements Tracing {
     if (name) span.setAttribute('graphql.operation.name', name);
   }
 
-  span<T>(name: string, attributes: SpanAttributes, fn: () => T): T {
+  span<T>(name: string, attributes: SpanAttributes, fn: () => T, kind: 'internal' | 'client' = 'internal'): T {
     const parent = this.active.getStore();
     if (!parent) return fn();
-    const span = this.tracer.startSpan(name, { attributes }, parent);
+    const span = this.tracer.startSpan(name, { attributes, kind: kind === 'client' ? SpanKind.CLIENT : SpanKind.INTERNAL }, parent);
     return this.runIn(span, trace.setSpan(parent, span), fn);
   }
 
