@@ -5,6 +5,8 @@ import type { VerifyFigures } from './micro.js';
 export type ScenarioName =
   | 'baselineMeId'
   | 'warmMeId'
+  /** warmMeId on a gateway with Prometheus metrics on (warmMeId's has METRICS_PORT=0); tracing off in both. */
+  | 'warmMeIdMetrics'
   | 'coldMeId'
   | 'coldMeIdEs256'
   | 'baselineMeFull'

@@ -1,4 +1,5 @@
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
+import { FastCounter, FastHistogram } from './fastMetrics.js';
 
 /**
  * The gateway's Prometheus metrics (contract section 10). Names and labels are stable; every
@@ -92,16 +93,12 @@ interface Observable {
   observe(value: number): void;
 }
 
-/** One child per label value, made once: the hot path never builds a label object. */
+/**
+ * One series per label value, made once: the hot path never builds a label object. Counters'
+ * series show from the first scrape (at 0), so rates and alerts work before the first event.
+ */
 function children<V extends string, C>(values: readonly V[], make: (value: V) => C): Record<V, C> {
   return Object.fromEntries(values.map((value) => [value, make(value)])) as Record<V, C>;
-}
-
-/** A counter's child for these labels, shown from the first scrape (at 0), so rates and alerts work before the first event. */
-function series<L extends string>(counter: Counter<L>, labels: Partial<Record<L, string>>): Incrementable {
-  const child = counter.labels(labels);
-  child.inc(0);
-  return child;
 }
 
 /** The metric names this module registers, besides Node's defaults (for the dashboards' test). */
@@ -130,7 +127,7 @@ export class PrometheusMetrics implements Metrics {
   private readonly limited: Record<RateLimit, Incrementable>;
   private readonly tokens: Record<TokenResult, Record<TokenCache, Incrementable>>;
   private readonly requests: Record<OperationType, Observable>;
-  private readonly storeHistogram: Histogram<'command'>;
+  private readonly storeHistogram: FastHistogram;
   private readonly storeCommands = new Map<string, Observable>();
   private readonly mail: Record<MailKind, Record<MailOutcome, Incrementable>>;
   private readonly mfa: Record<MfaFactor, Record<MfaOutcome, Incrementable>>;
@@ -142,47 +139,35 @@ export class PrometheusMetrics implements Metrics {
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry });
 
-    const logins = new Counter({ name: 'tessera_logins_total', help: 'Logins, by outcome.', labelNames: ['outcome'], registers });
-    this.logins = children(LOGIN_OUTCOMES, (outcome) => series(logins, { outcome }));
+    const logins = new FastCounter('tessera_logins_total', 'Logins, by outcome.', this.registry);
+    this.logins = children(LOGIN_OUTCOMES, (outcome) => logins.labels({ outcome }));
 
-    const refreshes = new Counter({
-      name: 'tessera_refreshes_total',
-      help: 'Refresh-token presentations, by what the rotation decided (reused: a replay that ended the session).',
-      labelNames: ['outcome'],
-      registers,
-    });
-    this.refreshes = children(REFRESH_OUTCOMES, (outcome) => series(refreshes, { outcome }));
+    const refreshes = new FastCounter('tessera_refreshes_total', 'Refresh-token presentations, by what the rotation decided (reused: a replay that ended the session).', this.registry);
+    this.refreshes = children(REFRESH_OUTCOMES, (outcome) => refreshes.labels({ outcome }));
 
-    const revoked = new Counter({ name: 'tessera_sessions_revoked_total', help: 'Sessions ended, by cause.', labelNames: ['cause'], registers });
-    this.revoked = children(REVOCATION_CAUSES, (cause) => series(revoked, { cause }));
+    const revoked = new FastCounter('tessera_sessions_revoked_total', 'Sessions ended, by cause.', this.registry);
+    this.revoked = children(REVOCATION_CAUSES, (cause) => revoked.labels({ cause }));
 
-    const limited = new Counter({ name: 'tessera_rate_limited_total', help: 'Requests refused with RATE_LIMITED, by the limit that refused.', labelNames: ['limit'], registers });
-    this.limited = children(RATE_LIMITS, (limit) => series(limited, { limit }));
+    const limited = new FastCounter('tessera_rate_limited_total', 'Requests refused with RATE_LIMITED, by the limit that refused.', this.registry);
+    this.limited = children(RATE_LIMITS, (limit) => limited.labels({ limit }));
 
-    const tokens = new Counter({
-      name: 'tessera_access_tokens_verified_total',
-      help: 'Access tokens checked, by result, and whether the cache of verified tokens answered.',
-      labelNames: ['result', 'cache'],
-      registers,
-    });
-    this.tokens = children(TOKEN_RESULTS, (result) => children(TOKEN_CACHE, (cache) => series(tokens, { result, cache })));
+    const tokens = new FastCounter('tessera_access_tokens_verified_total', 'Access tokens checked, by result, and whether the cache of verified tokens answered.', this.registry);
+    this.tokens = children(TOKEN_RESULTS, (result) => children(TOKEN_CACHE, (cache) => tokens.labels({ result, cache })));
 
-    const requests = new Histogram({
-      name: 'tessera_graphql_request_duration_seconds',
-      help: 'GraphQL requests, from Apollo receiving them to the response, by operation type.',
-      labelNames: ['operation_type'],
-      buckets: REQUEST_BUCKETS,
-      registers,
-    });
+    const requests = new FastHistogram(
+      'tessera_graphql_request_duration_seconds',
+      'GraphQL requests, from Apollo receiving them to the response, by operation type.',
+      REQUEST_BUCKETS,
+      this.registry,
+    );
     this.requests = children(OPERATION_TYPES, (operation_type) => requests.labels({ operation_type }));
 
-    this.storeHistogram = new Histogram({
-      name: 'tessera_store_command_duration_seconds',
-      help: 'Session-store commands (one store verb, usually one Redis round trip), by command.',
-      labelNames: ['command'],
-      buckets: STORE_BUCKETS,
-      registers,
-    });
+    this.storeHistogram = new FastHistogram(
+      'tessera_store_command_duration_seconds',
+      'Session-store commands (one store verb, usually one Redis round trip), by command.',
+      STORE_BUCKETS,
+      this.registry,
+    );
 
     const feed = () => this.feedHealthy();
     new Gauge({
@@ -194,11 +179,11 @@ export class PrometheusMetrics implements Metrics {
       },
     });
 
-    const mail = new Counter({ name: 'tessera_mail_sent_total', help: 'Mails handed to the mail transport, by kind and outcome.', labelNames: ['kind', 'outcome'], registers });
-    this.mail = children(MAIL_KINDS, (kind) => children(MAIL_OUTCOMES, (outcome) => series(mail, { kind, outcome })));
+    const mail = new FastCounter('tessera_mail_sent_total', 'Mails handed to the mail transport, by kind and outcome.', this.registry);
+    this.mail = children(MAIL_KINDS, (kind) => children(MAIL_OUTCOMES, (outcome) => mail.labels({ kind, outcome })));
 
-    const mfa = new Counter({ name: 'tessera_mfa_attempts_total', help: 'Second-factor checks, by factor and outcome.', labelNames: ['factor', 'outcome'], registers });
-    this.mfa = children(MFA_FACTORS, (factor) => children(MFA_OUTCOMES, (outcome) => series(mfa, { factor, outcome })));
+    const mfa = new FastCounter('tessera_mfa_attempts_total', 'Second-factor checks, by factor and outcome.', this.registry);
+    this.mfa = children(MFA_FACTORS, (factor) => children(MFA_OUTCOMES, (outcome) => mfa.labels({ factor, outcome })));
 
     this.ws = new Gauge({ name: 'tessera_ws_connections', help: 'Open GraphQL WebSocket connections on this instance.', registers });
 
