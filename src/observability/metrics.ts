@@ -193,7 +193,11 @@ export class PrometheusMetrics implements Metrics {
       help: 'Security events recorded but not yet delivered to AUDIT_WEBHOOK_URL (fed by the webhook delivery; 0 without it).',
       registers,
       async collect() {
-        this.set(await backlog());
+        try {
+          this.set(await backlog());
+        } catch {
+          // The store did not answer: the last value stands, and the scrape still succeeds.
+        }
       },
     });
   }

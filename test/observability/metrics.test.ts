@@ -177,6 +177,40 @@ describe('one registry per gateway', () => {
   });
 });
 
+describe('what later features plug in', () => {
+  it('revocations by cause, mail, second factors, WebSocket connections and the webhook backlog show in the scrape', async () => {
+    const metrics = new PrometheusMetrics();
+    const server = await startMetricsServer(metrics.registry, 0, '127.0.0.1');
+    try {
+      metrics.sessionsRevoked('admin', 2);
+      metrics.sessionsRevoked('evicted');
+      metrics.mailSent('password_reset', 'sent');
+      metrics.mfaAttempt('totp', 'failure');
+      metrics.wsConnections(1);
+      metrics.wsConnections(1);
+      metrics.wsConnections(-1);
+      let backlog = 42;
+      metrics.watchAuditWebhookBacklog(async () => {
+        if (backlog < 0) throw new Error('the store did not answer');
+        return backlog;
+      });
+      const scrape = async () => (await fetch(`http://127.0.0.1:${server.port}/metrics`)).text();
+      const text = await scrape();
+      expect(sample(text, 'tessera_sessions_revoked_total', { cause: 'admin' })).toBe(2);
+      expect(sample(text, 'tessera_sessions_revoked_total', { cause: 'evicted' })).toBe(1);
+      expect(sample(text, 'tessera_mail_sent_total', { kind: 'password_reset', outcome: 'sent' })).toBe(1);
+      expect(sample(text, 'tessera_mfa_attempts_total', { factor: 'totp', outcome: 'failure' })).toBe(1);
+      expect(sample(text, 'tessera_ws_connections')).toBe(1);
+      expect(sample(text, 'tessera_audit_webhook_backlog')).toBe(42);
+      // A backlog that cannot be read keeps its last value; the scrape still answers.
+      backlog = -1;
+      expect(sample(await scrape(), 'tessera_audit_webhook_backlog')).toBe(42);
+    } finally {
+      await server.close();
+    }
+  });
+});
+
 describe('the metrics port', () => {
   it('one that cannot be bound is refused with one line naming METRICS_PORT', async () => {
     const taken = await startMetricsServer(new PrometheusMetrics().registry, 0, '127.0.0.1');
