@@ -5,8 +5,9 @@ import type { VerifyFigures } from './micro.js';
 export type ScenarioName =
   | 'baselineMeId'
   | 'warmMeId'
-  /** warmMeId on a gateway with Prometheus metrics on (warmMeId's has METRICS_PORT=0); tracing off in both. */
-  | 'warmMeIdMetrics'
+  /** A pair of gateways started alike, used for nothing else: metrics off (METRICS_PORT=0) and on; tracing off in both. */
+  | 'metricsOffMeId'
+  | 'metricsOnMeId'
   | 'coldMeId'
   | 'coldMeIdEs256'
   | 'baselineMeFull'
