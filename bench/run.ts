@@ -184,10 +184,11 @@ interface Gateway {
   expectMeId: string;
 }
 
-/** `node main.js` of the compiled gateway, as production runs it, on the bench's Redis. */
-async function startGateway(alg: SigningAlgorithm, redisUrl: string, keyDir: string, nodeArgs: string[]): Promise<Gateway> {
+/** `node main.js` of the compiled gateway, as production runs it, on the bench's Redis; metrics off unless `metricsPort`. */
+async function startGateway(alg: SigningAlgorithm, redisUrl: string, keyDir: string, nodeArgs: string[], metricsPort = 0, name = ''): Promise<Gateway> {
   const jwks = keySetJson([await generateSigningJwk(alg)]);
-  const keyFile = join(keyDir, `signing-keys-${alg}.json`);
+  const label = `${alg.toLowerCase()}${name ? `-${name}` : ''}`;
+  const keyFile = join(keyDir, `signing-keys-${label}.json`);
   await writeFile(keyFile, jwks, { mode: 0o600 });
   const port = await freePort();
   const child = startChild(process.execPath, [...nodeArgs, join(BUILD, 'src', 'main.js')], {
@@ -197,7 +198,8 @@ async function startGateway(alg: SigningAlgorithm, redisUrl: string, keyDir: str
       HOST: '127.0.0.1',
       PORT: String(port),
       REDIS_URL: redisUrl,
-      REDIS_KEY_PREFIX: `tessera-bench-${alg.toLowerCase()}:`,
+      REDIS_KEY_PREFIX: `tessera-bench-${label}:`,
+      METRICS_PORT: String(metricsPort),
       SIGNING_KEYS: keyFile,
       AUTH_ISSUER: ISSUER,
       AUTH_AUDIENCE: AUDIENCE,
@@ -207,7 +209,10 @@ async function startGateway(alg: SigningAlgorithm, redisUrl: string, keyDir: str
   });
   const url = `http://127.0.0.1:${port}`;
   await waitForHttp(`${url}/readyz`, child);
-  const email = `bench-${alg.toLowerCase()}-${Date.now()}@example.com`;
+  if (metricsPort && !(await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text()).includes('tessera_access_tokens_verified_total')) {
+    throw new Error('the gateway with metrics on serves no tessera metrics');
+  }
+  const email = `bench-${label}-${Date.now()}@example.com`;
   const signed = (await graphql<{ signup: Signed }>(url, SIGNUP, { e: email, p: PASSWORD })).signup;
   const minter = new AccessTokenService({
     keys: await parseKeySet(jwks, keyFile),
@@ -253,6 +258,13 @@ async function serverBenchmarks(): Promise<{ http: HttpFigures; redisCommands: R
     const wantEs256 = only === null || only.has('coldMeIdEs256');
     const es256 = wantEs256 ? await startGateway('ES256', redis.url, keyDir, nodeArgs) : null;
     if (es256) children.push(es256.child);
+    // What Prometheus metrics cost: two gateways started alike and used for nothing else (the same
+    // history, so the same JIT state), metrics off and on.
+    const wantPair = only === null || only.has('metricsOffMeId') || only.has('metricsOnMeId');
+    const pair = wantPair
+      ? [await startGateway('EdDSA', redis.url, keyDir, nodeArgs, 0, 'metrics-off'), await startGateway('EdDSA', redis.url, keyDir, nodeArgs, await freePort(), 'metrics-on')]
+      : null;
+    if (pair) children.push(pair[0]!.child, pair[1]!.child);
     await waitForOutput(baseline, /^listening \d+$/m);
     const base = `http://127.0.0.1:${basePort}`;
     process.stdout.write(
@@ -342,6 +354,8 @@ async function serverBenchmarks(): Promise<{ http: HttpFigures; redisCommands: R
     const runs: Record<ScenarioName, (seconds: number) => Promise<LoadResult>> = {
       baselineMeId: (s) => meRun(baseline.pid, base, ME_ID, expectBaseId, {}, settings.connections, s),
       warmMeId: (s) => meRun(tessera.child.pid, tessera.url, ME_ID, tessera.expectMeId, bearer(warmToken), settings.connections, s),
+      metricsOffMeId: (s) => meRun(pair![0]!.child.pid, pair![0]!.url, ME_ID, pair![0]!.expectMeId, bearer(pair![0]!.signed.accessToken), settings.connections, s),
+      metricsOnMeId: (s) => meRun(pair![1]!.child.pid, pair![1]!.url, ME_ID, pair![1]!.expectMeId, bearer(pair![1]!.signed.accessToken), settings.connections, s),
       coldMeId: (s) => coldRun(tessera, s, lastRps.coldMeId ?? 8_000),
       coldMeIdEs256: (s) => coldRun(es256!, s, lastRps.coldMeIdEs256 ?? 8_000),
       baselineMeFull: (s) => meRun(baseline.pid, base, ME_FULL, expectBaseFull, {}, settings.connections, s),
@@ -353,12 +367,13 @@ async function serverBenchmarks(): Promise<{ http: HttpFigures; redisCommands: R
     const wanted = (name: ScenarioName) => only === null || only.has(name);
 
     process.stdout.write(`warm-up (${settings.warmupSec} s per scenario) …\n`);
-    const warmUps: ScenarioName[] = ['baselineMeId', 'warmMeId', 'coldMeId', 'coldMeIdEs256', 'baselineMeFull', 'warmMeFull', 'refreshInFlight'];
+    const warmUps: ScenarioName[] = ['baselineMeId', 'warmMeId', 'metricsOffMeId', 'metricsOnMeId', 'coldMeId', 'coldMeIdEs256', 'baselineMeFull', 'warmMeFull', 'refreshInFlight'];
     for (const name of warmUps.filter(wanted)) lastRps[name] = (await runs[name](settings.warmupSec)).rps;
 
     // Alternation: the baseline, then Tessera, in each group; every other round in reverse order.
     const groups: ScenarioName[][] = [
       ['baselineMeId', 'warmMeId', 'coldMeId', 'coldMeIdEs256'],
+      ['metricsOffMeId', 'metricsOnMeId'],
       ['baselineMeFull', 'warmMeFull'],
       ['baselineMeIdSequential', 'refreshSequential', 'refreshInFlight'],
     ];
@@ -487,6 +502,8 @@ function summarize(collected: Record<ScenarioName, LoadResult[]>, coldTokens: Ht
     });
     return {
       ...versus('warmMeId', 'baselineMeId', 'warmMeId'),
+      // Metrics on over metrics off, both Tessera: what the metrics cost.
+      ...versus('metricsOnMeId', 'metricsOffMeId', 'metricsOnOverOff'),
       ...versus('coldMeId', 'baselineMeId', 'coldMeId'),
       ...versus('coldMeIdEs256', 'baselineMeId', 'coldMeIdEs256'),
       ...versus('warmMeFull', 'baselineMeFull', 'warmMeFull'),

@@ -9,6 +9,9 @@ import { ContextBuilder } from './graphql/contextBuilder.js';
 import { apolloEndpoint } from './graphql/httpEndpoint.js';
 import { createHttpServer } from './http/httpServer.js';
 import type { Logger } from './logger.js';
+import type { Metrics } from './observability/metrics.js';
+import type { Tracing } from './observability/tracing.js';
+import { type Observability, observability } from './observability/wiring.js';
 import { RevocationFeed } from './revocation/revocationFeed.js';
 import type { Store } from './store/types.js';
 import { AccessTokenService } from './tokens/accessTokens.js';
@@ -26,6 +29,10 @@ export interface AppDeps {
   clock?: Clock;
   /** SUPERGRAPH_FILE: how often the file is checked for a change (default 500 ms). */
   supergraphPollIntervalMs?: number;
+  /** Prometheus metrics (main.ts: unless METRICS_PORT=0); none by default. */
+  metrics?: Metrics;
+  /** OpenTelemetry tracing (main.ts: with OTEL_EXPORTER_OTLP_ENDPOINT); none by default. */
+  tracing?: Tracing;
 }
 
 export interface App {
@@ -44,7 +51,7 @@ const REVOCATION_MARGIN_MS = 5_000;
  * SUBGRAPHS / SUPERGRAPH_FILE: the supergraph's gateway. Loaded only then, so the standalone
  * server never loads @apollo/gateway.
  */
-async function federationMode(federation: FederationSource, deps: AppDeps, clock: Clock, revocations: RevocationFeed) {
+async function federationMode(federation: FederationSource, deps: AppDeps, clock: Clock, revocations: RevocationFeed, observed: Observability) {
   const [{ createGateway }, { createGatewayFormatError }] = await Promise.all([
     import('./federation/gateway.js'),
     import('./federation/gatewayErrors.js'),
@@ -57,13 +64,17 @@ async function federationMode(federation: FederationSource, deps: AppDeps, clock
     revocations,
     logger: deps.logger,
     production: deps.config.production,
+    tracing: observed.tracing,
     ...(deps.supergraphPollIntervalMs ? { supergraphPollIntervalMs: deps.supergraphPollIntervalMs } : {}),
   });
   return { gateway, formatError: createGatewayFormatError };
 }
 
 export async function createApp(deps: AppDeps): Promise<App> {
-  const { config, store, keys, passwords, logger } = deps;
+  const { config, keys, passwords, logger } = deps;
+  const observed = observability(deps);
+  const { metrics } = observed;
+  const store = observed.store(deps.store);
   const clock = deps.clock ?? systemClock;
   const accessTokens = new AccessTokenService({
     keys,
@@ -79,6 +90,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
   const retainMs = config.accessTokenTtlMs + config.clockToleranceSec * 1000 + REVOCATION_MARGIN_MS;
   const revocations = new RevocationFeed(store, clock, retainMs);
   await revocations.start();
+  metrics.watchRevocationFeed(() => revocations.isHealthy);
   const auth = new AuthService({
     store,
     clock,
@@ -89,7 +101,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
       maxFailures: config.loginMaxFailures,
       maxFailuresPerAddress: config.loginMaxFailuresPerAddress,
       windowMs: config.loginFailureWindowMs,
-    }),
+    }, metrics),
     revocations,
     policy: {
       signupEnabled: config.signupEnabled,
@@ -99,16 +111,18 @@ export async function createApp(deps: AppDeps): Promise<App> {
       refreshReuseGraceMs: config.refreshReuseGraceMs,
       defaultRoles: ['user'],
     },
+    metrics,
   });
   const apollo = createApolloServer({
     production: config.production,
     logger,
     limits: config.limits,
-    ...(config.federation ? { federation: await federationMode(config.federation, deps, clock, revocations) } : {}),
+    plugins: observed.plugins,
+    ...(config.federation ? { federation: await federationMode(config.federation, deps, clock, revocations, observed) } : {}),
   });
   await apollo.start();
   const server = createHttpServer({
-    graphql: apolloEndpoint(apollo),
+    graphql: apolloEndpoint(observed.apollo(apollo)),
     contexts: new ContextBuilder({
       refreshTransport: config.refreshTokenTransport,
       accessTokens,
@@ -116,6 +130,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
       store,
       clock,
       auth,
+      metrics,
     }),
     jwks: () => accessTokens.jwks(),
     ready: () => store.ping(),
@@ -124,6 +139,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
     maxBatchSize: config.limits.maxBatchSize,
     logger,
   });
+  observed.server(server);
 
   return {
     server,

@@ -49,6 +49,18 @@ export interface Config {
   redisTopology: RedisTopology;
   /** Acknowledge a session write only once this many replicas have it (Redis WAIT); 0: don't wait. */
   redisMinReplicasAck: number;
+  /** Metrics, log format and tracing (contract section 10). */
+  observability: ObservabilityConfig;
+}
+
+export interface ObservabilityConfig {
+  /** Where `GET /metrics` is served (its own port, never the GraphQL one); port 0: no metrics at all. */
+  metricsPort: number;
+  metricsHost: string;
+  /** json (default): one JSON object per line, for machines; pretty: for people. */
+  logFormat: 'json' | 'pretty';
+  /** OTLP/HTTP collector base URL; null: no tracing (the SDK is not even loaded). */
+  otlpEndpoint: string | null;
 }
 
 export type FederationSource =
@@ -173,6 +185,27 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): Config {
     federation: readFederation(env, cwd),
     redisTopology,
     redisMinReplicasAck: readWholeNumber(env, 'REDIS_MIN_REPLICAS_ACK', 0, 0),
+    observability: readObservability(env, host),
+  };
+}
+
+/** METRICS_PORT (default 9464, 0 off), METRICS_HOST (default HOST), LOG_FORMAT, OTEL_EXPORTER_OTLP_ENDPOINT. */
+function readObservability(env: Env, host: string): ObservabilityConfig {
+  const rawPort = read(env, 'METRICS_PORT');
+  const metricsPort = rawPort === undefined ? 9464 : WHOLE_NUMBER.test(rawPort) ? Number(rawPort) : NaN;
+  if (!(metricsPort >= 0 && metricsPort <= 65535)) fail(`METRICS_PORT: ${show(rawPort!)} is not a port number (1 to 65535, or 0 for no metrics)`);
+  const metricsHost = read(env, 'METRICS_HOST') ?? host;
+  if (HAS_SPACE_OR_CONTROL.test(metricsHost)) fail(`METRICS_HOST: ${show(metricsHost)} is not a host name or address`);
+  const endpoint = read(env, 'OTEL_EXPORTER_OTLP_ENDPOINT');
+  if (endpoint !== undefined && (!/^https?:\/\//.test(endpoint) || !URL.canParse(endpoint) || HAS_SPACE_OR_CONTROL.test(endpoint))) {
+    // Not echoed: a collector URL may carry credentials.
+    fail('OTEL_EXPORTER_OTLP_ENDPOINT is not an http(s) URL (the collector\'s OTLP/HTTP base, e.g. http://localhost:4318)');
+  }
+  return {
+    metricsPort,
+    metricsHost,
+    logFormat: readChoice(env, 'LOG_FORMAT', ['json', 'pretty'] as const, 'json'),
+    otlpEndpoint: endpoint ?? null,
   };
 }
 

@@ -20,6 +20,8 @@ export const REDACTED_PATHS = [
   '*.headers.authorization',
   '*.headers.cookie',
   '*.headers["set-cookie"]',
+  // A request id a client sent is logged only once checked (as requestId), never raw.
+  '*.headers["x-request-id"]',
   'variables.*',
   '*.variables.*',
 ];

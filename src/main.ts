@@ -7,6 +7,10 @@ import { createApp } from './app.js';
 import { type Config, loadConfig } from './config.js';
 import { ConfigError } from './errors.js';
 import { asyncStdout, createLogger, type Logger } from './logger.js';
+import { prettyDestination } from './observability/logFormat.js';
+import { PrometheusMetrics } from './observability/metrics.js';
+import { startMetricsServer } from './observability/metricsServer.js';
+import { startTracing } from './observability/tracing.js';
 import { createStore, usesEmbeddedStore } from './store/createStore.js';
 import type { Store } from './store/types.js';
 import { type KeySet, loadKeySetFile, loadOrCreateDevKeySet } from './tokens/keys.js';
@@ -49,30 +53,51 @@ async function main(): Promise<void> {
     process.exit(1);
   }
   // Asynchronous log writes: a synchronous write per request line costs the event loop dearly.
+  // LOG_FORMAT=pretty (for people) writes synchronously.
+  const { observability } = config;
   const logger = createLogger(
     { production: config.production, level: config.logLevel },
-    asyncStdout(),
+    observability.logFormat === 'pretty' ? await prettyDestination() : asyncStdout(),
   );
   const exit = (code: number) => logger.flush(() => process.exit(code));
+  // METRICS_PORT first: a port that cannot be bound stops the start before anything else.
+  const metrics = observability.metricsPort === 0 ? undefined : new PrometheusMetrics();
+  const metricsServer = metrics ? await startMetricsServer(metrics.registry, observability.metricsPort, observability.metricsHost) : null;
+  const tracing = observability.otlpEndpoint ? await startTracing({ endpoint: observability.otlpEndpoint, logger }) : undefined;
   const keys = await loadKeys(config, logger);
   const store = await openStore(config, logger);
-  const app = await createApp({ config, store, keys, passwords: await PasswordHasher.create(), logger });
+  const app = await createApp({
+    config,
+    store,
+    keys,
+    passwords: await PasswordHasher.create(),
+    logger,
+    ...(metrics ? { metrics } : {}),
+    ...(tracing ? { tracing } : {}),
+  });
   const address = await app.listen(config.port, config.host);
   const shown = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   logger.info({ store: store.kind, port: address.port, federation: describeFederation(config) }, `Tessera serving GraphQL at http://${shown === '0.0.0.0' ? 'localhost' : shown}:${address.port}/graphql`);
+  const metricsAt = metricsServer ? `http://${observability.metricsHost}:${metricsServer.port}/metrics` : 'off (METRICS_PORT=0)';
+  // The collector's origin only: its URL may carry credentials.
+  const tracingTo = observability.otlpEndpoint ? `OTLP/HTTP to ${new URL(observability.otlpEndpoint).origin}` : 'off';
+  logger.info({ metrics: metricsAt, tracing: tracingTo }, `Prometheus metrics: ${metricsAt}; tracing: ${tracingTo}`);
 
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
     stopping = true;
     logger.info({ signal }, 'shutting down: finishing in-flight requests');
-    app.close().then(
-      () => exit(0),
-      (error: unknown) => {
-        logger.error({ err: error }, 'shutdown failed');
-        exit(1);
-      },
-    );
+    app
+      .close()
+      .then(() => Promise.all([metricsServer?.close(), tracing?.shutdown()]))
+      .then(
+        () => exit(0),
+        (error: unknown) => {
+          logger.error({ err: error }, 'shutdown failed');
+          exit(1);
+        },
+      );
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));

@@ -62,7 +62,7 @@ describe('src layout', () => {
   });
 
   it('only the GraphQL layers import graphql or @apollo/*: domain errors, the store, config, tokens and the CLI do not', () => {
-    expect(importersOutside(isGraphQL, ['graphql', 'federation', 'subgraph'])).toEqual([]);
+    expect(importersOutside(isGraphQL, ['graphql', 'federation', 'subgraph', 'observability'])).toEqual([]);
   });
 
   it('only the store imports ioredis', () => {

@@ -97,6 +97,7 @@ describe('loadConfig defaults', () => {
       federation: null,
       redisTopology: { kind: 'single' },
       redisMinReplicasAck: 0,
+      observability: { metricsPort: 9464, metricsHost: '0.0.0.0', logFormat: 'json', otlpEndpoint: null },
     });
   });
 

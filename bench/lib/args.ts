@@ -4,6 +4,8 @@ import type { ScenarioName } from './types.js';
 export const SCENARIO_NAMES = [
   'baselineMeId',
   'warmMeId',
+  'metricsOffMeId',
+  'metricsOnMeId',
   'coldMeId',
   'coldMeIdEs256',
   'baselineMeFull',

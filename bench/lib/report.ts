@@ -36,6 +36,8 @@ export function printReport(results: Results): void {
     const rows = [
       row('baseline `me { id }` (Apollo, no auth)', 'baselineMeId', '1.00x', '1.00x'),
       row('Tessera `me { id }`, token seen before (warm)', 'warmMeId', x(r.warmMeId), x(r.warmMeIdP99), '>= 0.90x, p99 <= 1.25x', r.warmMeId! >= 0.9 && r.warmMeIdP99! <= 1.25),
+      row('Tessera `me { id }` warm, metrics off (a pair of its own)', 'metricsOffMeId', '1.00x', '1.00x'),
+      row('the same, Prometheus metrics on (vs the line above)', 'metricsOnMeId', x(r.metricsOnOverOff), x(r.metricsOnOverOffP99), '>= 0.97x', r.metricsOnOverOff! >= 0.97),
       row('Tessera `me { id }`, new token each request (cold)', 'coldMeId', x(r.coldMeId), x(r.coldMeIdP99), '>= 0.45x', r.coldMeId! >= 0.45),
       row('the same, ES256 signing key', 'coldMeIdEs256', x(r.coldMeIdEs256), x(r.coldMeIdEs256P99)),
       row('baseline `me { id email roles }`', 'baselineMeFull', '1.00x', '1.00x'),
@@ -56,7 +58,7 @@ export function printReport(results: Results): void {
     if (byRound.length > 1) {
       const list = (key: string) => byRound.map((q) => x(q[key])).join(' / ');
       out.push(
-        `\nRound by round: warm ${list('warmMeId')} (p99 ${list('warmMeIdP99')}), cold ${list('coldMeId')}, refresh in flight ${list('refreshInFlight')}.`,
+        `\nRound by round: warm ${list('warmMeId')} (p99 ${list('warmMeIdP99')}), metrics on over off ${list('metricsOnOverOff')}, cold ${list('coldMeId')}, refresh in flight ${list('refreshInFlight')}.`,
       );
     }
   }

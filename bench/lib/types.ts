@@ -6,6 +6,9 @@ import type { VerifyFigures } from './micro.js';
 export type ScenarioName =
   | 'baselineMeId'
   | 'warmMeId'
+  /** A pair of gateways started alike, used for nothing else: metrics off (METRICS_PORT=0) and on; tracing off in both. */
+  | 'metricsOffMeId'
+  | 'metricsOnMeId'
   | 'coldMeId'
   | 'coldMeIdEs256'
   | 'baselineMeFull'

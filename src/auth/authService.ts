@@ -1,6 +1,7 @@
 import type { Clock } from '../clock.js';
 import { badUserInput, forbidden, unauthenticated } from '../errors.js';
 import { newId } from '../ids.js';
+import { type Metrics, noMetrics } from '../observability/metrics.js';
 import type { RevocationFeed } from '../revocation/revocationFeed.js';
 import type { SessionRecord, SessionRef, Store, UserRecord } from '../store/types.js';
 import type { AccessTokenService } from '../tokens/accessTokens.js';
@@ -36,6 +37,8 @@ export interface AuthServiceDeps {
   revocations: RevocationFeed;
   policy: AuthPolicy;
   newId?: () => string;
+  /** Counters of logins, refreshes and revocations, incremented where each is decided. */
+  metrics?: Metrics;
 }
 
 /** Who is asking, for the session record. */
@@ -57,9 +60,11 @@ export interface IssuedSession {
 /** The rules of signing in, refreshing and signing out. Resolvers only parse and call it. */
 export class AuthService {
   private readonly newId: () => string;
+  private readonly metrics: Metrics;
 
   constructor(private readonly deps: AuthServiceDeps) {
     this.newId = deps.newId ?? (() => newId());
+    this.metrics = deps.metrics ?? noMetrics;
   }
 
   async signup(rawEmail: string, password: string, client: ClientInfo): Promise<IssuedSession> {
@@ -89,9 +94,14 @@ export class AuthService {
     await throttle.beginAttempt(email, client.ipAddress);
     const user = await store.findUserByEmail(email);
     const ok = await passwords.verify(user?.passwordHash ?? null, password);
-    if (!user || !ok) throw unauthenticated('INVALID_CREDENTIALS');
+    if (!user || !ok) {
+      this.metrics.login('invalid_credentials');
+      throw unauthenticated('INVALID_CREDENTIALS');
+    }
     await throttle.recordSuccess(email, client.ipAddress);
-    return this.startSession(user, client);
+    const issued = await this.startSession(user, client);
+    this.metrics.login('success');
+    return issued;
   }
 
   private async startSession(user: UserRecord, client: ClientInfo): Promise<IssuedSession> {
@@ -115,7 +125,10 @@ export class AuthService {
   async refresh(presented: string | null | undefined): Promise<IssuedSession> {
     const { refreshTokens } = this.deps;
     const token = refreshTokens.decode(presented);
-    if (!token) throw unauthenticated('REFRESH_TOKEN_INVALID');
+    if (!token) {
+      this.metrics.refresh('invalid');
+      throw unauthenticated('REFRESH_TOKEN_INVALID');
+    }
     const { session, secret, user } = await this.rotate(token);
     if (!user) throw unauthenticated('REFRESH_TOKEN_INVALID');
     return this.issue(user, session, secret);
@@ -137,6 +150,7 @@ export class AuthService {
       idleTtlMs: policy.refreshTokenTtlMs,
       graceMs: policy.refreshReuseGraceMs,
     });
+    this.metrics.refresh(result.status);
     switch (result.status) {
       case 'rotated':
         return { session: result.session, secret: successor, user: result.user };
@@ -147,6 +161,7 @@ export class AuthService {
       }
       case 'reused':
         revocations.noteRevoked([token.sessionId]);
+        this.metrics.sessionsRevoked('reuse');
         throw unauthenticated('REFRESH_TOKEN_REUSED');
       case 'expired':
         throw unauthenticated('REFRESH_TOKEN_EXPIRED');
@@ -175,6 +190,7 @@ export class AuthService {
   async revokeSession(ref: SessionRef): Promise<boolean> {
     const revoked = await this.deps.store.revokeSession(ref, this.deps.clock.now());
     if (revoked) this.deps.revocations.noteRevoked([ref.sessionId]);
+    if (revoked) this.metrics.sessionsRevoked('logout');
     return revoked;
   }
 
@@ -190,6 +206,7 @@ export class AuthService {
       this.deps.clock.now(),
     );
     if (revoked) this.deps.revocations.noteRevoked([token.sessionId]);
+    if (revoked) this.metrics.sessionsRevoked('logout');
     return revoked;
   }
 
@@ -197,6 +214,7 @@ export class AuthService {
   async revokeAllSessions(userId: string): Promise<number> {
     const ids = await this.deps.store.revokeAllSessions(userId, this.deps.clock.now());
     this.deps.revocations.noteRevoked(ids);
+    this.metrics.sessionsRevoked('all', ids.length);
     return ids.length;
   }
 

@@ -1,5 +1,6 @@
 import type { Clock } from '../clock.js';
 import { rateLimited } from '../errors.js';
+import { type Metrics, noMetrics, type RateLimit } from '../observability/metrics.js';
 import type { CounterStore } from '../store/types.js';
 
 export interface LoginThrottleOptions {
@@ -22,6 +23,7 @@ export class LoginThrottle {
     private readonly counters: CounterStore,
     private readonly clock: Clock,
     private readonly options: LoginThrottleOptions,
+    private readonly metrics: Metrics = noMetrics,
   ) {}
 
   private accountKey(email: string): string {
@@ -39,8 +41,15 @@ export class LoginThrottle {
       this.counters.increment(this.accountKey(email), windowMs, now),
       address === null ? null : this.counters.increment(this.addressKey(address), windowMs, now),
     ]);
-    if (account.count > maxFailures) throw limited(account.resetInMs);
-    if (byAddress && byAddress.count > maxFailuresPerAddress) throw limited(byAddress.resetInMs);
+    if (account.count > maxFailures) throw this.limited('login_account', account.resetInMs);
+    if (byAddress && byAddress.count > maxFailuresPerAddress) throw this.limited('login_address', byAddress.resetInMs);
+  }
+
+  /** The refusal, counted here where it is decided: a login refused, and by which limit. */
+  private limited(limit: RateLimit, resetInMs: number) {
+    this.metrics.rateLimited(limit);
+    this.metrics.login('rate_limited');
+    return limited(resetInMs);
   }
 
   async recordSuccess(email: string, address: string | null): Promise<void> {

@@ -3,6 +3,9 @@ import { AuthSubgraphDataSource } from './authDataSource.js';
 import type { Clock } from '../clock.js';
 import type { FederationSource } from '../config.js';
 import type { Logger } from '../logger.js';
+import { libraryLogger } from '../observability/logFormat.js';
+import { tracedDataSource } from '../observability/tracedDataSource.js';
+import type { Tracing } from '../observability/tracing.js';
 import { ContextTokenSigner } from '../tokens/contextTokens.js';
 import type { KeySet } from '../tokens/keys.js';
 import { AuthorizingGateway } from './authorizingGateway.js';
@@ -24,6 +27,8 @@ export interface GatewayOptions {
   revocations?: { onRevoked(listener: (sessionIds: readonly string[]) => void): () => void };
   /** SUPERGRAPH_FILE: how often the file is checked for a change. */
   supergraphPollIntervalMs?: number;
+  /** With tracing, each remote subgraph call is a span and carries its traceparent. */
+  tracing?: Tracing | null;
 }
 
 /**
@@ -54,7 +59,7 @@ export function createGateway(options: GatewayOptions): AuthorizingGateway {
       : transformed(
           new IntrospectAndCompose({
             subgraphs: [{ name: AUTH_SUBGRAPH, url: AUTH_SUBGRAPH_URL }, ...federation.subgraphs],
-            logger,
+            logger: libraryLogger(logger),
           }),
           acceptEdgeEnforcedFeatures,
         );
@@ -62,14 +67,15 @@ export function createGateway(options: GatewayOptions): AuthorizingGateway {
   disableGatewayTelemetry();
   const inner = new ApolloGateway({
     supergraphSdl: manager,
-    logger,
+    logger: libraryLogger(logger),
     // Outside production a client may ask for the query plan (Apollo-Query-Plan-Experimental).
     __exposeQueryPlanExperimental: !options.production,
     buildService: ({ name, url }) => {
       // The gateway's own schema runs in process, with the gateway's request context.
       if (name === AUTH_SUBGRAPH) return new AuthSubgraphDataSource(authSchema);
       if (!url) throw new Error(`the supergraph gives no URL for the subgraph ${name}`);
-      return new TrustedContextDataSource(url, name, signer);
+      const remote = new TrustedContextDataSource(url, name, signer);
+      return options.tracing ? tracedDataSource(remote, name, url, options.tracing) : remote;
     },
   });
   return new AuthorizingGateway(inner);

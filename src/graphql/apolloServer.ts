@@ -1,4 +1,4 @@
-import { ApolloServer, type ApolloServerOptionsWithGateway } from '@apollo/server';
+import { ApolloServer, type ApolloServerOptionsWithGateway, type ApolloServerPlugin } from '@apollo/server';
 import {
   ApolloServerPluginCacheControlDisabled,
   ApolloServerPluginLandingPageDisabled,
@@ -6,6 +6,7 @@ import {
 import { ApolloServerPluginLandingPageLocalDefault } from '@apollo/server/plugin/landingPage/default';
 import type { RequestLimits } from '../config.js';
 import type { Logger } from '../logger.js';
+import { libraryLogger } from '../observability/logFormat.js';
 import type { GraphQLContext } from './context.js';
 import { createFormatError } from './errorFormatting.js';
 import { limitParseOptions, operationLimitRules } from './operationLimits.js';
@@ -18,6 +19,8 @@ export interface ApolloOptions {
   production: boolean;
   logger: Logger;
   limits: RequestLimits;
+  /** More plugins (metrics, tracing, request logging: src/observability). */
+  plugins?: ApolloServerPlugin<GraphQLContext>[];
   /**
    * Federation mode: the supergraph's gateway (src/federation/gateway.ts) instead of the auth
    * schema alone; `formatError` adapts error formatting to errors that come through it.
@@ -37,7 +40,7 @@ type FormatError = NonNullable<ApolloServerOptionsWithGateway<GraphQLContext>['f
  * limits (document size, tokens, depth, aliases, root fields, directives) refuse an operation
  * before any resolver runs.
  */
-export function createApolloServer({ production, logger, limits, federation }: ApolloOptions): ApolloServer<GraphQLContext> {
+export function createApolloServer({ production, logger, limits, federation, plugins = [] }: ApolloOptions): ApolloServer<GraphQLContext> {
   const formatError = createFormatError(production, logger);
   const schema = federation
     ? { gateway: federation.gateway, formatError: federation.formatError(formatError) }
@@ -54,8 +57,9 @@ export function createApolloServer({ production, logger, limits, federation }: A
     allowBatchedHttpRequests: limits.maxBatchSize > 1,
     parseOptions: limitParseOptions(limits),
     validationRules: operationLimitRules(limits),
-    logger,
+    logger: libraryLogger(logger),
     plugins: [
+      ...plugins,
       // Apollo's cache-control hints matter only for anonymous answers in gateway mode (the
       // subgraphs' hints); standalone every answer is Cache-Control: no-store (src/http), so they
       // would be computed per request for nothing.

@@ -1,5 +1,6 @@
 import type { AuthService, ClientInfo } from '../auth/authService.js';
 import type { RefreshTokenTransport } from '../config.js';
+import type { Logger } from '../logger.js';
 import { type TesseraError, unauthenticated } from '../errors.js';
 import type { AccessTokenClaims } from '../tokens/types.js';
 import type { Loaders } from './loaders.js';
@@ -25,6 +26,13 @@ export interface RefreshCookieIntents {
   clear(): void;
 }
 
+/** One request's id and its logger (a child of the gateway's, made only if something logs). */
+export interface RequestScope {
+  readonly id: string;
+  /** Every line it writes carries `requestId`. */
+  readonly logger: Logger;
+}
+
 /** What every resolver receives. Built once per request by the ContextBuilder. */
 export interface GraphQLContext {
   /** null when the request carries no valid access token: see `authFailure`. */
@@ -41,6 +49,10 @@ export interface GraphQLContext {
   cookies: RefreshCookieIntents;
   loaders: Loaders;
   auth: AuthService;
+  /** The request's id (a valid incoming `x-request-id`, or a new one), as in its response and log lines. */
+  requestId: string;
+  /** The gateway's logger for this request: every line carries `requestId`. */
+  logger: Logger;
 }
 
 /** The caller, or the error that says why there is none. */

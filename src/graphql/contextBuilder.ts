@@ -1,6 +1,8 @@
 import type { AuthService, ClientInfo } from '../auth/authService.js';
 import type { Clock } from '../clock.js';
 import type { RefreshTokenTransport } from '../config.js';
+import type { Logger } from '../logger.js';
+import { type Metrics, noMetrics, type TokenCache } from '../observability/metrics.js';
 import {
   serviceUnavailable,
   StoreUnavailableError,
@@ -12,7 +14,7 @@ import type { RevocationFeed } from '../revocation/revocationFeed.js';
 import type { Store } from '../store/types.js';
 import type { AccessTokenService } from '../tokens/accessTokens.js';
 import type { AccessTokenClaims } from '../tokens/types.js';
-import type { AuthenticatedUser, GraphQLContext, RefreshCookieIntents } from './context.js';
+import type { AuthenticatedUser, GraphQLContext, RefreshCookieIntents, RequestScope } from './context.js';
 import { createLoaders, type Loaders } from './loaders.js';
 
 export interface ContextBuilderDeps {
@@ -22,6 +24,7 @@ export interface ContextBuilderDeps {
   store: Store;
   clock: Clock;
   auth: AuthService;
+  metrics?: Metrics;
 }
 
 /** What the transport tells about one request. */
@@ -32,6 +35,8 @@ export interface RequestFacts {
   /** Where resolvers' changes to the refresh cookie go; the transport applies them. */
   cookies: RefreshCookieIntents;
   client: ClientInfo;
+  /** The request's id and logger. */
+  request: RequestScope;
 }
 
 /** Who the caller is, or why there is nobody (the error itself is only made if someone asks). */
@@ -50,7 +55,11 @@ const BEARER = /^Bearer +([A-Za-z0-9._~+/-]+=*) *$/i;
  * and the per-request loaders are only made if a resolver (or the feed's fallback) uses them.
  */
 export class ContextBuilder {
-  constructor(private readonly deps: ContextBuilderDeps) {}
+  private readonly metrics: Metrics;
+
+  constructor(private readonly deps: ContextBuilderDeps) {
+    this.metrics = deps.metrics ?? noMetrics;
+  }
 
   async build(request: RequestFacts): Promise<GraphQLContext> {
     const { store, clock, refreshTransport, auth } = this.deps;
@@ -63,25 +72,41 @@ export class ContextBuilder {
       cookies: request.cookies,
       loaders,
       auth,
+      request: request.request,
     });
   }
 
   private async authenticate(header: string | undefined, loaders: Loaders): Promise<Authentication> {
     if (header === undefined || header === '') return { rejection: 'TOKEN_MISSING' };
     const token = BEARER.exec(header)?.[1];
-    if (!token) return { rejection: 'TOKEN_INVALID' };
+    if (!token) return this.counted({ rejection: 'TOKEN_INVALID' }, 'miss');
     let claims = this.deps.accessTokens.cachedClaims(token);
+    const cache = claims === undefined ? 'miss' : 'hit';
     if (claims === undefined) {
       const verified = await this.deps.accessTokens.verify(token);
-      if (!verified.ok) return { rejection: verified.reason };
+      if (!verified.ok) return this.counted({ rejection: verified.reason }, cache);
       claims = verified.claims;
     }
     const feed = this.deps.revocations.status(claims.sid);
     const session = feed === 'unknown' ? await this.askStore(claims, loaders) : feed;
-    if (session === 'live') return { user: toUser(claims) };
+    if (session === 'live') return this.counted({ user: toUser(claims) }, cache);
     if (session !== 'revoked') return { failure: session };
     this.deps.accessTokens.forget(token);
-    return { rejection: 'SESSION_REVOKED' };
+    return this.counted({ rejection: 'SESSION_REVOKED' }, cache);
+  }
+
+  /** tessera_access_tokens_verified_total: what became of a presented token. */
+  private counted(authentication: Authentication, cache: TokenCache): Authentication {
+    const result =
+      'user' in authentication
+        ? 'valid'
+        : 'rejection' in authentication && authentication.rejection === 'TOKEN_EXPIRED'
+          ? 'expired'
+          : 'rejection' in authentication && authentication.rejection === 'SESSION_REVOKED'
+            ? 'revoked'
+            : 'invalid';
+    this.metrics.accessTokenVerified(result, cache);
+    return authentication;
   }
 
   /** While the revocation feed is not known to be healthy: is the session still in the store? */
@@ -105,8 +130,9 @@ export class ContextBuilder {
 
 const AUTHENTICATION = Symbol('authentication');
 const FAILURE = Symbol('authFailure');
+const SCOPE = Symbol('requestScope');
 
-type ContextFields = Omit<GraphQLContext, 'user' | 'sessionId' | 'authFailure'>;
+type ContextFields = Omit<GraphQLContext, 'user' | 'sessionId' | 'authFailure' | 'requestId' | 'logger'> & { request: RequestScope };
 
 /**
  * The context object. `authFailure` is a getter on the prototype, so its error is made on first
@@ -124,6 +150,8 @@ class RequestContext implements GraphQLContext {
   readonly cookies: ContextFields['cookies'];
   readonly loaders: ContextFields['loaders'];
   readonly auth: ContextFields['auth'];
+  readonly requestId: string;
+  readonly [SCOPE]: RequestScope;
   readonly [AUTHENTICATION]: Authentication;
   [FAILURE]: TesseraError | undefined;
 
@@ -136,8 +164,15 @@ class RequestContext implements GraphQLContext {
     this.cookies = fields.cookies;
     this.loaders = fields.loaders;
     this.auth = fields.auth;
+    this.requestId = fields.request.id;
+    this[SCOPE] = fields.request;
     this[AUTHENTICATION] = authentication;
     this[FAILURE] = undefined;
+  }
+
+  /** On the prototype, like authFailure: the request's child logger is made only if something logs. */
+  get logger(): Logger {
+    return this[SCOPE].logger;
   }
 
   get authFailure(): TesseraError | null {

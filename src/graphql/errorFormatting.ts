@@ -3,6 +3,7 @@ import type { GraphQLFormattedError } from 'graphql';
 import { ErrorCode, StoreUnavailableError, TesseraError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { domainErrorOf } from './errorBoundary.js';
+import { loggerForError } from '../observability/graphqlPlugins.js';
 
 /**
  * Apollo's own codes for what Apollo detects in a request (a syntax error, a document that does not
@@ -28,12 +29,12 @@ export function createFormatError(production: boolean, logger: Logger) {
     const domain = domainErrorOf(unwrapResolverError(error));
     if (domain instanceof TesseraError) return formatted;
     if (domain instanceof StoreUnavailableError) {
-      logger.warn({ err: domain.cause }, 'store unavailable');
+      loggerForError(error, logger).warn({ err: domain.cause }, 'store unavailable');
       return withCode(formatted, ErrorCode.SERVICE_UNAVAILABLE, 'The service is temporarily unavailable.');
     }
     const code = formatted.extensions?.code;
     if (typeof code === 'string' && APOLLO_REQUEST_CODES.has(code)) return formatted;
-    logger.error({ err: unwrapResolverError(error) }, 'unexpected error in a GraphQL operation');
+    loggerForError(error, logger).error({ err: unwrapResolverError(error) }, 'unexpected error in a GraphQL operation');
     if (production) return { message: 'Internal server error', extensions: { code: ErrorCode.INTERNAL_SERVER_ERROR } };
     return withCode(formatted, ErrorCode.INTERNAL_SERVER_ERROR, formatted.message);
   };

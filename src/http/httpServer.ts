@@ -9,6 +9,7 @@ import type { GraphQLEndpoint } from '../graphql/httpEndpoint.js';
 import type { Logger } from '../logger.js';
 import { clientAddress } from './clientAddress.js';
 import { clearRefreshCookie, cookieContext, readRefreshCookie, setRefreshCookie } from './refreshCookie.js';
+import { beginRequest, type RequestScope, requestScope } from './requestId.js';
 import { BodyTooLargeError, readBody } from './requestBody.js';
 
 export interface HttpServerDeps {
@@ -59,12 +60,13 @@ export function createHttpServer(deps: HttpServerDeps): Server {
     },
   };
   return createServer((req, res) => {
+    const scope = beginRequest(req, res, deps.logger);
     const path = (req.url ?? '/').split('?')[0]!;
-    logRequest(deps.logger, req, res, path);
+    logRequest(deps.logger, scope, req, res, path);
     const route = routes[path];
     if (!route) return sendJson(res, 404, { error: 'not found' });
     Promise.resolve(route(req, res)).catch((error: unknown) => {
-      deps.logger.error({ err: error, path }, 'request failed');
+      scope.logger.error({ err: error, path }, 'request failed');
       if (!res.headersSent) sendJson(res, 500, { error: 'internal error' });
       else res.destroy();
     });
@@ -117,6 +119,7 @@ async function handleGraphQL(deps: HttpServerDeps, req: IncomingMessage, res: Se
         readRefreshCookie: () => readRefreshCookie(req.headers.cookie ?? null, cookie),
         cookies,
         client,
+        request: requestScope(req),
       }),
   );
   for (const [name, value] of result.headers) res.setHeader(name, value);
@@ -164,12 +167,12 @@ function overTls(req: IncomingMessage, trust: Config['trustProxy']): boolean {
  * One line per request at info (method, path without its query string, status, time); the
  * headers only at debug, with credentials redacted by the logger.
  */
-function logRequest(logger: Logger, req: IncomingMessage, res: ServerResponse, path: string): void {
+function logRequest(logger: Logger, scope: RequestScope, req: IncomingMessage, res: ServerResponse, path: string): void {
   if (!logger.isLevelEnabled('info')) return;
   const started = performance.now();
-  if (logger.isLevelEnabled('debug')) logger.debug({ req: { method: req.method, path, headers: req.headers } }, 'request');
+  if (logger.isLevelEnabled('debug')) scope.logger.debug({ req: { method: req.method, path, headers: req.headers } }, 'request');
   res.once('finish', () => {
-    logger.info(
+    scope.logger.info(
       { method: req.method, path, status: res.statusCode, ms: Math.round(performance.now() - started) },
       'request done',
     );

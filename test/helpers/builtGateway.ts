@@ -69,11 +69,14 @@ export interface RunningGateway {
   exited: Promise<number | null>;
 }
 
-/** Runs `node dist/main.js` of a built gateway with exactly this environment (plus PATH). */
+/**
+ * Runs `node dist/main.js` of a built gateway with exactly this environment (plus PATH, and
+ * METRICS_PORT=0 unless `env` sets it: gateways started side by side would all want 9464).
+ */
 export function runGateway(dir: string, env: Record<string, string>, cwd = dir): RunningGateway {
   const child = spawn(process.execPath, [join(dir, 'dist', 'main.js')], {
     cwd,
-    env: { PATH: process.env.PATH ?? '', ...env },
+    env: { PATH: process.env.PATH ?? '', METRICS_PORT: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let text = '';

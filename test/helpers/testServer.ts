@@ -1,7 +1,7 @@
 import { request } from 'node:http';
 import { expect } from 'vitest';
 import { Writable } from 'node:stream';
-import { createApp, type App } from '../../src/app.js';
+import { createApp, type App, type AppDeps } from '../../src/app.js';
 import type { Clock } from '../../src/clock.js';
 import { type Config, loadConfig } from '../../src/config.js';
 import { createLogger } from '../../src/logger.js';
@@ -44,6 +44,8 @@ export interface TestServerOptions {
   keys?: KeySet;
   keyPrefix?: string;
   passwords?: PasswordHasher;
+  /** More of the app's dependencies (metrics, tracing …). */
+  deps?: Partial<AppDeps>;
 }
 
 /** Starts a real gateway on a free port, over real HTTP, with its own Redis key prefix. */
@@ -72,6 +74,7 @@ export async function createTestServer(options: TestServerOptions = {}): Promise
     passwords: options.passwords ?? (await hasher),
     logger: createLogger({ production: config.production, level: 'debug' }, sink),
     ...(options.clock ? { clock: options.clock } : {}),
+    ...options.deps,
   });
   const address = await app.listen(0, '127.0.0.1');
   const url = `http://127.0.0.1:${address.port}`;
