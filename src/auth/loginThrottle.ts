@@ -1,5 +1,4 @@
 import type { Clock } from '../clock.js';
-import { rateLimited } from '../errors.js';
 import type { CounterStore } from '../store/types.js';
 
 export interface LoginThrottleOptions {
@@ -8,6 +7,14 @@ export interface LoginThrottleOptions {
   /** Failed logins per client address per window (higher: many people may share one address). */
   maxFailuresPerAddress: number;
   windowMs: number;
+}
+
+/** A login refused by a limit: which one, for how long, and whether this is its first refusal of the window. */
+export interface LimitReached {
+  limit: 'account' | 'address';
+  retryAfterSeconds: number;
+  /** The attempt that passed the limit (the refusals after it in the same window are not). */
+  first: boolean;
 }
 
 /**
@@ -32,15 +39,17 @@ export class LoginThrottle {
     return `login-failures:address:${address}`;
   }
 
-  async beginAttempt(email: string, address: string | null): Promise<void> {
+  /** Counts the attempt; the limit it is refused by (RATE_LIMITED for the caller), or null. */
+  async beginAttempt(email: string, address: string | null): Promise<LimitReached | null> {
     const { windowMs, maxFailures, maxFailuresPerAddress } = this.options;
     const now = this.clock.now();
     const [account, byAddress] = await Promise.all([
       this.counters.increment(this.accountKey(email), windowMs, now),
       address === null ? null : this.counters.increment(this.addressKey(address), windowMs, now),
     ]);
-    if (account.count > maxFailures) throw limited(account.resetInMs);
-    if (byAddress && byAddress.count > maxFailuresPerAddress) throw limited(byAddress.resetInMs);
+    if (account.count > maxFailures) return limited('account', account, maxFailures);
+    if (byAddress && byAddress.count > maxFailuresPerAddress) return limited('address', byAddress, maxFailuresPerAddress);
+    return null;
   }
 
   async recordSuccess(email: string, address: string | null): Promise<void> {
@@ -53,6 +62,6 @@ export class LoginThrottle {
   }
 }
 
-function limited(resetInMs: number) {
-  return rateLimited(Math.max(1, Math.ceil(resetInMs / 1000)));
+function limited(limit: LimitReached['limit'], counter: { count: number; resetInMs: number }, max: number): LimitReached {
+  return { limit, retryAfterSeconds: Math.max(1, Math.ceil(counter.resetInMs / 1000)), first: counter.count === max + 1 };
 }

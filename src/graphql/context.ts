@@ -1,6 +1,7 @@
 import type { AuthService, ClientInfo } from '../auth/authService.js';
 import type { RefreshTokenTransport } from '../config.js';
 import { type TesseraError, unauthenticated } from '../errors.js';
+import type { SecurityEventService } from '../events/eventService.js';
 import type { AccessTokenClaims } from '../tokens/types.js';
 import type { Loaders } from './loaders.js';
 
@@ -41,6 +42,8 @@ export interface GraphQLContext {
   cookies: RefreshCookieIntents;
   loaders: Loaders;
   auth: AuthService;
+  /** Reading security events (securityEvents, auditEvents). */
+  events: SecurityEventService;
 }
 
 /** The caller, or the error that says why there is none. */

@@ -8,6 +8,7 @@ import {
   type TokenRejection,
   unauthenticated,
 } from '../errors.js';
+import type { SecurityEventService } from '../events/eventService.js';
 import type { RevocationFeed } from '../revocation/revocationFeed.js';
 import type { Store } from '../store/types.js';
 import type { AccessTokenService } from '../tokens/accessTokens.js';
@@ -22,6 +23,7 @@ export interface ContextBuilderDeps {
   store: Store;
   clock: Clock;
   auth: AuthService;
+  events: SecurityEventService;
 }
 
 /** What the transport tells about one request. */
@@ -53,7 +55,7 @@ export class ContextBuilder {
   constructor(private readonly deps: ContextBuilderDeps) {}
 
   async build(request: RequestFacts): Promise<GraphQLContext> {
-    const { store, clock, refreshTransport, auth } = this.deps;
+    const { store, clock, refreshTransport, auth, events } = this.deps;
     const loaders = new LazyLoaders(store, clock);
     const authentication = await this.authenticate(request.authorization, loaders);
     return new RequestContext(authentication, {
@@ -63,6 +65,7 @@ export class ContextBuilder {
       cookies: request.cookies,
       loaders,
       auth,
+      events,
     });
   }
 
@@ -124,6 +127,7 @@ class RequestContext implements GraphQLContext {
   readonly cookies: ContextFields['cookies'];
   readonly loaders: ContextFields['loaders'];
   readonly auth: ContextFields['auth'];
+  readonly events: ContextFields['events'];
   readonly [AUTHENTICATION]: Authentication;
   [FAILURE]: TesseraError | undefined;
 
@@ -136,6 +140,7 @@ class RequestContext implements GraphQLContext {
     this.cookies = fields.cookies;
     this.loaders = fields.loaders;
     this.auth = fields.auth;
+    this.events = fields.events;
     this[AUTHENTICATION] = authentication;
     this[FAILURE] = undefined;
   }

@@ -10,7 +10,7 @@ import { ask, infoFields, startRedisCluster, type TestCluster } from '../helpers
 import type { RedisProcess } from '../helpers/redisProcess.js';
 import { bearer, createTestServer, LOGIN, REFRESH, signUp, type TestServer, uniqueEmail } from '../helpers/testServer.js';
 import { topologyStores } from '../helpers/topologyStores.js';
-import { rotation, sessionInput, storeContract, T0 } from '../store/storeContract.js';
+import { rotation, sessionInput, storeContract, T0, LOGOUT, TEST_ORIGIN } from '../store/storeContract.js';
 
 /**
  * The store and the API on a real 3-master Redis Cluster (REDIS_CLUSTER_NODES): every script
@@ -74,7 +74,7 @@ describe('RedisStore on a Redis Cluster', () => {
       roles: ['user'],
       createdAt: T0,
     }));
-    for (const u of users) expect(await store.createUser(u)).toBe('created');
+    for (const u of users) expect(await store.createUser(u, TEST_ORIGIN)).toBe('created');
     expect(await peer.getUsers([...users.map((u) => u.id), newId()])).toEqual([...users, null]);
   });
 
@@ -111,7 +111,7 @@ describe('RedisStore on a Redis Cluster', () => {
         for (const node of cluster.nodes) {
           const input = sessionInput({ userId: await userOn(node) });
           await store.createSession(input);
-          expect(await store.revokeSession(input, T0 + 1)).toBe(true);
+          expect(await store.revokeSession(input, T0 + 1, LOGOUT)).toBe(true);
           revoked.push({ id: input.sessionId, node: node.port });
         }
         // Two of the three were published on a node other than the one listened to.
@@ -230,7 +230,7 @@ describe('WAIT on a Redis Cluster', () => {
     await acking.createSession(here);
     const rotated = await acking.rotateSession(rotation(here));
     expect(rotated.status).toBe('rotated');
-    expect(await acking.revokeSession(here, T0 + 2)).toBe(true);
+    expect(await acking.revokeSession(here, T0 + 2, LOGOUT)).toBe(true);
     expect((await waits(withReplica)) - before).toBe(3);
 
     // The node forgot its scripts (SCRIPT FLUSH): the write is sent again with the script's source.

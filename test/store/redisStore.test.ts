@@ -6,7 +6,7 @@ import { decodeSession } from '../../src/store/redisRecords.js';
 import { RedisStore } from '../../src/store/redisStore.js';
 import { createRedisClient } from '../../src/store/redisConnection.js';
 import { createRedisStore, deleteKeys, inspector, uniquePrefix } from '../helpers/redis.js';
-import { rotation, sessionInput, storeContract, T0 } from './storeContract.js';
+import { rotation, sessionInput, storeContract, T0, LOGOUT, ALL, TEST_ORIGIN } from './storeContract.js';
 
 const prefix = uniquePrefix('store');
 const keys = new RedisKeys(prefix);
@@ -107,7 +107,7 @@ describe('RedisStore', () => {
       await redis.del(keys.session(third.userId, third.sessionId));
       expect((await store.listSessions(short.userId, T0 + 2 * DAY)).map((s) => s.id)).toEqual([long.sessionId]);
       expect(await indexOf(short.userId)).toEqual([long.sessionId]);
-      await store.revokeSession(long, T0 + 2 * DAY);
+      await store.revokeSession(long, T0 + 2 * DAY, LOGOUT);
       expect(await redis.hexists(keys.user(short.userId), 's')).toBe(0);
     });
 
@@ -126,20 +126,20 @@ describe('RedisStore', () => {
       expect(await redis.getBuffer(keys.session(b.userId, b.sessionId))).toEqual(unreadable);
       expect(await indexOf(a.userId)).toEqual([a.sessionId, b.sessionId, c.sessionId]);
       // Revoking never needs to read it: it is ended and pushed like a live one.
-      expect(await store.revokeSession(b, T0 + 1)).toBe(true);
-      expect((await store.revokeAllSessions(a.userId, T0 + 1)).sort()).toEqual([a.sessionId, c.sessionId].sort());
+      expect(await store.revokeSession(b, T0 + 1, LOGOUT)).toBe(true);
+      expect((await store.revokeAllSessions(a.userId, T0 + 1, ALL)).sort()).toEqual([a.sessionId, c.sessionId].sort());
       expect(await redis.exists(...[a, b, c].map((s) => keys.session(s.userId, s.sessionId)))).toBe(0);
       await expect.poll(() => received).toEqual(expect.arrayContaining([a.sessionId, b.sessionId, c.sessionId]));
     });
 
     it("revoking all of a user's sessions removes them and the index, and leaves the user's record", async () => {
       const user = { id: sessionInput().userId, email: `${randomBytes(4).toString('hex')}@example.com`, passwordHash: 'h', roles: ['user'], createdAt: T0 };
-      await store.createUser(user);
+      await store.createUser(user, TEST_ORIGIN);
       const a = sessionInput({ userId: user.id });
       const b = sessionInput({ userId: user.id });
       await store.createSession(a);
       await store.createSession(b);
-      expect((await store.revokeAllSessions(user.id, T0 + 1)).sort()).toEqual([a.sessionId, b.sessionId].sort());
+      expect((await store.revokeAllSessions(user.id, T0 + 1, ALL)).sort()).toEqual([a.sessionId, b.sessionId].sort());
       expect(await redis.exists(keys.session(a.userId, a.sessionId), keys.session(b.userId, b.sessionId))).toBe(0);
       expect(await redis.hexists(keys.user(user.id), 's')).toBe(0);
       expect(await store.getUsers([user.id])).toEqual([user]);
