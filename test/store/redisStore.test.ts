@@ -5,7 +5,8 @@ import { RedisKeys } from '../../src/store/redisKeys.js';
 import { decodeSession } from '../../src/store/redisRecords.js';
 import { RedisStore } from '../../src/store/redisStore.js';
 import { createRedisClient } from '../../src/store/redisConnection.js';
-import { createRedisStore, deleteKeys, inspector, uniquePrefix } from '../helpers/redis.js';
+import { createRedisStore, deleteKeys, inspector, TEST_REDIS_URL, uniquePrefix } from '../helpers/redis.js';
+import { eventContract } from './eventContract.js';
 import { rotation, sessionInput, storeContract, T0, LOGOUT, ALL, TEST_ORIGIN } from './storeContract.js';
 
 const prefix = uniquePrefix('store');
@@ -13,6 +14,17 @@ const keys = new RedisKeys(prefix);
 const redis = inspector();
 let store: RedisStore;
 let peer: RedisStore;
+/** Stores of their own (eventContract's fresh()), each on a prefix of its own. */
+const freshStores: { store: RedisStore; prefix: string }[] = [];
+
+async function freshStore(options: { auditStreamMax?: number; userEventsMax?: number } = {}): Promise<RedisStore> {
+  const freshPrefix = uniquePrefix('events');
+  const client = createRedisClient(TEST_REDIS_URL);
+  await client.connect();
+  const made = new RedisStore({ client, createSubscriber: () => createRedisClient(TEST_REDIS_URL), keyPrefix: freshPrefix, ...options });
+  freshStores.push({ store: made, prefix: freshPrefix });
+  return made;
+}
 
 beforeAll(async () => {
   store = await createRedisStore(prefix);
@@ -22,12 +34,17 @@ beforeAll(async () => {
 afterAll(async () => {
   await store.close();
   await peer.close();
+  for (const fresh of freshStores) {
+    await fresh.store.close();
+    await deleteKeys(redis, fresh.prefix);
+  }
   await deleteKeys(redis, prefix);
   redis.disconnect();
 });
 
 describe('RedisStore', () => {
   storeContract({ store: () => store, peer: () => peer });
+  eventContract({ store: () => store, fresh: freshStore });
 
   describe('what Redis holds', () => {
     const DAY = 86_400_000;
