@@ -145,7 +145,7 @@ export interface EventStore {
   appendEvent(input: EventInput): Promise<SecurityEvent>;
   /** The user's own events, newest first (the last USER_EVENTS_MAX of them). */
   userEvents(userId: string, page: EventPageRequest): Promise<EventPage>;
-  /** Every user's events (admin), newest first; with `userId`, that user's own stream. */
+  /** Every user's events (admin), newest first; with `userId`, that user's own list. */
   auditEvents(query: AuditQuery): Promise<EventPage>;
   /** Listens to the events every step of this store appends; returns the way to stop. */
   onEvents(listener: EventListener): () => void;
@@ -161,5 +161,5 @@ export interface EventStore {
   acknowledgeDeliveries(group: string, deliveries: readonly Delivery[]): Promise<void>;
 }
 
-/** How many events a user's own stream keeps (`securityEvents`). */
-export const USER_EVENTS_MAX = 500;
+/** How many events a user's own list keeps (`securityEvents`, and `auditEvents` of one user). */
+export const USER_EVENTS_MAX = 100;

@@ -8,8 +8,12 @@ import type { RedisReply } from './redisRecords.js';
  * `details` as JSON), appended by the same Lua script as the change it records:
  * - to the audit stream (trimmed with `MAXLEN ~ AUDIT_STREAM_MAX`), which admins list and the
  *   webhook consumer group delivers from;
- * - with a user, also to the user's own stream `{u:<id>}:events` (`MAXLEN ~ 500`), which
- *   `securityEvents` reads.
+ * - with a user, also to the user's own list `{u:<id>}:events` (the newest USER_EVENTS_MAX),
+ *   which `securityEvents` reads. A list, not a stream: a stream's first node preallocates 4 KiB
+ *   (stream-node-max-bytes), so a one-event stream per user would cost ~4.7 KB where a list
+ *   costs ~0.5 KB. Each element is `<seq>|<JSON array of the fields>`, newest first; `seq`
+ *   counts the user's events (the head's plus one), so a page after `seq` starts at index
+ *   `head - seq + 1`.
  *
  * One server (or Sentinel): one audit stream, `{prefix}audit`. A Redis Cluster: a script may
  * only touch its user's slot, so there is one audit stream per slot, `{prefix}audit:{<tag>}`,
@@ -61,11 +65,19 @@ end
 local function xadd_event(key, max, f)
   redis.call('XADD', key, 'MAXLEN', '~', string.format('%d', max), '*', unpack(f))
 end
--- To the audit stream and, with a user, the user's own stream (scripts that declare both keys).
+-- The user's own list: newest first, numbered, the newest max kept.
+local function push_user_event(key, max, f)
+  local head = redis.call('LINDEX', key, 0)
+  local seq = 1
+  if head then seq = (tonumber(string.match(head, '^(%d+)|')) or 0) + 1 end
+  redis.call('LPUSH', key, string.format('%d', seq) .. '|' .. cjson.encode(f))
+  redis.call('LTRIM', key, 0, max - 1)
+end
+-- To the audit stream and, with a user, the user's own list (scripts that declare both keys).
 local function append_event(kind, session_id, detail)
   local f = event_fields(kind, session_id, detail)
   xadd_event(audit_key, audit_max, f)
-  if event_user ~= '' then xadd_event(user_events_key, user_events_max, f) end
+  if event_user ~= '' then push_user_event(user_events_key, user_events_max, f) end
   appended[#appended + 1] = f
 end
 `;
@@ -131,6 +143,26 @@ export function decodeAppended(reply: RedisReply | undefined): SecurityEvent[] {
     const event = Array.isArray(fields) ? decodeEvent(fields) : null;
     return event ? [event] : [];
   });
+}
+
+/** Elements of a user's list (`<seq>|<JSON fields>`), at positions `<seq>-0`. */
+export function decodeUserEvents(reply: RedisReply | undefined): StoredEvent[] {
+  if (!Array.isArray(reply)) return [];
+  const out: StoredEvent[] = [];
+  for (const element of reply) {
+    const raw = text(element);
+    const bar = raw.indexOf('|');
+    if (bar <= 0) continue;
+    let fields: unknown;
+    try {
+      fields = JSON.parse(raw.slice(bar + 1));
+    } catch {
+      continue;
+    }
+    const event = Array.isArray(fields) ? decodeEvent(fields.map(String)) : null;
+    if (event) out.push({ position: { id: `${raw.slice(0, bar)}-0`, source: '' }, event });
+  }
+  return out;
 }
 
 /** Entries of XRANGE / XREVRANGE / XREADGROUP (`[[id, [fields]], …]`) in the stream `source`. */

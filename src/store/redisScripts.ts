@@ -19,7 +19,7 @@ import { defineScript } from './redisScript.js';
  * Every script carries the caller's deadline (redisScript.ts): past it, it writes nothing.
  *
  * A script whose change has a security event appends it itself (redisEvents.ts: to the audit
- * stream of the slot and the user's own stream, both declared as keys), so an event is stored
+ * stream of the slot and the user's own list, both declared as keys), so an event is stored
  * exactly when its change is, and returns what it appended for the gateway's audit log.
  */
 
@@ -306,7 +306,7 @@ return {n, e - now}
 
 /**
  * Writes a new user's record (its USER_FIELDS, from the arguments of the same names) and its
- * `user.signed_up` in the user's own stream. The user exists once CLAIM_EMAIL points the email
+ * `user.signed_up` in the user's own list. The user exists once CLAIM_EMAIL points the email
  * at it, and that step appends the event to the audit stream; a record whose claim fails is
  * deleted with its stream.
  */
@@ -317,7 +317,7 @@ export const WRITE_USER = defineScript({
   library: EVENTS_LUA,
   lua: `
 redis.call('HSET', user_key, ${USER_FIELDS.map((field) => `'${field}', ${field}`).join(', ')})
-xadd_event(user_events_key, user_events_max, event_fields('user.signed_up', '', nil))
+push_user_event(user_events_key, user_events_max, event_fields('user.signed_up', '', nil))
 return 1
 `,
 });
@@ -325,7 +325,7 @@ return 1
 /**
  * Points the email at the user unless another account has it; {1, events} when claimed (with
  * `user.signed_up` appended to the audit stream of the email's slot: the same event, the same
- * id, as WRITE_USER put in the user's stream), else {0}.
+ * id, as WRITE_USER put in the user's list), else {0}.
  */
 export const CLAIM_EMAIL = defineScript({
   name: 'tsClaimEmail',
@@ -340,6 +340,26 @@ if redis.call('SET', email_key, user_id, 'NX') then
   return {1, appended}
 end
 return {0}
+`,
+});
+
+/**
+ * A page of a user's own list: up to `count` events older than the one numbered `below` (or
+ * that one too, `inclusive` 1); `below` 0: from the newest.
+ */
+export const READ_USER_EVENTS = defineScript({
+  name: 'tsUserEvents',
+  keys: ['userEventsKey'],
+  args: { below: 'number', inclusive: 'number', count: 'number' },
+  lua: `
+local start = 0
+if below > 0 then
+  local head = redis.call('LINDEX', user_events_key, 0)
+  if not head then return {} end
+  local seq = tonumber(string.match(head, '^(%d+)|')) or 0
+  start = math.max(0, seq - below + 1 - inclusive)
+end
+return redis.call('LRANGE', user_events_key, start, start + count - 1)
 `,
 });
 
@@ -414,5 +434,6 @@ export const SCRIPTS = [
   WRITE_USER,
   CLAIM_EMAIL,
   APPEND_EVENT,
+  READ_USER_EVENTS,
   CLAIM_DELIVERIES,
 ] as const;

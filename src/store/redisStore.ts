@@ -16,7 +16,7 @@ import {
   type SecurityEvent,
   USER_EVENTS_MAX,
 } from '../events/types.js';
-import { decodeAppended, decodeEntries, decodeEvent, eventArgs, originDetails } from './redisEvents.js';
+import { decodeAppended, decodeEntries, decodeEvent, decodeUserEvents, eventArgs, originDetails } from './redisEvents.js';
 import { RedisKeys } from './redisKeys.js';
 import { BOUNDED_REDIS_OPTIONS, dropConnection, isCommandTimeout } from './redisConnection.js';
 import { translateRedisError } from './redisErrors.js';
@@ -78,7 +78,7 @@ export interface RedisStoreOptions {
   replicaAckTimeoutMs?: number;
   /** AUDIT_STREAM_MAX: each audit stream is trimmed to about this many entries (default 100 000). */
   auditStreamMax?: number;
-  /** Entries kept in each user's own event stream (default USER_EVENTS_MAX). */
+  /** Events kept in each user's own list (default USER_EVENTS_MAX). */
   userEventsMax?: number;
 }
 
@@ -406,7 +406,7 @@ export class RedisStore implements Store {
 
   // Security events
 
-  /** The event keys and arguments of a step of this user's (its slot's audit stream, its own stream). */
+  /** The event keys and arguments of a step of this user's (its slot's audit stream, its own list). */
   private appending(userId: string, now: number, origin: EventOrigin) {
     return {
       auditKey: this.keys.auditStreamFor(this.keys.user(userId)),
@@ -465,17 +465,31 @@ export class RedisStore implements Store {
     };
   }
 
+  /** A user's own list, read newest first by its numbers (READ_USER_EVENTS). */
+  private userSource(userId: string): EventSource {
+    return {
+      name: '',
+      read: async (bound, count) => {
+        const reply = await this.script(scripts.READ_USER_EVENTS, {
+          userEventsKey: this.keys.userEvents(userId),
+          below: bound === null ? 0 : Number(bound.id.split('-')[0]),
+          inclusive: bound?.inclusive ? 1 : 0,
+          count,
+        });
+        return decodeUserEvents(reply);
+      },
+    };
+  }
+
   async userEvents(userId: string, page: EventPageRequest): Promise<EventPage> {
-    return readNewestFirst([this.streamSource(this.keys.userEvents(userId), '')], page);
+    return readNewestFirst([this.userSource(userId)], page);
   }
 
   async auditEvents(query: AuditQuery): Promise<EventPage> {
     const { type } = query;
     const filter = type === undefined ? undefined : (event: SecurityEvent) => event.type === type;
     const options = { first: query.first, after: query.after, ...(filter ? { filter } : {}) };
-    if (query.userId !== undefined) {
-      return readNewestFirst([this.streamSource(this.keys.userEvents(query.userId), '')], options);
-    }
+    if (query.userId !== undefined) return readNewestFirst([this.userSource(query.userId)], options);
     const streams = await this.deliveryStreams();
     return readNewestFirst(
       streams.map((key) => this.streamSource(key, this.isCluster ? key.slice(this.keys.prefix.length) : '')),

@@ -37,13 +37,14 @@ afterAll(async () => {
   redis.disconnect();
 });
 
-/** Every field of every entry of every stream under the prefix. */
+/** Every field of every entry of every stream (the audit log) and list (users' own) under the prefix. */
 async function storedEvents(): Promise<string[]> {
   const keys = await redis.keys(`${prefix}*`);
   const out: string[] = [];
   for (const key of keys) {
-    if ((await redis.type(key)) !== 'stream') continue;
-    for (const [, fields] of await redis.xrange(key, '-', '+')) out.push(...fields);
+    const type = await redis.type(key);
+    if (type === 'stream') for (const [, fields] of await redis.xrange(key, '-', '+')) out.push(...fields);
+    if (type === 'list') out.push(...(await redis.lrange(key, 0, -1)));
   }
   return out;
 }

@@ -161,6 +161,19 @@ describe('RedisStore', () => {
       expect(await redis.hexists(keys.user(user.id), 's')).toBe(0);
       expect(await store.getUsers([user.id])).toEqual([user]);
     });
+
+    it("keeps a user's own events in a small list in the user's slot, and every event in {prefix}audit", async () => {
+      const input = sessionInput();
+      await store.createSession(input);
+      const own = keys.userEvents(input.userId);
+      expect(await redis.type(own)).toBe('list');
+      // A stream per user would cost its 4 KiB first node; the list holds one ~300-byte element.
+      expect(Number(await redis.memory('USAGE', own))).toBeLessThan(1_024);
+      const [element] = await redis.lrange(own, 0, 0);
+      expect(element).toMatch(/^1\|\["id","[0-9A-Z]{26}-1","type","session.created"/);
+      const entries = await redis.xrevrange(`${prefix}audit`, '+', '-', 'COUNT', 1);
+      expect(entries[0]![1].slice(0, 4)).toEqual(['id', JSON.parse(element!.slice(2))[1], 'type', 'session.created']);
+    });
   });
 
   describe('when Redis cannot be reached', () => {
