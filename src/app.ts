@@ -4,6 +4,10 @@ import { AuthService } from './auth/authService.js';
 import { LoginThrottle } from './auth/loginThrottle.js';
 import { type Clock, systemClock } from './clock.js';
 import type { Config, FederationSource } from './config.js';
+import { auditLogger } from './events/auditLog.js';
+import { SecurityEventService } from './events/eventService.js';
+import { DEFAULT_WEBHOOK_TIMINGS, WebhookDelivery, type WebhookTimings } from './events/webhookDelivery.js';
+import { WebhookSender } from './events/webhookSender.js';
 import { createApolloServer } from './graphql/apolloServer.js';
 import { ContextBuilder } from './graphql/contextBuilder.js';
 import { apolloEndpoint } from './graphql/httpEndpoint.js';
@@ -33,6 +37,10 @@ export interface AppDeps {
   metrics?: Metrics;
   /** OpenTelemetry tracing (main.ts: with OTEL_EXPORTER_OTLP_ENDPOINT); none by default. */
   tracing?: Tracing;
+  /** AUDIT_WEBHOOK_URL: delivery timings other than the configured ones (tests make them short). */
+  webhookTimings?: Partial<WebhookTimings>;
+  /** AUDIT_WEBHOOK_URL: the backoff's jitter source, in [0, 1). */
+  webhookRandom?: () => number;
 }
 
 export interface App {
@@ -70,6 +78,28 @@ async function federationMode(federation: FederationSource, deps: AppDeps, clock
   return { gateway, formatError: createGatewayFormatError };
 }
 
+/** AUDIT_WEBHOOK_URL: the delivery of the audit log, running until the app closes. */
+function startWebhookDelivery(deps: AppDeps, clock: Clock): WebhookDelivery | null {
+  const settings = deps.config.audit.webhook;
+  if (!settings) return null;
+  const timings: WebhookTimings = {
+    ...DEFAULT_WEBHOOK_TIMINGS,
+    timeoutMs: settings.timeoutMs,
+    maxDelayMs: settings.maxBackoffMs,
+    ...deps.webhookTimings,
+  };
+  const delivery = new WebhookDelivery({
+    store: deps.store,
+    sender: new WebhookSender({ url: settings.url, secret: settings.secret, timeoutMs: timings.timeoutMs }),
+    logger: deps.logger,
+    timings,
+    clock,
+    ...(deps.webhookRandom ? { random: deps.webhookRandom } : {}),
+  });
+  delivery.start();
+  return delivery;
+}
+
 export async function createApp(deps: AppDeps): Promise<App> {
   const { config, keys, passwords, logger } = deps;
   const observed = observability(deps);
@@ -91,6 +121,9 @@ export async function createApp(deps: AppDeps): Promise<App> {
   const revocations = new RevocationFeed(store, clock, retainMs);
   await revocations.start();
   metrics.watchRevocationFeed(() => revocations.isHealthy);
+  // Every security event a store step appended goes to the log once the step has succeeded.
+  const stopAuditLog = store.onEvents(auditLogger(logger));
+  const webhook = startWebhookDelivery(deps, clock);
   const auth = new AuthService({
     store,
     clock,
@@ -131,6 +164,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
       clock,
       auth,
       metrics,
+      events: new SecurityEventService(store),
     }),
     jwks: () => accessTokens.jwks(),
     ready: () => store.ping(),
@@ -160,6 +194,8 @@ export async function createApp(deps: AppDeps): Promise<App> {
       await closed;
       clearTimeout(deadline);
       await apollo.stop();
+      await webhook?.stop();
+      stopAuditLog();
       await store.close();
       logger.info('stopped: requests finished, store closed');
     },

@@ -51,6 +51,8 @@ export interface Config {
   redisMinReplicasAck: number;
   /** Metrics, log format and tracing (contract section 10). */
   observability: ObservabilityConfig;
+  /** Security events: how much the audit log keeps, and where it is delivered (docs/contract.md section 10). */
+  audit: AuditSettings;
 }
 
 export interface ObservabilityConfig {
@@ -61,6 +63,23 @@ export interface ObservabilityConfig {
   logFormat: 'json' | 'pretty';
   /** OTLP/HTTP collector base URL; null: no tracing (the SDK is not even loaded). */
   otlpEndpoint: string | null;
+}
+
+export interface AuditSettings {
+  /** AUDIT_STREAM_MAX: each audit stream is trimmed to about this many events. */
+  streamMax: number;
+  /** AUDIT_WEBHOOK_URL and AUDIT_WEBHOOK_SECRET; null: no delivery. */
+  webhook: WebhookSettings | null;
+}
+
+export interface WebhookSettings {
+  url: string;
+  /** `whsec_` and the base64 of the key, as Standard Webhooks writes it. */
+  secret: string;
+  /** AUDIT_WEBHOOK_TIMEOUT: how long one delivery may take before it counts as failed. */
+  timeoutMs: number;
+  /** AUDIT_WEBHOOK_MAX_BACKOFF: the longest wait between two attempts of one event. */
+  maxBackoffMs: number;
 }
 
 export type FederationSource =
@@ -186,6 +205,7 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): Config {
     redisTopology,
     redisMinReplicasAck: readWholeNumber(env, 'REDIS_MIN_REPLICAS_ACK', 0, 0),
     observability: readObservability(env, host),
+    audit: readAuditSettings(env),
   };
 }
 
@@ -207,6 +227,33 @@ function readObservability(env: Env, host: string): ObservabilityConfig {
     logFormat: readChoice(env, 'LOG_FORMAT', ['json', 'pretty'] as const, 'json'),
     otlpEndpoint: endpoint ?? null,
   };
+}
+
+/** AUDIT_*: the audit stream's bound and the webhook delivery (both URL and secret, or neither). */
+function readAuditSettings(env: Env): AuditSettings {
+  const streamMax = readPositiveInteger(env, 'AUDIT_STREAM_MAX', 100_000);
+  const url = read(env, 'AUDIT_WEBHOOK_URL');
+  const secret = read(env, 'AUDIT_WEBHOOK_SECRET');
+  const timeoutMs = readDuration(env, 'AUDIT_WEBHOOK_TIMEOUT', '5s', '1s', '60s');
+  const maxBackoffMs = readDuration(env, 'AUDIT_WEBHOOK_MAX_BACKOFF', '5m', '1s', '24h');
+  if (url === undefined && secret === undefined) return { streamMax, webhook: null };
+  if (url === undefined) fail('AUDIT_WEBHOOK_SECRET is set but AUDIT_WEBHOOK_URL is not (set both, or neither)');
+  if (secret === undefined) fail('AUDIT_WEBHOOK_URL is set but AUDIT_WEBHOOK_SECRET is not (every delivery is signed; set both, or neither)');
+  if (!/^https?:\/\//.test(url) || !URL.canParse(url) || HAS_SPACE_OR_CONTROL.test(url)) {
+    // Not echoed: a URL may carry credentials.
+    fail('AUDIT_WEBHOOK_URL is not an http(s) URL (e.g. https://hooks.example.com/tessera)');
+  }
+  checkWebhookSecret(secret);
+  return { streamMax, webhook: { url, secret, timeoutMs, maxBackoffMs } };
+}
+
+/** Standard Webhooks' form: `whsec_` and the base64 of 24 to 64 random bytes. Never echoed. */
+function checkWebhookSecret(secret: string): void {
+  const body = secret.startsWith('whsec_') ? secret.slice('whsec_'.length) : null;
+  const bytes = body !== null && /^[A-Za-z0-9+/]+={0,2}$/.test(body) && body.length % 4 === 0 ? Buffer.from(body, 'base64').length : 0;
+  if (bytes < 24 || bytes > 64) {
+    fail('AUDIT_WEBHOOK_SECRET must be whsec_ followed by the base64 of 24 to 64 random bytes (e.g. whsec_$(openssl rand -base64 32))');
+  }
 }
 
 function fail(message: string): never {

@@ -98,6 +98,7 @@ describe('loadConfig defaults', () => {
       redisTopology: { kind: 'single' },
       redisMinReplicasAck: 0,
       observability: { metricsPort: 9464, metricsHost: '0.0.0.0', logFormat: 'json', otlpEndpoint: null },
+      audit: { streamMax: 100_000, webhook: null },
     });
   });
 
@@ -366,5 +367,46 @@ describe('federation and Redis topology settings', () => {
     const env = { NODE_ENV: 'production', SIGNING_KEYS: 'k.json' };
     expect(loadConfig({ ...env, REDIS_CLUSTER_NODES: 'r:7000' }).production).toBe(true);
     expect(loadConfig({ ...env, REDIS_SENTINELS: 's:26379', REDIS_SENTINEL_NAME: 'm' }).production).toBe(true);
+  });
+});
+
+describe('security event settings', () => {
+  const SECRET = `whsec_${Buffer.alloc(32, 7).toString('base64')}`;
+
+  it('reads AUDIT_STREAM_MAX and the webhook (URL, secret, timeout, backoff cap)', () => {
+    expect(load({ AUDIT_STREAM_MAX: '5000' }).audit).toEqual({ streamMax: 5000, webhook: null });
+    expect(
+      load({
+        AUDIT_WEBHOOK_URL: 'https://hooks.example.com/tessera',
+        AUDIT_WEBHOOK_SECRET: SECRET,
+        AUDIT_WEBHOOK_TIMEOUT: '10s',
+        AUDIT_WEBHOOK_MAX_BACKOFF: '1h',
+      }).audit.webhook,
+    ).toEqual({ url: 'https://hooks.example.com/tessera', secret: SECRET, timeoutMs: 10 * S, maxBackoffMs: H });
+    expect(load({ AUDIT_WEBHOOK_URL: 'http://receiver:8080/', AUDIT_WEBHOOK_SECRET: SECRET }).audit.webhook).toMatchObject({
+      timeoutMs: 5 * S,
+      maxBackoffMs: 5 * M,
+    });
+  });
+
+  it.each([
+    [{ AUDIT_STREAM_MAX: '0' }, 'AUDIT_STREAM_MAX'],
+    [{ AUDIT_STREAM_MAX: 'lots' }, 'AUDIT_STREAM_MAX'],
+    [{ AUDIT_WEBHOOK_URL: 'https://hooks.example.com/' }, 'AUDIT_WEBHOOK_SECRET'],
+    [{ AUDIT_WEBHOOK_SECRET: SECRET }, 'AUDIT_WEBHOOK_URL'],
+    [{ AUDIT_WEBHOOK_URL: 'ftp://hooks.example.com/', AUDIT_WEBHOOK_SECRET: SECRET }, 'AUDIT_WEBHOOK_URL'],
+    [{ AUDIT_WEBHOOK_URL: 'https://hooks.example.com/', AUDIT_WEBHOOK_SECRET: 'hunter2hunter2hunter2hunter2' }, 'AUDIT_WEBHOOK_SECRET'],
+    [{ AUDIT_WEBHOOK_URL: 'https://hooks.example.com/', AUDIT_WEBHOOK_SECRET: 'whsec_c2hvcnQ=' }, 'AUDIT_WEBHOOK_SECRET'],
+    [{ AUDIT_WEBHOOK_URL: 'https://hooks.example.com/', AUDIT_WEBHOOK_SECRET: 'whsec_not base64!' }, 'AUDIT_WEBHOOK_SECRET'],
+    [{ AUDIT_WEBHOOK_TIMEOUT: '0' }, 'AUDIT_WEBHOOK_TIMEOUT'],
+    [{ AUDIT_WEBHOOK_MAX_BACKOFF: '2d' }, 'AUDIT_WEBHOOK_MAX_BACKOFF'],
+  ])('refuses %j with one line naming %s', (env, variable) => {
+    configError(env, variable);
+  });
+
+  it('never echoes the secret or the URL (either may carry credentials)', () => {
+    const secret = 'whsec_' + 'x'.repeat(10);
+    expect(configError({ AUDIT_WEBHOOK_URL: 'https://hooks.example.com/', AUDIT_WEBHOOK_SECRET: secret }, 'AUDIT_WEBHOOK_SECRET')).not.toContain(secret);
+    expect(configError({ AUDIT_WEBHOOK_URL: 'gopher://user:pw@x/', AUDIT_WEBHOOK_SECRET: SECRET }, 'AUDIT_WEBHOOK_URL')).not.toContain('pw');
   });
 });

@@ -79,6 +79,8 @@ export async function measureSessionMemory(users: number, sessionsPerUser: numbe
     for (const [name, value] of Object.entries(options.redisConfig ?? {})) await inspector.config('SET', name, value);
     const store = new RedisStore({ client, createSubscriber: () => createRedisClient(redis.url), keyPrefix: 'tessera:' });
     const now = Date.now();
+    // Each login also appends session.created to the audit stream and the user's own (counted).
+    const origin = { ipAddress: IP, userAgent };
     const sessionInput = (userId: string, sessionId: string, secret: Buffer) => ({
       userId,
       sessionId,
@@ -89,16 +91,17 @@ export async function measureSessionMemory(users: number, sessionsPerUser: numbe
       userAgent,
       ipAddress: IP,
       maxSessions: 100,
+      origin,
     });
     // Loads the scripts (and warms the allocator) before the first reading.
     const warm = sessionInput(newId(), newId(), randomBytes(32));
     await store.createSession(warm);
-    await store.revokeAllSessions(warm.userId, now);
+    await store.revokeAllSessions(warm.userId, now, { origin, cause: 'all' });
 
     // The users exist first, as they do when they log in (their records are not counted; the
     // session index, a field of the user's record, is).
     const userIds = Array.from({ length: users }, () => newId());
-    await inParallel(users, (i) => store.createUser(benchUser(userIds[i]!, now)));
+    await inParallel(users, (i) => store.createUser(benchUser(userIds[i]!, now), origin));
     const total = users * sessionsPerUser;
     const created: { userId: string; sessionId: string; secret: Buffer }[] = new Array(total);
     const before = await usedMemory(inspector);
@@ -123,6 +126,7 @@ export async function measureSessionMemory(users: number, sessionsPerUser: numbe
         now: now + 1_000,
         idleTtlMs: 30 * DAY,
         graceMs: 10_000,
+        origin,
       });
       if (result.status !== 'rotated') throw new Error(`rotation: ${result.status}`);
     });

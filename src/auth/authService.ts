@@ -1,5 +1,6 @@
 import type { Clock } from '../clock.js';
-import { badUserInput, forbidden, unauthenticated } from '../errors.js';
+import { badUserInput, forbidden, rateLimited, unauthenticated } from '../errors.js';
+import type { EventOrigin } from '../events/types.js';
 import { newId } from '../ids.js';
 import { type Metrics, noMetrics } from '../observability/metrics.js';
 import type { RevocationFeed } from '../revocation/revocationFeed.js';
@@ -15,7 +16,7 @@ import {
 import type { IssuedAccessToken } from '../tokens/types.js';
 import { checkSignupPassword, normalizeEmail, PASSWORD_MAX_BYTES, passwordBytes } from '../users/credentials.js';
 import type { PasswordHasher } from '../users/passwords.js';
-import type { LoginThrottle } from './loginThrottle.js';
+import type { LimitReached, LoginThrottle } from './loginThrottle.js';
 
 export interface AuthPolicy {
   signupEnabled: boolean;
@@ -41,11 +42,8 @@ export interface AuthServiceDeps {
   metrics?: Metrics;
 }
 
-/** Who is asking, for the session record. */
-export interface ClientInfo {
-  userAgent: string | null;
-  ipAddress: string | null;
-}
+/** Who is asking: for the session record, and the security events the request causes. */
+export type ClientInfo = EventOrigin;
 
 /** What login, signup and refresh hand back: a session with a fresh token pair. */
 export interface IssuedSession {
@@ -81,7 +79,7 @@ export class AuthService {
       roles: [...policy.defaultRoles],
       createdAt: clock.now(),
     };
-    if ((await store.createUser(user)) === 'email_taken') throw badUserInput('This email is already registered.');
+    if ((await store.createUser(user, client)) === 'email_taken') throw badUserInput('This email is already registered.');
     return this.startSession(user, client);
   }
 
@@ -91,17 +89,44 @@ export class AuthService {
       throw badUserInput(`The password must be at most ${PASSWORD_MAX_BYTES} bytes long.`);
     }
     const email = requireEmail(rawEmail);
-    await throttle.beginAttempt(email, client.ipAddress);
+    const limit = await throttle.beginAttempt(email, client.ipAddress);
+    if (limit) {
+      if (limit.first) await this.recordRateLimited(email, limit, client);
+      throw rateLimited(limit.retryAfterSeconds);
+    }
     const user = await store.findUserByEmail(email);
     const ok = await passwords.verify(user?.passwordHash ?? null, password);
     if (!user || !ok) {
       this.metrics.login('invalid_credentials');
+      // The user sees their own failed logins; one for an unknown email is in the audit log only.
+      await store.appendEvent({
+        type: 'login.failed',
+        time: this.deps.clock.now(),
+        userId: user?.id ?? null,
+        sessionId: null,
+        origin: client,
+        details: { reason: user ? 'wrong_password' : 'unknown_email' },
+      });
       throw unauthenticated('INVALID_CREDENTIALS');
     }
     await throttle.recordSuccess(email, client.ipAddress);
     const issued = await this.startSession(user, client);
     this.metrics.login('success');
     return issued;
+  }
+
+  /** `login.rate_limited`, once per limit and window (its first refusal); the account's own when it is the account limit. */
+  private async recordRateLimited(email: string, limit: LimitReached, client: ClientInfo): Promise<void> {
+    const { store, clock } = this.deps;
+    const user = limit.limit === 'account' ? await store.findUserByEmail(email) : null;
+    await store.appendEvent({
+      type: 'login.rate_limited',
+      time: clock.now(),
+      userId: user?.id ?? null,
+      sessionId: null,
+      origin: client,
+      details: { limit: limit.limit, retryAfter: limit.retryAfterSeconds },
+    });
   }
 
   private async startSession(user: UserRecord, client: ClientInfo): Promise<IssuedSession> {
@@ -117,25 +142,27 @@ export class AuthService {
       userAgent: client.userAgent,
       ipAddress: client.ipAddress,
       maxSessions: policy.maxSessionsPerUser,
+      origin: client,
     });
     return this.issue(user, session, secret);
   }
 
   /** load → validate → rotate → issue. */
-  async refresh(presented: string | null | undefined): Promise<IssuedSession> {
+  async refresh(presented: string | null | undefined, client: ClientInfo): Promise<IssuedSession> {
     const { refreshTokens } = this.deps;
     const token = refreshTokens.decode(presented);
     if (!token) {
       this.metrics.refresh('invalid');
       throw unauthenticated('REFRESH_TOKEN_INVALID');
     }
-    const { session, secret, user } = await this.rotate(token);
+    const { session, secret, user } = await this.rotate(token, client);
     if (!user) throw unauthenticated('REFRESH_TOKEN_INVALID');
     return this.issue(user, session, secret);
   }
 
   private async rotate(
     token: RefreshTokenParts,
+    client: ClientInfo,
   ): Promise<{ session: SessionRecord; secret: Buffer; user: UserRecord | null }> {
     const { store, clock, refreshTokens, policy, revocations } = this.deps;
     const successor = refreshTokens.newSecret();
@@ -149,6 +176,7 @@ export class AuthService {
       now: clock.now(),
       idleTtlMs: policy.refreshTokenTtlMs,
       graceMs: policy.refreshReuseGraceMs,
+      origin: client,
     });
     this.metrics.refresh(result.status);
     switch (result.status) {
@@ -187,8 +215,8 @@ export class AuthService {
   }
 
   /** Ends one session of the user; false when it is not one of theirs (or already ended). */
-  async revokeSession(ref: SessionRef): Promise<boolean> {
-    const revoked = await this.deps.store.revokeSession(ref, this.deps.clock.now());
+  async revokeSession(ref: SessionRef, client: ClientInfo): Promise<boolean> {
+    const revoked = await this.deps.store.revokeSession(ref, this.deps.clock.now(), { origin: client, cause: 'logout' });
     if (revoked) this.deps.revocations.noteRevoked([ref.sessionId]);
     if (revoked) this.metrics.sessionsRevoked('logout');
     return revoked;
@@ -198,12 +226,13 @@ export class AuthService {
    * Logout with a refresh token (the cookie of a browser whose access token expired): ends its
    * session if the token is the live one or its immediate predecessor; otherwise nothing.
    */
-  async revokeSessionWithRefreshToken(presented: string): Promise<boolean> {
+  async revokeSessionWithRefreshToken(presented: string, client: ClientInfo): Promise<boolean> {
     const token = this.deps.refreshTokens.decode(presented);
     if (!token) return false;
     const revoked = await this.deps.store.revokeSessionWithToken(
       { userId: token.userId, sessionId: token.sessionId, generation: token.generation, secretHash: hashSecret(token.secret) },
       this.deps.clock.now(),
+      client,
     );
     if (revoked) this.deps.revocations.noteRevoked([token.sessionId]);
     if (revoked) this.metrics.sessionsRevoked('logout');
@@ -211,8 +240,8 @@ export class AuthService {
   }
 
   /** Ends every session of the user; returns how many ended. */
-  async revokeAllSessions(userId: string): Promise<number> {
-    const ids = await this.deps.store.revokeAllSessions(userId, this.deps.clock.now());
+  async revokeAllSessions(userId: string, client: ClientInfo): Promise<number> {
+    const ids = await this.deps.store.revokeAllSessions(userId, this.deps.clock.now(), { origin: client, cause: 'all' });
     this.deps.revocations.noteRevoked(ids);
     this.metrics.sessionsRevoked('all', ids.length);
     return ids.length;

@@ -1,6 +1,5 @@
 import type { Clock } from '../clock.js';
-import { rateLimited } from '../errors.js';
-import { type Metrics, noMetrics, type RateLimit } from '../observability/metrics.js';
+import { type Metrics, noMetrics } from '../observability/metrics.js';
 import type { CounterStore } from '../store/types.js';
 
 export interface LoginThrottleOptions {
@@ -9,6 +8,14 @@ export interface LoginThrottleOptions {
   /** Failed logins per client address per window (higher: many people may share one address). */
   maxFailuresPerAddress: number;
   windowMs: number;
+}
+
+/** A login refused by a limit: which one, for how long, and whether this is its first refusal of the window. */
+export interface LimitReached {
+  limit: 'account' | 'address';
+  retryAfterSeconds: number;
+  /** The attempt that passed the limit (the refusals after it in the same window are not). */
+  first: boolean;
 }
 
 /**
@@ -34,22 +41,24 @@ export class LoginThrottle {
     return `login-failures:address:${address}`;
   }
 
-  async beginAttempt(email: string, address: string | null): Promise<void> {
+  /** Counts the attempt; the limit it is refused by (RATE_LIMITED for the caller), or null. */
+  async beginAttempt(email: string, address: string | null): Promise<LimitReached | null> {
     const { windowMs, maxFailures, maxFailuresPerAddress } = this.options;
     const now = this.clock.now();
     const [account, byAddress] = await Promise.all([
       this.counters.increment(this.accountKey(email), windowMs, now),
       address === null ? null : this.counters.increment(this.addressKey(address), windowMs, now),
     ]);
-    if (account.count > maxFailures) throw this.limited('login_account', account.resetInMs);
-    if (byAddress && byAddress.count > maxFailuresPerAddress) throw this.limited('login_address', byAddress.resetInMs);
+    if (account.count > maxFailures) return this.refused(limited('account', account, maxFailures));
+    if (byAddress && byAddress.count > maxFailuresPerAddress) return this.refused(limited('address', byAddress, maxFailuresPerAddress));
+    return null;
   }
 
   /** The refusal, counted here where it is decided: a login refused, and by which limit. */
-  private limited(limit: RateLimit, resetInMs: number) {
-    this.metrics.rateLimited(limit);
+  private refused(reached: LimitReached): LimitReached {
+    this.metrics.rateLimited(reached.limit === 'account' ? 'login_account' : 'login_address');
     this.metrics.login('rate_limited');
-    return limited(resetInMs);
+    return reached;
   }
 
   async recordSuccess(email: string, address: string | null): Promise<void> {
@@ -62,6 +71,6 @@ export class LoginThrottle {
   }
 }
 
-function limited(resetInMs: number) {
-  return rateLimited(Math.max(1, Math.ceil(resetInMs / 1000)));
+function limited(limit: LimitReached['limit'], counter: { count: number; resetInMs: number }, max: number): LimitReached {
+  return { limit, retryAfterSeconds: Math.max(1, Math.ceil(counter.resetInMs / 1000)), first: counter.count === max + 1 };
 }

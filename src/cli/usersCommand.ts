@@ -1,5 +1,6 @@
 import { loadConfig } from '../config.js';
 import { StoreUnavailableError } from '../errors.js';
+import { NO_ORIGIN } from '../events/types.js';
 import { newId } from '../ids.js';
 import { createStore, StoreConnectError, type StoreSettings, usesEmbeddedStore } from '../store/createStore.js';
 import type { Store, UserRecord } from '../store/types.js';
@@ -65,7 +66,7 @@ export async function usersAdd(
 
   const store = await connectStore(config);
   try {
-    const result = await store.createUser(user).catch((error: unknown) => {
+    const result = await store.createUser(user, NO_ORIGIN).catch((error: unknown) => {
       if (error instanceof StoreUnavailableError) {
         throw new CliError(`Redis did not answer: ${oneLine(error.cause ?? error)}`);
       }

@@ -2,6 +2,7 @@ import type { AuthService, ClientInfo } from '../auth/authService.js';
 import type { RefreshTokenTransport } from '../config.js';
 import type { Logger } from '../logger.js';
 import { type TesseraError, unauthenticated } from '../errors.js';
+import type { SecurityEventService } from '../events/eventService.js';
 import type { AccessTokenClaims } from '../tokens/types.js';
 import type { Loaders } from './loaders.js';
 
@@ -53,6 +54,8 @@ export interface GraphQLContext {
   requestId: string;
   /** The gateway's logger for this request: every line carries `requestId`. */
   logger: Logger;
+  /** Reading security events (securityEvents, auditEvents). */
+  events: SecurityEventService;
 }
 
 /** The caller, or the error that says why there is none. */

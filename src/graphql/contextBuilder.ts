@@ -10,6 +10,7 @@ import {
   type TokenRejection,
   unauthenticated,
 } from '../errors.js';
+import type { SecurityEventService } from '../events/eventService.js';
 import type { RevocationFeed } from '../revocation/revocationFeed.js';
 import type { Store } from '../store/types.js';
 import type { AccessTokenService } from '../tokens/accessTokens.js';
@@ -25,6 +26,7 @@ export interface ContextBuilderDeps {
   clock: Clock;
   auth: AuthService;
   metrics?: Metrics;
+  events: SecurityEventService;
 }
 
 /** What the transport tells about one request. */
@@ -62,7 +64,7 @@ export class ContextBuilder {
   }
 
   async build(request: RequestFacts): Promise<GraphQLContext> {
-    const { store, clock, refreshTransport, auth } = this.deps;
+    const { store, clock, refreshTransport, auth, events } = this.deps;
     const loaders = new LazyLoaders(store, clock);
     const authentication = await this.authenticate(request.authorization, loaders);
     return new RequestContext(authentication, {
@@ -73,6 +75,7 @@ export class ContextBuilder {
       loaders,
       auth,
       request: request.request,
+      events,
     });
   }
 
@@ -152,6 +155,7 @@ class RequestContext implements GraphQLContext {
   readonly auth: ContextFields['auth'];
   readonly requestId: string;
   readonly [SCOPE]: RequestScope;
+  readonly events: ContextFields['events'];
   readonly [AUTHENTICATION]: Authentication;
   [FAILURE]: TesseraError | undefined;
 
@@ -166,6 +170,7 @@ class RequestContext implements GraphQLContext {
     this.auth = fields.auth;
     this.requestId = fields.request.id;
     this[SCOPE] = fields.request;
+    this.events = fields.events;
     this[AUTHENTICATION] = authentication;
     this[FAILURE] = undefined;
   }

@@ -1,3 +1,5 @@
+import type { SecurityEventPage } from '../events/eventService.js';
+import type { SecurityEvent } from '../events/types.js';
 import type { SessionRecord, UserRecord } from '../store/types.js';
 
 /** What resolvers pass around for a User: the id always, the record once loaded. */
@@ -19,3 +21,9 @@ export interface AuthPayloadModel {
   user: UserModel;
   session: SessionModel;
 }
+
+/** A security event as the events service hands it out. */
+export type SecurityEventModel = SecurityEvent;
+
+/** A page of them, its cursor already opaque. */
+export type SecurityEventConnectionModel = SecurityEventPage;

@@ -1,10 +1,13 @@
 import type { IssuedSession } from '../auth/authService.js';
 import { unauthenticated } from '../errors.js';
+import { eventResolvers } from '../events/resolvers.js';
 import type { UserRecord } from '../store/types.js';
 import { type GraphQLContext, requireUser } from './context.js';
 import { DateTimeScalar } from './dateTimeScalar.js';
 import { withGraphQLErrors } from './errorBoundary.js';
+import { clientOf } from './eventOrigin.js';
 import type { Resolvers } from './generated/resolvers.js';
+import { JSONScalar } from './jsonScalar.js';
 import type { AuthPayloadModel, UserModel } from './models.js';
 
 /** Shapes a new token pair; in cookie transport the refresh token goes into the cookie instead of (or as well as) the body. */
@@ -40,12 +43,12 @@ async function userRecord(parent: UserModel, context: GraphQLContext): Promise<U
 async function revokeSession(sessionId: string | null | undefined, context: GraphQLContext): Promise<boolean> {
   if (!context.user && !sessionId && context.refreshCookie) {
     clearCookie(context);
-    return context.auth.revokeSessionWithRefreshToken(context.refreshCookie);
+    return context.auth.revokeSessionWithRefreshToken(context.refreshCookie, clientOf(context));
   }
   const user = requireUser(context);
   const target = sessionId ?? user.sessionId;
   if (target === user.sessionId) clearCookie(context);
-  return context.auth.revokeSession({ userId: user.id, sessionId: target });
+  return context.auth.revokeSession({ userId: user.id, sessionId: target }, clientOf(context));
 }
 
 /**
@@ -54,23 +57,25 @@ async function revokeSession(sessionId: string | null | undefined, context: Grap
  */
 export const resolvers: Resolvers = withGraphQLErrors<Resolvers>({
   DateTime: DateTimeScalar,
+  JSON: JSONScalar,
 
   Query: {
     // `me { id }` is answered from the verified token alone: no store round trip.
     me: (_parent, _args, context) => ({ id: requireUser(context).id }),
     sessions: (_parent, _args, context) => context.auth.listSessions(requireUser(context).id),
+    ...eventResolvers.Query,
   },
 
   Mutation: {
     signup: async (_parent, { email, password }, context) =>
-      payload(await context.auth.signup(email, password, context.client), context),
+      payload(await context.auth.signup(email, password, clientOf(context)), context),
     login: async (_parent, { email, password }, context) =>
-      payload(await context.auth.login(email, password, context.client), context),
+      payload(await context.auth.login(email, password, clientOf(context)), context),
     refreshToken: async (_parent, { refreshToken }, context) =>
-      payload(await context.auth.refresh(refreshToken ?? context.refreshCookie), context),
+      payload(await context.auth.refresh(refreshToken ?? context.refreshCookie, clientOf(context)), context),
     revokeSession: (_parent, { sessionId }, context) => revokeSession(sessionId, context),
     revokeAllSessions: async (_parent, _args, context) => {
-      const count = await context.auth.revokeAllSessions(requireUser(context).id);
+      const count = await context.auth.revokeAllSessions(requireUser(context).id, clientOf(context));
       clearCookie(context);
       return count;
     },
@@ -89,4 +94,6 @@ export const resolvers: Resolvers = withGraphQLErrors<Resolvers>({
     expiresAt: (session) => new Date(session.expiresAt),
     current: (session, _args, context) => session.current ?? session.id === context.sessionId,
   },
+
+  SecurityEvent: eventResolvers.SecurityEvent,
 });

@@ -6,7 +6,8 @@ import { createRedisClients, type RedisClients } from './redisTopology.js';
 import type { Store } from './types.js';
 
 /** The settings a store is built from. */
-export type StoreSettings = Pick<Config, 'redisUrl' | 'redisTopology' | 'redisKeyPrefix' | 'redisMinReplicasAck'>;
+export type StoreSettings = Pick<Config, 'redisUrl' | 'redisTopology' | 'redisKeyPrefix' | 'redisMinReplicasAck'> &
+  Partial<Pick<Config, 'audit'>>;
 
 export interface CreateStoreOptions {
   /**
@@ -46,7 +47,8 @@ const CONNECT_NOW_TIMEOUT_MS = 5_000;
  * Sentinel-managed master). The one place a store is made from settings (src/main.ts and the CLI).
  */
 export async function createStore(settings: StoreSettings, options: CreateStoreOptions): Promise<Store> {
-  if (usesEmbeddedStore(settings)) return new MemoryStore();
+  const auditStreamMax = settings.audit?.streamMax;
+  if (usesEmbeddedStore(settings)) return new MemoryStore(auditStreamMax ? { auditStreamMax } : {});
   const { client, createSubscriber } = redisClients(settings, options);
   if (options.connect === 'background') {
     await connectInBackground(client, options.onError ?? (() => undefined));
@@ -58,6 +60,7 @@ export async function createStore(settings: StoreSettings, options: CreateStoreO
     createSubscriber,
     keyPrefix: settings.redisKeyPrefix,
     minReplicasAck: settings.redisMinReplicasAck,
+    ...(auditStreamMax ? { auditStreamMax } : {}),
   });
 }
 

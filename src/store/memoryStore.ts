@@ -1,7 +1,27 @@
 import { EventEmitter } from 'node:events';
+import { retryDelayMs } from '../events/backoff.js';
+import { compareEntryIds } from '../events/cursor.js';
+import { eventId, newEventStepId } from '../events/eventIds.js';
+import { type EventSource, readNewestFirst } from '../events/eventPages.js';
+import {
+  type AuditQuery,
+  type ClaimRequest,
+  type Delivery,
+  type EventDetails,
+  type EventInput,
+  type EventListener,
+  type EventOrigin,
+  type EventPage,
+  type EventPageRequest,
+  type SecurityEvent,
+  type SecurityEventType,
+  type StoredEvent,
+  USER_EVENTS_MAX,
+} from '../events/types.js';
 import type {
   CreateSessionInput,
   RefreshProof,
+  RevokeAudit,
   RotateInput,
   RotateResult,
   SessionRecord,
@@ -20,6 +40,62 @@ interface StoredSession extends SessionRecord {
 /** Sweep ended records every this many writes, so an idle process does not keep them forever. */
 const SWEEP_EVERY = 500;
 
+export interface MemoryStoreOptions {
+  /** AUDIT_STREAM_MAX: the audit list keeps this many events, the newest (default 100 000). */
+  auditStreamMax?: number;
+  /** Events kept per user for `securityEvents` (default USER_EVENTS_MAX). */
+  userEventsMax?: number;
+}
+
+/** The one audit "stream" of the embedded store, as deliveryStreams() names it. */
+const AUDIT_LIST = 'audit';
+
+interface PendingDelivery {
+  consumer: string;
+  /** When its last attempt began (the caller's clock). */
+  claimedAt: number;
+  attempts: number;
+}
+
+/** A list of events in entry-id order, trimmed from the front, with its entries by id. */
+class EventList {
+  readonly entries: StoredEvent[] = [];
+  readonly byId = new Map<string, StoredEvent>();
+
+  constructor(private readonly max: number) {}
+
+  push(entry: StoredEvent): void {
+    this.entries.push(entry);
+    this.byId.set(entry.position.id, entry);
+    if (this.entries.length > this.max) {
+      for (const dropped of this.entries.splice(0, this.entries.length - this.max)) this.byId.delete(dropped.position.id);
+    }
+  }
+
+  /** Newest first, as a source of readNewestFirst. */
+  source(name = ''): EventSource {
+    return {
+      name,
+      read: async (bound, count) => {
+        // The index just past the last entry inside the bound.
+        let end = this.entries.length;
+        if (bound !== null) {
+          let lo = 0;
+          let hi = this.entries.length;
+          while (lo < hi) {
+            const mid = (lo + hi) >>> 1;
+            const c = compareEntryIds(this.entries[mid]!.position.id, bound.id);
+            if (c < 0 || (c === 0 && bound.inclusive)) lo = mid + 1;
+            else hi = mid;
+          }
+          end = lo;
+        }
+        return this.entries.slice(Math.max(0, end - count), end).reverse();
+      },
+    };
+  }
+}
+
 /**
  * The embedded store: everything in this process. For development and tests only (refused in
  * production); it obeys the same contract as the Redis store, and the same tests run on both.
@@ -33,6 +109,18 @@ export class MemoryStore implements Store {
   private readonly counters = new Map<string, { count: number; endsAt: number }>();
   private readonly feed = new EventEmitter();
   private writes = 0;
+  private readonly audit: EventList;
+  private readonly userEventsMax: number;
+  private readonly userStreams = new Map<string, EventList>();
+  private readonly groups = new Map<string, { lastDelivered: string; pending: Map<string, PendingDelivery> }>();
+  private readonly listeners = new Set<EventListener>();
+  private lastEntryMs = 0;
+  private lastEntrySeq = 0;
+
+  constructor(options: MemoryStoreOptions = {}) {
+    this.audit = new EventList(Math.max(1, Math.floor(options.auditStreamMax ?? 100_000)));
+    this.userEventsMax = Math.max(1, Math.floor(options.userEventsMax ?? USER_EVENTS_MAX));
+  }
 
   async ping(): Promise<void> {}
 
@@ -43,10 +131,11 @@ export class MemoryStore implements Store {
 
   // Users
 
-  async createUser(user: UserRecord): Promise<'created' | 'email_taken'> {
+  async createUser(user: UserRecord, origin: EventOrigin): Promise<'created' | 'email_taken'> {
     if (this.emails.has(user.email)) return 'email_taken';
     this.emails.set(user.email, user.id);
     this.users.set(user.id, structuredClone(user));
+    this.record({ time: user.createdAt, userId: user.id, origin }, [{ type: 'user.signed_up' }]);
     return 'created';
   }
 
@@ -112,6 +201,10 @@ export class MemoryStore implements Store {
     index.add(session.id);
     this.indexes.set(input.userId, index);
     if (evicted.length > 0) this.feed.emit('revoked', evicted);
+    this.record({ time: input.now, userId: input.userId, origin: input.origin }, [
+      { type: 'session.created', sessionId: session.id },
+      ...evicted.map((id) => ({ type: 'session.revoked' as const, sessionId: id, details: { cause: 'evicted' } })),
+    ]);
     return publicSession(session);
   }
 
@@ -149,6 +242,14 @@ export class MemoryStore implements Store {
     if (input.generation < session.generation) {
       this.remove(session);
       this.feed.emit('revoked', [session.id]);
+      this.record({ time: input.now, userId: input.userId, origin: input.origin }, [
+        {
+          type: 'session.reuse_detected',
+          sessionId: session.id,
+          details: { generation: input.generation, currentGeneration: session.generation },
+        },
+        { type: 'session.revoked', sessionId: session.id, details: { cause: 'reuse' } },
+      ]);
       return { status: 'reused' };
     }
     return { status: 'invalid' };
@@ -172,16 +273,24 @@ export class MemoryStore implements Store {
     return live;
   }
 
-  async revokeSession(ref: SessionRef, now: number): Promise<boolean> {
+  async revokeSession(ref: SessionRef, now: number, audit: RevokeAudit): Promise<boolean> {
     const session = this.sessions.get(ref.sessionId);
     if (!session || session.userId !== ref.userId) return false;
     this.remove(session);
     if (ended(session, now)) return false;
     this.feed.emit('revoked', [session.id]);
+    this.recordRevoked(ref.userId, [session.id], now, audit);
     return true;
   }
 
-  async revokeSessionWithToken(proof: RefreshProof, now: number): Promise<boolean> {
+  private recordRevoked(userId: string, ids: readonly string[], now: number, audit: RevokeAudit): void {
+    this.record(
+      { time: now, userId, origin: audit.origin },
+      ids.map((id) => ({ type: 'session.revoked' as const, sessionId: id, details: { cause: audit.cause } })),
+    );
+  }
+
+  async revokeSessionWithToken(proof: RefreshProof, now: number, origin: EventOrigin): Promise<boolean> {
     const session = this.live(proof, now);
     if (!session) return false;
     const holder =
@@ -190,16 +299,133 @@ export class MemoryStore implements Store {
     if (!holder) return false;
     this.remove(session);
     this.feed.emit('revoked', [session.id]);
+    this.recordRevoked(proof.userId, [session.id], now, { origin, cause: 'logout' });
     return true;
   }
 
-  async revokeAllSessions(userId: string, now: number): Promise<string[]> {
+  async revokeAllSessions(userId: string, now: number, audit: RevokeAudit): Promise<string[]> {
     const live = await this.listSessions(userId, now);
     for (const id of this.indexes.get(userId) ?? []) this.sessions.delete(id);
     this.indexes.delete(userId);
     const ids = live.map((s) => s.id);
     if (ids.length > 0) this.feed.emit('revoked', ids);
+    this.recordRevoked(userId, ids, now, audit);
     return ids;
+  }
+
+  // Security events
+
+  /** The events of one step, named `<step id>-<i>`, in the audit list and the user's own; then the listeners hear of them. */
+  private record(
+    step: { time: number; userId: string | null; origin: EventOrigin },
+    events: readonly { type: SecurityEventType; sessionId?: string; details?: EventDetails }[],
+  ): SecurityEvent[] {
+    if (events.length === 0) return [];
+    const stepId = newEventStepId(step.time);
+    const base: Record<string, string> = step.origin.requestId ? { requestId: step.origin.requestId } : {};
+    const made = events.map((e, i): SecurityEvent => ({
+      id: eventId(stepId, i + 1),
+      type: e.type,
+      time: step.time,
+      userId: step.userId,
+      sessionId: e.sessionId ?? null,
+      ip: step.origin.ipAddress,
+      userAgent: step.origin.userAgent,
+      details: { ...e.details, ...base },
+    }));
+    for (const event of made) {
+      const id = this.nextEntryId();
+      this.audit.push({ position: { id, source: '' }, event });
+      if (event.userId !== null) {
+        let own = this.userStreams.get(event.userId);
+        if (!own) this.userStreams.set(event.userId, (own = new EventList(this.userEventsMax)));
+        own.push({ position: { id, source: '' }, event });
+      }
+    }
+    for (const listener of this.listeners) {
+      try {
+        listener(made, AUDIT_LIST);
+      } catch {
+        // A failing listener (the audit log) cannot undo or fail a stored change.
+      }
+    }
+    return made;
+  }
+
+  /** Entry ids as Redis makes them: `<ms>-<seq>`, always increasing. */
+  private nextEntryId(): string {
+    const ms = Date.now();
+    if (ms > this.lastEntryMs) {
+      this.lastEntryMs = ms;
+      this.lastEntrySeq = 0;
+    } else {
+      this.lastEntrySeq += 1;
+    }
+    return `${this.lastEntryMs}-${this.lastEntrySeq}`;
+  }
+
+  onEvents(listener: EventListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  async appendEvent(input: EventInput): Promise<SecurityEvent> {
+    const [event] = this.record({ time: input.time, userId: input.userId, origin: input.origin }, [
+      { type: input.type, ...(input.sessionId ? { sessionId: input.sessionId } : {}), details: input.details },
+    ]);
+    return event!;
+  }
+
+  async userEvents(userId: string, page: EventPageRequest): Promise<EventPage> {
+    const own = this.userStreams.get(userId);
+    return own ? readNewestFirst([own.source()], page) : { events: [], endCursor: null, hasNextPage: false };
+  }
+
+  async auditEvents(query: AuditQuery): Promise<EventPage> {
+    const { type } = query;
+    const filter = type === undefined ? undefined : (event: SecurityEvent) => event.type === type;
+    const options = { first: query.first, after: query.after, ...(filter ? { filter } : {}) };
+    if (query.userId !== undefined) {
+      const own = this.userStreams.get(query.userId);
+      return own ? readNewestFirst([own.source()], options) : { events: [], endCursor: null, hasNextPage: false };
+    }
+    return readNewestFirst([this.audit.source()], options);
+  }
+
+  async deliveryStreams(): Promise<string[]> {
+    return [AUDIT_LIST];
+  }
+
+  /** The consumer group of the Redis store, in memory: the same claims, timed by the caller's clock. */
+  async claimDeliveries(stream: string, request: ClaimRequest): Promise<Delivery[]> {
+    if (stream !== AUDIT_LIST) return [];
+    let group = this.groups.get(request.group);
+    if (!group) this.groups.set(request.group, (group = { lastDelivered: '0-0', pending: new Map() }));
+    const out: Delivery[] = [];
+    for (const [entryId, pending] of group.pending) {
+      if (out.length >= request.count) break;
+      const entry = this.audit.byId.get(entryId);
+      if (!entry) {
+        group.pending.delete(entryId); // trimmed away, as XCLAIM drops it
+        continue;
+      }
+      if (request.now - pending.claimedAt < retryDelayMs(pending.attempts, request.backoff, request.jitter)) continue;
+      Object.assign(pending, { consumer: request.consumer, claimedAt: request.now, attempts: pending.attempts + 1 });
+      out.push({ stream, entryId, attempt: pending.attempts, event: entry.event });
+    }
+    for (const entry of this.audit.entries) {
+      if (out.length >= request.count) break;
+      if (compareEntryIds(entry.position.id, group.lastDelivered) <= 0) continue;
+      group.lastDelivered = entry.position.id;
+      group.pending.set(entry.position.id, { consumer: request.consumer, claimedAt: request.now, attempts: 1 });
+      out.push({ stream, entryId: entry.position.id, attempt: 1, event: entry.event });
+    }
+    return out;
+  }
+
+  async acknowledgeDeliveries(group: string, deliveries: readonly Delivery[]): Promise<void> {
+    const pending = this.groups.get(group)?.pending;
+    for (const d of deliveries) pending?.delete(d.entryId);
   }
 
   // Revocation feed

@@ -1,10 +1,16 @@
+import { auditTagForSlot, slotOf } from './redisEvents.js';
+
 /**
  * Where each record lives. A user's record (whose field `s` is the user's session index) and
  * sessions share the hash tag `{u:<userId>}`, so the scripts that touch them stay in one Redis
  * Cluster slot.
  */
 export class RedisKeys {
-  constructor(readonly prefix: string) {}
+  /** `cluster`: one audit stream per slot (redisEvents.ts) instead of one. */
+  constructor(
+    readonly prefix: string,
+    private readonly cluster = false,
+  ) {}
 
   user(userId: string): string {
     return `${this.prefix}{u:${userId}}:user`;
@@ -32,5 +38,28 @@ export class RedisKeys {
   }
   counter(name: string): string {
     return `${this.prefix}count:${name}`;
+  }
+  /** The user's own security events (`securityEvents`), in the user's slot. */
+  userEvents(userId: string): string {
+    return `${this.prefix}{u:${userId}}:events`;
+  }
+  /**
+   * The audit stream a script touching `key` appends to: `{prefix}audit`, or on a Cluster the
+   * stream of the key's slot, `{prefix}audit:{<tag>}`.
+   */
+  auditStreamFor(key: string): string {
+    return this.cluster ? `${this.prefix}audit:{${auditTagForSlot(slotOf(key))}}` : `${this.prefix}audit`;
+  }
+  /** The single audit stream (one server or Sentinel). */
+  auditStream(): string {
+    return `${this.prefix}audit`;
+  }
+  /** SCAN pattern of the per-slot audit streams (glob characters of the prefix escaped). */
+  auditStreamPattern(): string {
+    return `${this.prefix.replace(/[*?[\]\\]/g, (c) => `\\${c}`)}audit:{*}`;
+  }
+  /** Whether a key SCAN found is one of this prefix's per-slot audit streams. */
+  isAuditStream(key: string): boolean {
+    return key.startsWith(`${this.prefix}audit:{`) && /^audit:\{[0-9a-z]+\}$/.test(key.slice(this.prefix.length));
   }
 }

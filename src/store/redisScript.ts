@@ -27,7 +27,7 @@ export interface ScriptDefinition<K extends string, A extends ArgSpec> {
   keys: readonly K[];
   /** ARGV, in order, and their types. */
   args: A;
-  /** Lua placed before the generated locals: functions the body calls. */
+  /** Lua placed after the generated locals (so it may read them): functions the body calls. */
   library?: string;
   /** The body, which reads the keys and arguments by their Lua names. */
   lua: string;
@@ -38,7 +38,7 @@ export interface ScriptDefinition<K extends string, A extends ArgSpec> {
 export interface RedisScript<K extends string = string, A extends ArgSpec = ArgSpec> {
   readonly name: string;
   readonly numberOfKeys: number;
-  /** The whole script: library, generated locals, the deadline check, the body. */
+  /** The whole script: generated locals, library, the deadline check, the body. */
   readonly lua: string;
   readonly buffers: boolean;
   /** KEYS then ARGV, in the declared order, from named values; the deadline last. */
@@ -76,8 +76,8 @@ export function defineScript<const K extends string, const A extends ArgSpec>(
     `local deadline = tonumber(ARGV[${argNames.length + 1}])`,
   ];
   const lua = [
-    definition.library ?? '',
     locals.join('\n'),
+    definition.library ?? '',
     `local clock = redis.call('TIME')
 if tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000) > deadline then
   return redis.error_reply('TESSERA_DEADLINE the command ran after its caller gave up')

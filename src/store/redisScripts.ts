@@ -1,3 +1,4 @@
+import { AUDIT_MAX_ARG, EVENT_ARGS, EVENTS_LUA, USER_EVENTS_MAX_ARG } from './redisEvents.js';
 import { luaRecordCodec, SESSION_RECORD, USER_FIELDS } from './redisRecords.js';
 import { defineScript } from './redisScript.js';
 
@@ -16,13 +17,22 @@ import { defineScript } from './redisScript.js';
  * revoking scripts do not fail on an unreadable record: they end it like a live one.
  * Numbers go out through string.format('%d') so no millisecond value is printed as a float.
  * Every script carries the caller's deadline (redisScript.ts): past it, it writes nothing.
+ *
+ * A script whose change has a security event appends it itself (redisEvents.ts: to the audit
+ * stream of the slot and the user's own list, both declared as keys), so an event is stored
+ * exactly when its change is, and returns what it appended for the gateway's audit log.
  */
+
+/** The keys and arguments of a script that appends events to both streams. */
+const EVENT_KEYS = ['auditKey', 'userEventsKey'] as const;
+const APPENDING_ARGS = { ...EVENT_ARGS, ...AUDIT_MAX_ARG, ...USER_EVENTS_MAX_ARG } as const;
 
 /** The user's fields a refresh hands back with the session, in USER_FIELDS order. */
 const HMGET_USER = `redis.call('HMGET', user_key, ${USER_FIELDS.map((field) => `'${field}'`).join(', ')})`;
 
-/** The session record and the user's session index. */
+/** The session record and the user's session index (and the events library). */
 const sessions = `${luaRecordCodec('session', SESSION_RECORD)}
+${EVENTS_LUA}
 local function is_live(s, now) return s.expiresAt > now and s.absoluteExpiresAt > now end
 -- For the revoking scripts: a record they cannot read is ended like a live one (ending a session
 -- is always safe; a record of another version must not block a logout).
@@ -59,11 +69,12 @@ end
 
 /**
  * Drops ended sessions from the index, ends the oldest ones (and publishes their ids) while the
- * user has maxSessions, adds this one. Returns the idle expiry.
+ * user has maxSessions, adds this one. Events: `session.created`, and `session.revoked` (cause
+ * `evicted`) for each session it ended. Returns {idle expiry, events}.
  */
 export const CREATE_SESSION = defineScript({
   name: 'tsCreateSession',
-  keys: ['sessionKey', 'userKey'],
+  keys: ['sessionKey', 'userKey', ...EVENT_KEYS],
   args: {
     now: 'number',
     idleMs: 'number',
@@ -75,6 +86,7 @@ export const CREATE_SESSION = defineScript({
     sessionKeyPrefix: 'string',
     maxSessions: 'number',
     revocationChannel: 'string',
+    ...APPENDING_ARGS,
   },
   library: sessions,
   lua: `
@@ -98,19 +110,22 @@ store_session(session_key, {
 ids[#ids + 1] = session_id
 write_index(user_key, ids)
 if #evicted > 0 then redis.call('PUBLISH', revocation_channel, table.concat(evicted, ',')) end
-return string.format('%d', expires)
+append_event('session.created', session_id, nil)
+for _, id in ipairs(evicted) do append_event('session.revoked', id, '"cause":"evicted"') end
+return {string.format('%d', expires), appended}
 `,
 });
 
 /**
  * The check and the rotation in one atomic step. A replay revokes the session and publishes
  * its id on the revocation channel in the same step. The user's record comes back with a
- * rotation or grace answer, so a refresh needs no second round trip.
- * Returns {status[, session record, the user's USER_FIELDS]}.
+ * rotation or grace answer, so a refresh needs no second round trip. A replay's events
+ * (`session.reuse_detected`, `session.revoked` cause `reuse`) are appended in the same step.
+ * Returns {status[, session record, the user's USER_FIELDS]} or {'reused', events}.
  */
 export const ROTATE_SESSION = defineScript({
   name: 'tsRotateSession',
-  keys: ['sessionKey', 'userKey'],
+  keys: ['sessionKey', 'userKey', ...EVENT_KEYS],
   args: {
     now: 'number',
     generation: 'number',
@@ -121,6 +136,7 @@ export const ROTATE_SESSION = defineScript({
     graceMs: 'number',
     sessionId: 'string',
     revocationChannel: 'string',
+    ...APPENDING_ARGS,
   },
   library: sessions,
   buffers: true,
@@ -158,7 +174,9 @@ if generation < s.generation then
   redis.call('DEL', session_key)
   unindex(user_key, session_id)
   redis.call('PUBLISH', revocation_channel, session_id)
-  return {'reused'}
+  append_event('session.reuse_detected', session_id, string.format('"generation":%d,"currentGeneration":%d', generation, s.generation))
+  append_event('session.revoked', session_id, '"cause":"reuse"')
+  return {'reused', appended}
 end
 return {'invalid'}
 `,
@@ -189,55 +207,65 @@ return out
 `,
 });
 
-/** Returns 1 when a live session was revoked (and its id published). */
+/** Returns {1, events} when a live session was revoked (its id published, `session.revoked` appended), else {0}. */
 export const REVOKE_SESSION = defineScript({
   name: 'tsRevokeSession',
-  keys: ['sessionKey', 'userKey'],
-  args: { now: 'number', sessionId: 'string', revocationChannel: 'string' },
+  keys: ['sessionKey', 'userKey', ...EVENT_KEYS],
+  args: { now: 'number', sessionId: 'string', revocationChannel: 'string', cause: 'string', ...APPENDING_ARGS },
   library: sessions,
   lua: `
 local raw = redis.call('GET', session_key)
 local live = raw and live_or_unreadable(raw, now)
 unindex(user_key, session_id)
-if not raw then return 0 end
+if not raw then return {0} end
 redis.call('DEL', session_key)
 if live then
   redis.call('PUBLISH', revocation_channel, session_id)
-  return 1
+  append_event('session.revoked', session_id, '"cause":"' .. cause .. '"')
+  return {1, appended}
 end
-return 0
+return {0}
 `,
 });
 
 /**
  * Revokes a session for the holder of its live refresh token or of its immediate predecessor.
- * Returns 1 when it revoked (and published) the session.
+ * Returns {1, events} when it revoked (and published) the session (`session.revoked`, cause
+ * `logout`), else {0}.
  */
 export const REVOKE_SESSION_WITH_TOKEN = defineScript({
   name: 'tsRevokeWithToken',
-  keys: ['sessionKey', 'userKey'],
-  args: { now: 'number', sessionId: 'string', generation: 'number', secretHash: 'string', revocationChannel: 'string' },
+  keys: ['sessionKey', 'userKey', ...EVENT_KEYS],
+  args: {
+    now: 'number',
+    sessionId: 'string',
+    generation: 'number',
+    secretHash: 'string',
+    revocationChannel: 'string',
+    ...APPENDING_ARGS,
+  },
   library: sessions,
   lua: `
 local raw = redis.call('GET', session_key)
-if not raw then return 0 end
+if not raw then return {0} end
 local s = unpack_session(raw)
-if not is_live(s, now) then return 0 end
+if not is_live(s, now) then return {0} end
 local holder = (generation == s.generation and secret_hash == s.secretHash)
   or (generation == s.generation - 1 and secret_hash == s.previousSecretHash)
-if not holder then return 0 end
+if not holder then return {0} end
 redis.call('DEL', session_key)
 unindex(user_key, session_id)
 redis.call('PUBLISH', revocation_channel, session_id)
-return 1
+append_event('session.revoked', session_id, '"cause":"logout"')
+return {1, appended}
 `,
 });
 
-/** Returns (and publishes) the ids of the live sessions it revoked. */
+/** Returns {ids, events}: the live sessions it revoked (published, each with its `session.revoked`). */
 export const REVOKE_ALL_SESSIONS = defineScript({
   name: 'tsRevokeAll',
-  keys: ['userKey'],
-  args: { now: 'number', sessionKeyPrefix: 'string', revocationChannel: 'string' },
+  keys: ['userKey', ...EVENT_KEYS],
+  args: { now: 'number', sessionKeyPrefix: 'string', revocationChannel: 'string', cause: 'string', ...APPENDING_ARGS },
   library: sessions,
   lua: `
 local found, out = {}, {}
@@ -251,7 +279,8 @@ end
 for _, key in ipairs(found) do redis.call('DEL', key) end
 redis.call('HDEL', user_key, 's')
 if #out > 0 then redis.call('PUBLISH', revocation_channel, table.concat(out, ',')) end
-return out
+for _, id in ipairs(out) do append_event('session.revoked', id, '"cause":"' .. cause .. '"') end
+return {out, appended}
 `,
 });
 
@@ -275,25 +304,121 @@ return {n, e - now}
 `,
 });
 
-/** Writes a new user's record (its USER_FIELDS, from the arguments of the same names). */
+/**
+ * Writes a new user's record (its USER_FIELDS, from the arguments of the same names) and its
+ * `user.signed_up` in the user's own list. The user exists once CLAIM_EMAIL points the email
+ * at it, and that step appends the event to the audit stream; a record whose claim fails is
+ * deleted with its stream.
+ */
 export const WRITE_USER = defineScript({
   name: 'tsWriteUser',
-  keys: ['userKey'],
-  args: { e: 'string', h: 'string', r: 'string', c: 'string' },
+  keys: ['userKey', 'userEventsKey'],
+  args: { e: 'string', h: 'string', r: 'string', c: 'string', ...EVENT_ARGS, ...USER_EVENTS_MAX_ARG },
+  library: EVENTS_LUA,
   lua: `
 redis.call('HSET', user_key, ${USER_FIELDS.map((field) => `'${field}', ${field}`).join(', ')})
+push_user_event(user_events_key, user_events_max, event_fields('user.signed_up', '', nil))
 return 1
 `,
 });
 
-/** Points the email at the user unless another account has it; 1 when claimed. */
+/**
+ * Points the email at the user unless another account has it; {1, events} when claimed (with
+ * `user.signed_up` appended to the audit stream of the email's slot: the same event, the same
+ * id, as WRITE_USER put in the user's list), else {0}.
+ */
 export const CLAIM_EMAIL = defineScript({
   name: 'tsClaimEmail',
-  keys: ['emailKey'],
-  args: { userId: 'string' },
+  keys: ['emailKey', 'auditKey'],
+  args: { userId: 'string', ...EVENT_ARGS, ...AUDIT_MAX_ARG },
+  library: EVENTS_LUA,
   lua: `
-if redis.call('SET', email_key, user_id, 'NX') then return 1 end
-return 0
+if redis.call('SET', email_key, user_id, 'NX') then
+  local f = event_fields('user.signed_up', '', nil)
+  xadd_event(audit_key, audit_max, f)
+  appended[1] = f
+  return {1, appended}
+end
+return {0}
+`,
+});
+
+/**
+ * A page of a user's own list: up to `count` events older than the one numbered `below` (or
+ * that one too, `inclusive` 1); `below` 0: from the newest.
+ */
+export const READ_USER_EVENTS = defineScript({
+  name: 'tsUserEvents',
+  keys: ['userEventsKey'],
+  args: { below: 'number', inclusive: 'number', count: 'number' },
+  lua: `
+local start = 0
+if below > 0 then
+  local head = redis.call('LINDEX', user_events_key, 0)
+  if not head then return {} end
+  local seq = tonumber(string.match(head, '^(%d+)|')) or 0
+  start = math.max(0, seq - below + 1 - inclusive)
+end
+return redis.call('LRANGE', user_events_key, start, start + count - 1)
+`,
+});
+
+/** An event that records no change of its own (a failed login): to the audit stream and, with a user, the user's. */
+export const APPEND_EVENT = defineScript({
+  name: 'tsAppendEvent',
+  keys: [...EVENT_KEYS],
+  args: { eventType: 'string', sessionId: 'string', ...APPENDING_ARGS },
+  library: EVENTS_LUA,
+  lua: `
+append_event(event_type, session_id, nil)
+return appended
+`,
+});
+
+/**
+ * Claims entries of an audit stream for webhook delivery by `consumer`: first entries pending
+ * in the group (any consumer's, a stopped instance's too) whose last attempt began at least
+ * their backoff ago (webhookBackoff: base · 2^(attempts-1), capped, times the jitter, at least
+ * min_idle_ms so an attempt still in flight is not taken over), then entries never delivered.
+ * XCLAIM rechecks the idle time, so two instances never both take one entry. Creates the group
+ * (from the stream's start, MKSTREAM) when it is missing. Returns {{attempt, id, fields}, …}.
+ */
+export const CLAIM_DELIVERIES = defineScript({
+  name: 'tsClaimDeliveries',
+  keys: ['streamKey'],
+  args: {
+    group: 'string',
+    consumer: 'string',
+    count: 'number',
+    minIdleMs: 'number',
+    baseDelayMs: 'number',
+    maxDelayMs: 'number',
+    jitter: 'number',
+  },
+  lua: `
+local out = {}
+local pending = redis.pcall('XPENDING', stream_key, group, 'IDLE', string.format('%d', min_idle_ms), '-', '+', string.format('%d', count * 4))
+if type(pending) == 'table' and pending.err then
+  if not string.find(pending.err, 'NOGROUP') then return redis.error_reply(pending.err) end
+  redis.call('XGROUP', 'CREATE', stream_key, group, '0', 'MKSTREAM')
+  pending = {}
+end
+for _, p in ipairs(pending) do
+  if #out >= count then break end
+  local attempts = tonumber(p[4])
+  local delay = math.max(min_idle_ms, math.floor(math.min(max_delay_ms, base_delay_ms * 2 ^ math.max(0, attempts - 1)) * jitter))
+  if tonumber(p[3]) >= delay then
+    local claimed = redis.call('XCLAIM', stream_key, group, consumer, string.format('%d', delay), p[1])
+    if claimed[1] then out[#out + 1] = {attempts + 1, claimed[1][1], claimed[1][2]} end
+  end
+end
+if #out < count then
+  local fresh = redis.call('XREADGROUP', 'GROUP', group, consumer, 'COUNT', string.format('%d', count - #out), 'STREAMS', stream_key, '>')
+  if fresh then
+    for _, e in ipairs(fresh[1][2]) do out[#out + 1] = {1, e[1], e[2]} end
+  end
+end
+return out
 `,
 });
 
@@ -308,4 +433,7 @@ export const SCRIPTS = [
   INCREMENT_COUNTER,
   WRITE_USER,
   CLAIM_EMAIL,
+  APPEND_EVENT,
+  READ_USER_EVENTS,
+  CLAIM_DELIVERIES,
 ] as const;

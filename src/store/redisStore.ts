@@ -1,5 +1,22 @@
 import type { Cluster, Redis } from 'ioredis';
 import { StoreUnavailableError } from '../errors.js';
+import { newEventStepId } from '../events/eventIds.js';
+import { type EventSource, readNewestFirst } from '../events/eventPages.js';
+import {
+  type AuditQuery,
+  type ClaimRequest,
+  type Delivery,
+  type EventInput,
+  type EventListener,
+  type EventOrigin,
+  type EventPage,
+  type EventPageRequest,
+  REVOKE_CAUSES,
+  type RevokeCause,
+  type SecurityEvent,
+  USER_EVENTS_MAX,
+} from '../events/types.js';
+import { decodeAppended, decodeEntries, decodeEvent, decodeUserEvents, eventArgs, originDetails } from './redisEvents.js';
 import { RedisKeys } from './redisKeys.js';
 import { BOUNDED_REDIS_OPTIONS, dropConnection, isCommandTimeout } from './redisConnection.js';
 import { translateRedisError } from './redisErrors.js';
@@ -20,6 +37,7 @@ import type {
   CreateSessionInput,
   RefreshProof,
   RotateInput,
+  RevokeAudit,
   RotateResult,
   SessionRecord,
   SessionRef,
@@ -58,7 +76,14 @@ export interface RedisStoreOptions {
   minReplicasAck?: number;
   /** How long WAIT may take (default 300 ms; keep it below the command timeout). */
   replicaAckTimeoutMs?: number;
+  /** AUDIT_STREAM_MAX: each audit stream is trimmed to about this many entries (default 100 000). */
+  auditStreamMax?: number;
+  /** Events kept in each user's own list (default USER_EVENTS_MAX). */
+  userEventsMax?: number;
 }
+
+/** AUDIT_STREAM_MAX's default (docs/contract.md section 10). */
+export const DEFAULT_AUDIT_STREAM_MAX = 100_000;
 
 type ScriptCall = (...args: ScriptArg[]) => Promise<RedisReply>;
 
@@ -71,13 +96,18 @@ export class RedisStore implements Store {
   private readonly isCluster: boolean;
   private readonly minReplicasAck: number;
   private readonly replicaAckTimeoutMs: number;
+  private readonly auditMax: number;
+  private readonly userEventsMax: number;
+  private readonly listeners = new Set<EventListener>();
 
   constructor(private readonly options: RedisStoreOptions) {
     this.client = options.client;
     this.isCluster = (options.client as { isCluster?: boolean }).isCluster === true;
     this.minReplicasAck = Math.max(0, Math.floor(options.minReplicasAck ?? 0));
     this.replicaAckTimeoutMs = Math.max(1, Math.floor(options.replicaAckTimeoutMs ?? REPLICA_ACK_TIMEOUT_MS));
-    this.keys = new RedisKeys(options.keyPrefix);
+    this.auditMax = Math.max(1, Math.floor(options.auditStreamMax ?? DEFAULT_AUDIT_STREAM_MAX));
+    this.userEventsMax = Math.max(1, Math.floor(options.userEventsMax ?? USER_EVENTS_MAX));
+    this.keys = new RedisKeys(options.keyPrefix, this.isCluster);
     for (const { name, numberOfKeys, lua } of scripts.SCRIPTS) this.client.defineCommand(name, { numberOfKeys, lua });
     this.client.on('ready', () => void this.learnClockOffset());
     if (this.client.status === 'ready') void this.learnClockOffset();
@@ -197,11 +227,25 @@ export class RedisStore implements Store {
    * The record first (under a new id nobody refers to yet), then the email claim: whatever fails
    * or arrives late, an email never points at a missing record. Both carry the script deadline.
    */
-  async createUser(user: UserRecord): Promise<'created' | 'email_taken'> {
-    await this.script(scripts.WRITE_USER, { userKey: this.keys.user(user.id), ...userToFields(user) });
-    const claimed = await this.script(scripts.CLAIM_EMAIL, { emailKey: this.keys.email(user.email), userId: user.id });
-    if (claimed === 1) return 'created';
-    await this.client.del(this.keys.user(user.id)).catch(() => undefined);
+  async createUser(user: UserRecord, origin: EventOrigin): Promise<'created' | 'email_taken'> {
+    const userKey = this.keys.user(user.id);
+    const userEventsKey = this.keys.userEvents(user.id);
+    const event = eventArgs(newEventStepId(user.createdAt), user.createdAt, user.id, origin);
+    await this.script(scripts.WRITE_USER, { userKey, userEventsKey, ...userToFields(user), ...event, userEventsMax: this.userEventsMax });
+    const emailKey = this.keys.email(user.email);
+    const auditKey = this.keys.auditStreamFor(emailKey);
+    const [claimed, appended] = (await this.script(scripts.CLAIM_EMAIL, {
+      emailKey,
+      auditKey,
+      userId: user.id,
+      ...event,
+      auditMax: this.auditMax,
+    })) as RedisReply[];
+    if (claimed === 1) {
+      this.emit(decodeAppended(appended), auditKey);
+      return 'created';
+    }
+    await this.client.del(userKey, userEventsKey).catch(() => undefined);
     return 'email_taken';
   }
 
@@ -226,9 +270,10 @@ export class RedisStore implements Store {
   async createSession(input: CreateSessionInput): Promise<SessionRecord> {
     const { userId, sessionId, now } = input;
     if (sessionId.includes(',')) throw new RangeError('a session id may not contain a comma (the index separator)');
-    const expires = await this.acknowledged(scripts.CREATE_SESSION, userId, {
+    const userKey = this.keys.user(userId);
+    const [expires, appended] = (await this.acknowledged(scripts.CREATE_SESSION, userId, {
       sessionKey: this.keys.session(userId, sessionId),
-      userKey: this.keys.user(userId),
+      userKey,
       now,
       idleMs: input.idleTtlMs,
       absoluteMs: input.absoluteTtlMs,
@@ -239,7 +284,9 @@ export class RedisStore implements Store {
       sessionKeyPrefix: this.keys.sessionPrefix(userId),
       maxSessions: input.maxSessions,
       revocationChannel: this.keys.revocationChannel(),
-    });
+      ...this.appending(userId, now, input.origin),
+    })) as RedisReply[];
+    this.emit(decodeAppended(appended), this.keys.auditStreamFor(userKey));
     return {
       id: sessionId,
       userId,
@@ -255,9 +302,10 @@ export class RedisStore implements Store {
 
   async rotateSession(input: RotateInput): Promise<RotateResult> {
     const { userId, sessionId } = input;
+    const userKey = this.keys.user(userId);
     const reply = (await this.acknowledged(scripts.ROTATE_SESSION, userId, {
       sessionKey: this.keys.session(userId, sessionId),
-      userKey: this.keys.user(userId),
+      userKey,
       now: input.now,
       generation: input.generation,
       secretHash: packOpaque(input.secretHash),
@@ -267,6 +315,7 @@ export class RedisStore implements Store {
       graceMs: input.graceMs,
       sessionId,
       revocationChannel: this.keys.revocationChannel(),
+      ...this.appending(userId, input.now, input.origin),
     })) as Buffer[];
     const status = String(reply[0]);
     if (status === 'rotated' || status === 'grace') {
@@ -275,7 +324,11 @@ export class RedisStore implements Store {
       if (status === 'rotated') return { status, session: stored.session, user };
       return { status, session: stored.session, sealedSuccessor: stored.sealedSuccessor!, user };
     }
-    if (status === 'reused' || status === 'expired') return { status };
+    if (status === 'reused') {
+      this.emit(decodeAppended(reply[1]), this.keys.auditStreamFor(userKey));
+      return { status };
+    }
+    if (status === 'expired') return { status };
     return { status: 'invalid' };
   }
 
@@ -306,38 +359,188 @@ export class RedisStore implements Store {
     return sessions;
   }
 
-  async revokeSession(ref: SessionRef, now: number): Promise<boolean> {
-    const revoked = await this.acknowledged(scripts.REVOKE_SESSION, ref.userId, {
+  async revokeSession(ref: SessionRef, now: number, audit: RevokeAudit): Promise<boolean> {
+    const userKey = this.keys.user(ref.userId);
+    const [revoked, appended] = (await this.acknowledged(scripts.REVOKE_SESSION, ref.userId, {
       sessionKey: this.keys.session(ref.userId, ref.sessionId),
-      userKey: this.keys.user(ref.userId),
+      userKey,
       now,
       sessionId: ref.sessionId,
       revocationChannel: this.keys.revocationChannel(),
-    });
+      cause: checkedCause(audit.cause),
+      ...this.appending(ref.userId, now, audit.origin),
+    })) as RedisReply[];
+    this.emit(decodeAppended(appended), this.keys.auditStreamFor(userKey));
     return revoked === 1;
   }
 
-  async revokeSessionWithToken(proof: RefreshProof, now: number): Promise<boolean> {
-    const revoked = await this.acknowledged(scripts.REVOKE_SESSION_WITH_TOKEN, proof.userId, {
+  async revokeSessionWithToken(proof: RefreshProof, now: number, origin: EventOrigin): Promise<boolean> {
+    const userKey = this.keys.user(proof.userId);
+    const [revoked, appended] = (await this.acknowledged(scripts.REVOKE_SESSION_WITH_TOKEN, proof.userId, {
       sessionKey: this.keys.session(proof.userId, proof.sessionId),
-      userKey: this.keys.user(proof.userId),
+      userKey,
       now,
       sessionId: proof.sessionId,
       generation: proof.generation,
       secretHash: packOpaque(proof.secretHash),
       revocationChannel: this.keys.revocationChannel(),
-    });
+      ...this.appending(proof.userId, now, origin),
+    })) as RedisReply[];
+    this.emit(decodeAppended(appended), this.keys.auditStreamFor(userKey));
     return revoked === 1;
   }
 
-  async revokeAllSessions(userId: string, now: number): Promise<string[]> {
-    const ids = await this.acknowledged(scripts.REVOKE_ALL_SESSIONS, userId, {
-      userKey: this.keys.user(userId),
+  async revokeAllSessions(userId: string, now: number, audit: RevokeAudit): Promise<string[]> {
+    const userKey = this.keys.user(userId);
+    const [ids, appended] = (await this.acknowledged(scripts.REVOKE_ALL_SESSIONS, userId, {
+      userKey,
       now,
       sessionKeyPrefix: this.keys.sessionPrefix(userId),
       revocationChannel: this.keys.revocationChannel(),
-    });
+      cause: checkedCause(audit.cause),
+      ...this.appending(userId, now, audit.origin),
+    })) as RedisReply[];
+    this.emit(decodeAppended(appended), this.keys.auditStreamFor(userKey));
     return (ids as RedisReply[]).map(String);
+  }
+
+  // Security events
+
+  /** The event keys and arguments of a step of this user's (its slot's audit stream, its own list). */
+  private appending(userId: string, now: number, origin: EventOrigin) {
+    return {
+      auditKey: this.keys.auditStreamFor(this.keys.user(userId)),
+      userEventsKey: this.keys.userEvents(userId),
+      ...eventArgs(newEventStepId(now), now, userId, origin),
+      auditMax: this.auditMax,
+      userEventsMax: this.userEventsMax,
+    };
+  }
+
+  /** Listeners must not throw: the change is stored, and its caller must hear so. */
+  private emit(events: readonly SecurityEvent[], stream: string): void {
+    if (events.length === 0) return;
+    for (const listener of this.listeners) {
+      try {
+        listener(events, stream);
+      } catch {
+        // A failing listener (the audit log) cannot undo or fail a stored change.
+      }
+    }
+  }
+
+  onEvents(listener: EventListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  async appendEvent(input: EventInput): Promise<SecurityEvent> {
+    const stepId = newEventStepId(input.time);
+    // A user's event goes to the user's slot; one without a user to the slot of its own id (spread).
+    const auditKey = this.keys.auditStreamFor(input.userId ? this.keys.user(input.userId) : stepId);
+    const appended = await this.script(scripts.APPEND_EVENT, {
+      auditKey,
+      userEventsKey: input.userId ? this.keys.userEvents(input.userId) : auditKey,
+      eventType: input.type,
+      sessionId: input.sessionId ?? '',
+      ...eventArgs(stepId, input.time, input.userId, input.origin),
+      eventDetails: JSON.stringify({ ...input.details, ...originDetails(input.origin) }),
+      auditMax: this.auditMax,
+      userEventsMax: this.userEventsMax,
+    });
+    const events = decodeAppended(appended);
+    this.emit(events, auditKey);
+    return events[0]!;
+  }
+
+  /** One stream, read newest first with XREVRANGE. */
+  private streamSource(key: string, name: string): EventSource {
+    return {
+      name,
+      read: async (bound, count) => {
+        const end = bound === null ? '+' : bound.inclusive ? bound.id : `(${bound.id}`;
+        const reply = await this.run(() => this.client.xrevrange(key, end, '-', 'COUNT', count));
+        return decodeEntries(reply as RedisReply, name);
+      },
+    };
+  }
+
+  /** A user's own list, read newest first by its numbers (READ_USER_EVENTS). */
+  private userSource(userId: string): EventSource {
+    return {
+      name: '',
+      read: async (bound, count) => {
+        const reply = await this.script(scripts.READ_USER_EVENTS, {
+          userEventsKey: this.keys.userEvents(userId),
+          below: bound === null ? 0 : Number(bound.id.split('-')[0]),
+          inclusive: bound?.inclusive ? 1 : 0,
+          count,
+        });
+        return decodeUserEvents(reply);
+      },
+    };
+  }
+
+  async userEvents(userId: string, page: EventPageRequest): Promise<EventPage> {
+    return readNewestFirst([this.userSource(userId)], page);
+  }
+
+  async auditEvents(query: AuditQuery): Promise<EventPage> {
+    const { type } = query;
+    const filter = type === undefined ? undefined : (event: SecurityEvent) => event.type === type;
+    const options = { first: query.first, after: query.after, ...(filter ? { filter } : {}) };
+    if (query.userId !== undefined) return readNewestFirst([this.userSource(query.userId)], options);
+    const streams = await this.deliveryStreams();
+    return readNewestFirst(
+      streams.map((key) => this.streamSource(key, this.isCluster ? key.slice(this.keys.prefix.length) : '')),
+      options,
+    );
+  }
+
+  /** The single audit stream; on a Cluster every per-slot stream, found by SCAN on each master. */
+  async deliveryStreams(): Promise<string[]> {
+    if (!this.isCluster) return [this.keys.auditStream()];
+    const masters = (this.client as Cluster).nodes('master');
+    const found = new Set<string>();
+    await Promise.all(
+      masters.map((node) =>
+        this.run(async () => {
+          let cursor = '0';
+          do {
+            const [next, keys] = await node.scan(cursor, 'MATCH', this.keys.auditStreamPattern(), 'COUNT', 1000, 'TYPE', 'stream');
+            for (const key of keys) if (this.keys.isAuditStream(key)) found.add(key);
+            cursor = next;
+          } while (cursor !== '0');
+        }),
+      ),
+    );
+    return [...found].sort();
+  }
+
+  async claimDeliveries(stream: string, request: ClaimRequest): Promise<Delivery[]> {
+    const reply = (await this.script(scripts.CLAIM_DELIVERIES, {
+      streamKey: stream,
+      group: request.group,
+      consumer: request.consumer,
+      count: request.count,
+      minIdleMs: request.backoff.minIdleMs,
+      baseDelayMs: request.backoff.baseDelayMs,
+      maxDelayMs: request.backoff.maxDelayMs,
+      jitter: request.jitter,
+    })) as RedisReply[];
+    const deliveries: Delivery[] = [];
+    for (const row of reply) {
+      if (!Array.isArray(row) || !Array.isArray(row[2])) continue;
+      const event = decodeEvent(row[2]);
+      if (event) deliveries.push({ stream, entryId: String(row[1]), attempt: Number(row[0]), event });
+    }
+    return deliveries;
+  }
+
+  async acknowledgeDeliveries(group: string, deliveries: readonly Delivery[]): Promise<void> {
+    const byStream = new Map<string, string[]>();
+    for (const d of deliveries) byStream.set(d.stream, [...(byStream.get(d.stream) ?? []), d.entryId]);
+    await Promise.all([...byStream].map(([stream, ids]) => this.run(() => this.client.xack(stream, group, ...ids))));
   }
 
   // Revocation feed
@@ -374,4 +577,10 @@ export class RedisStore implements Store {
   async reset(name: string): Promise<void> {
     await this.run(() => this.client.del(this.keys.counter(name)));
   }
+}
+
+/** A cause goes into the event's JSON as it is: only the contract's words. */
+function checkedCause(cause: RevokeCause): RevokeCause {
+  if (!REVOKE_CAUSES.includes(cause)) throw new RangeError(`not a revocation cause: ${JSON.stringify(cause)}`);
+  return cause;
 }

@@ -1,8 +1,14 @@
+import type { EventOrigin, EventStore, RevokeCause } from '../events/types.js';
+
 /**
  * The storage verbs Tessera needs. Two implementations pass the same contract tests:
  * `RedisStore` (production) and `MemoryStore` (the embedded, single-process store).
  * Times are epoch milliseconds passed in by the caller (the injected clock).
  * A backend failure surfaces as `StoreUnavailableError`.
+ *
+ * Every step that changes something with a security event (docs/contract.md section 10)
+ * appends the event in the same atomic step: a change is never stored without its event, nor an
+ * event without its change. The steps take the `EventOrigin` of the request that caused them.
  */
 
 export interface UserRecord {
@@ -47,6 +53,8 @@ export interface CreateSessionInput extends SessionRef {
    * (first created) end to make room, revoked and pushed on the revocation feed like a revoke.
    */
   maxSessions: number;
+  /** For `session.created` (and `session.revoked`, cause `evicted`, of the sessions it ends). */
+  origin: EventOrigin;
 }
 
 /** What a presented refresh token proves: a session, a generation and the hash of its secret. */
@@ -68,6 +76,14 @@ export interface RotateInput extends SessionRef {
   idleTtlMs: number;
   /** Reuse grace window; 0 turns it off. */
   graceMs: number;
+  /** For `session.reuse_detected` and `session.revoked` (cause `reuse`) when this is a replay. */
+  origin: EventOrigin;
+}
+
+/** Who ends sessions, and why (`session.revoked` details.cause). */
+export interface RevokeAudit {
+  origin: EventOrigin;
+  cause: RevokeCause;
 }
 
 export type RotateResult =
@@ -91,19 +107,20 @@ export interface SessionStore {
   /** The user's live sessions (any order); prunes ended ones from the user's index. */
   listSessions(userId: string, now: number): Promise<SessionRecord[]>;
   /** True when the session existed and is now revoked. Pushes the id to revocation subscribers in the same atomic step. */
-  revokeSession(ref: SessionRef, now: number): Promise<boolean>;
+  revokeSession(ref: SessionRef, now: number, audit: RevokeAudit): Promise<boolean>;
   /** Ids of the sessions revoked, pushed to revocation subscribers in the same atomic step. */
-  revokeAllSessions(userId: string, now: number): Promise<string[]>;
+  revokeAllSessions(userId: string, now: number, audit: RevokeAudit): Promise<string[]>;
   /**
    * Revokes the session only for the holder of its live refresh token or of its immediate
    * predecessor (logout with a refresh cookie); anything else revokes nothing and answers false.
+   * Its event's cause is `logout`.
    */
-  revokeSessionWithToken(proof: RefreshProof, now: number): Promise<boolean>;
+  revokeSessionWithToken(proof: RefreshProof, now: number, origin: EventOrigin): Promise<boolean>;
 }
 
 export interface UserStore {
-  /** 'email_taken' when another account has the email; nothing is written then. */
-  createUser(user: UserRecord): Promise<'created' | 'email_taken'>;
+  /** 'email_taken' when another account has the email; nothing is written then. Records `user.signed_up`. */
+  createUser(user: UserRecord, origin: EventOrigin): Promise<'created' | 'email_taken'>;
   findUserByEmail(email: string): Promise<UserRecord | null>;
   /** In order; null where unknown. One round trip. */
   getUsers(ids: readonly string[]): Promise<(UserRecord | null)[]>;
@@ -132,7 +149,7 @@ export interface CounterStore {
   reset(key: string): Promise<void>;
 }
 
-export interface Store extends SessionStore, UserStore, RevocationLog, CounterStore {
+export interface Store extends SessionStore, UserStore, RevocationLog, CounterStore, EventStore {
   readonly kind: 'redis' | 'memory';
   /** Resolves when the backend answers; rejects with StoreUnavailableError otherwise. */
   ping(): Promise<void>;

@@ -1,11 +1,11 @@
 import type { RedisTopology } from '../../src/config.js';
-import { type RedisClient, RedisStore } from '../../src/store/redisStore.js';
+import { type RedisClient, RedisStore, type RedisStoreOptions } from '../../src/store/redisStore.js';
 import { createRedisClients } from '../../src/store/redisTopology.js';
 
 /** RedisStores on a Redis Cluster or Sentinel group of the test's own, each on connections of its own. */
 export interface TopologyStores {
   /** A connected store on the topology (as the gateway would make it, with no REDIS_URL). */
-  open(keyPrefix: string, minReplicasAck: number): Promise<RedisStore>;
+  open(keyPrefix: string, minReplicasAck: number, options?: Pick<RedisStoreOptions, 'auditStreamMax' | 'userEventsMax'>): Promise<RedisStore>;
   /** The command connection of a store opened here. */
   clientOf(store: RedisStore): RedisClient;
   /** Closes every store opened here (errors ignored). */
@@ -16,11 +16,11 @@ export interface TopologyStores {
 export function topologyStores(topology: () => RedisTopology): TopologyStores {
   const clients = new Map<RedisStore, RedisClient>();
   return {
-    async open(keyPrefix, minReplicasAck) {
+    async open(keyPrefix, minReplicasAck, options = {}) {
       const { client, createSubscriber } = createRedisClients({ topology: topology(), url: null, onError: () => undefined });
       client.on('error', () => undefined);
       await client.connect();
-      const store = new RedisStore({ client, createSubscriber, keyPrefix, minReplicasAck });
+      const store = new RedisStore({ client, createSubscriber, keyPrefix, minReplicasAck, ...options });
       clients.set(store, client);
       return store;
     },

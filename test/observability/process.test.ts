@@ -97,7 +97,7 @@ describe('node dist/main.js, observed', () => {
       const logs = lines.filter((line) => !line.startsWith('LOADED'));
       for (const line of logs) expect(line, line).toMatch(/^\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}\] (INFO|WARN|ERROR|DEBUG): /);
       expect(logs.filter((line) => line.includes('Mode: unmanaged'))).toEqual([expect.stringMatching(/INFO: Gateway successfully loaded schema\. Mode: unmanaged$/)]);
-      expect(logs.find((line) => line.includes('"requestId":"proc-pretty-1"'))).toMatch(/INFO: request done \{.*"status":200/);
+      expect(logs.find((line) => line.includes('"requestId":"proc-pretty-1"') && line.includes('request done'))).toMatch(/INFO: request done \{.*"status":200/);
       expect(logs.some((line) => line.includes(`tracing: OTLP/HTTP to ${receiver.url}`))).toBe(true);
       expect(lines.filter((line) => line.startsWith('LOADED'))).toEqual([
         `LOADED ${JSON.stringify(['@opentelemetry/sdk-trace', '@opentelemetry/exporter-trace-otlp-http', 'pino-pretty'])}`,

@@ -10,7 +10,10 @@ import { ask, infoFields, startRedisCluster, type TestCluster } from '../helpers
 import type { RedisProcess } from '../helpers/redisProcess.js';
 import { bearer, createTestServer, LOGIN, REFRESH, signUp, type TestServer, uniqueEmail } from '../helpers/testServer.js';
 import { topologyStores } from '../helpers/topologyStores.js';
-import { rotation, sessionInput, storeContract, T0 } from '../store/storeContract.js';
+import { eventContract } from '../store/eventContract.js';
+import { rotation, sessionInput, storeContract, T0, LOGOUT, TEST_ORIGIN } from '../store/storeContract.js';
+import { auditLog, startGateway } from '../events/support.js';
+import { startWebhookReceiver, webhookSecret } from '../helpers/webhookReceiver.js';
 
 /**
  * The store and the API on a real 3-master Redis Cluster (REDIS_CLUSTER_NODES): every script
@@ -19,6 +22,10 @@ import { rotation, sessionInput, storeContract, T0 } from '../store/storeContrac
  */
 
 const PASSWORD = 'correct horse battery';
+const SIGNUP_MUTATION = 'mutation($email: String!, $password: String!) { signup(email: $email, password: $password) { accessToken } }';
+
+/** The key prefix a store of this file was opened with. */
+const ownPrefix = (s: RedisStore) => (s as unknown as { keys: RedisKeys }).keys.prefix;
 const prefix = uniquePrefix('cluster');
 const keys = new RedisKeys(prefix);
 let cluster: TestCluster;
@@ -26,7 +33,8 @@ const stores = topologyStores(() => ({ kind: 'cluster', nodes: cluster.addresses
 let store: RedisStore;
 let peer: RedisStore;
 
-const clusterStore = (keyPrefix: string, minReplicasAck = 0): Promise<RedisStore> => stores.open(keyPrefix, minReplicasAck);
+const clusterStore = (keyPrefix: string, minReplicasAck = 0, options = {}): Promise<RedisStore> =>
+  stores.open(keyPrefix, minReplicasAck, options);
 
 /** A user id whose keys live on this node. */
 async function userOn(node: RedisProcess, keyPrefix = prefix): Promise<string> {
@@ -51,6 +59,32 @@ afterAll(async () => {
 
 describe('RedisStore on a Redis Cluster', () => {
   storeContract({ store: () => store, peer: () => peer });
+  eventContract({ store: () => store, fresh: (options) => clusterStore(uniquePrefix('cluster-events'), 0, options) });
+
+  it("appends each user's events to the audit stream of the user's own slot, and reads them all as one log", async () => {
+    const own = await clusterStore(uniquePrefix('cluster-audit'));
+    const inputs = await Promise.all(cluster.nodes.map(async (node) => sessionInput({ userId: await userOn(node, ownPrefix(own)) })));
+    for (const input of inputs) await own.createSession(input);
+    const streams = await own.deliveryStreams();
+    expect(streams).toHaveLength(3);
+    const auditKeys = new RedisKeys(ownPrefix(own), true);
+    for (const input of inputs) {
+      const stream = auditKeys.auditStreamFor(auditKeys.user(input.userId));
+      expect(streams).toContain(stream);
+      const [streamSlot, userSlot] = await Promise.all(
+        [stream, auditKeys.user(input.userId)].map((k) => ask(cluster.nodes[0]!.port, 'CLUSTER', 'KEYSLOT', k)),
+      );
+      expect(streamSlot).toBe(userSlot);
+    }
+    // One stream on each master, merged newest first.
+    const nodes = await Promise.all(streams.map((s) => cluster.nodeOf(s)));
+    expect(new Set(nodes).size).toBe(3);
+    const page = await own.auditEvents({ first: 2, after: null });
+    const rest = await own.auditEvents({ first: 10, after: page.endCursor });
+    const ids = [...page.events, ...rest.events].map((e) => e.event.sessionId);
+    expect(ids).toEqual([...inputs].reverse().map((i) => i.sessionId));
+    expect(rest.hasNextPage).toBe(false);
+  });
 
   it("keeps a user's keys in one slot", async () => {
     const id = newId();
@@ -74,7 +108,7 @@ describe('RedisStore on a Redis Cluster', () => {
       roles: ['user'],
       createdAt: T0,
     }));
-    for (const u of users) expect(await store.createUser(u)).toBe('created');
+    for (const u of users) expect(await store.createUser(u, TEST_ORIGIN)).toBe('created');
     expect(await peer.getUsers([...users.map((u) => u.id), newId()])).toEqual([...users, null]);
   });
 
@@ -111,7 +145,7 @@ describe('RedisStore on a Redis Cluster', () => {
         for (const node of cluster.nodes) {
           const input = sessionInput({ userId: await userOn(node) });
           await store.createSession(input);
-          expect(await store.revokeSession(input, T0 + 1)).toBe(true);
+          expect(await store.revokeSession(input, T0 + 1, LOGOUT)).toBe(true);
           revoked.push({ id: input.sessionId, node: node.port });
         }
         // Two of the three were published on a node other than the one listened to.
@@ -215,6 +249,43 @@ describe('the GraphQL API on a Redis Cluster', () => {
   });
 });
 
+describe('webhook delivery on a Redis Cluster', () => {
+  it('delivers the events of users in every slot, from the per-slot streams', async () => {
+    const hookPrefix = uniquePrefix('cluster-hooks');
+    const secret = webhookSecret();
+    const receiver = await startWebhookReceiver(secret);
+    const env = {
+      REDIS_KEY_PREFIX: hookPrefix,
+      AUDIT_WEBHOOK_URL: receiver.url,
+      AUDIT_WEBHOOK_SECRET: secret,
+    };
+    const gateway = await startGateway(await clusterStore(hookPrefix), env);
+    // A second gateway that appends nothing itself: it finds the streams by SCAN and shares the work.
+    const other = await startGateway(await clusterStore(hookPrefix), env);
+    try {
+      receiver.setMode('error');
+      for (let i = 0; i < 6; i++) {
+        const answer = await gateway.graphql(SIGNUP_MUTATION, { email: uniqueEmail(), password: PASSWORD });
+        expect(answer.errors).toEqual([]);
+      }
+      await expect.poll(() => receiver.attempts, { timeout: 5_000 }).toBeGreaterThan(0);
+      receiver.setMode('ok');
+      const log = await auditLog(gateway.store);
+      expect(log).toHaveLength(12);
+      expect(new Set(await gateway.store.deliveryStreams()).size).toBeGreaterThan(1);
+      await expect.poll(() => new Set(receiver.delivered.map((d) => d.id)).size, { timeout: 15_000 }).toBe(12);
+      expect(new Set(receiver.delivered.map((d) => d.id))).toEqual(new Set(log.map((e) => e.id)));
+      expect(receiver.rejected).toBe(0);
+      const logs = [...gateway.logs, ...other.logs].join('\n');
+      expect(logs).not.toMatch(/CROSSSLOT|same slot|non local key/i);
+    } finally {
+      await gateway.close();
+      await other.close();
+      await receiver.close();
+    }
+  }, 30_000);
+});
+
 describe('WAIT on a Redis Cluster', () => {
   it("goes to the master that owns the user's slot", async () => {
     const [withReplica, withoutReplica] = cluster.nodes as [RedisProcess, RedisProcess, RedisProcess];
@@ -230,7 +301,7 @@ describe('WAIT on a Redis Cluster', () => {
     await acking.createSession(here);
     const rotated = await acking.rotateSession(rotation(here));
     expect(rotated.status).toBe('rotated');
-    expect(await acking.revokeSession(here, T0 + 2)).toBe(true);
+    expect(await acking.revokeSession(here, T0 + 2, LOGOUT)).toBe(true);
     expect((await waits(withReplica)) - before).toBe(3);
 
     // The node forgot its scripts (SCRIPT FLUSH): the write is sent again with the script's source.

@@ -13,7 +13,7 @@ import { sleep, startRedisProcess } from '../helpers/redisProcess.js';
 import { startSentinelGroup, type TestSentinelGroup } from '../helpers/redisSentinel.js';
 import { bearer, createTestServer, REFRESH, SIGNUP, type TestServer, uniqueEmail } from '../helpers/testServer.js';
 import { topologyStores } from '../helpers/topologyStores.js';
-import { rotation, sessionInput, storeContract } from '../store/storeContract.js';
+import { rotation, sessionInput, storeContract, LOGOUT } from '../store/storeContract.js';
 
 /**
  * A Sentinel-managed Redis (REDIS_SENTINELS, REDIS_SENTINEL_NAME) with REDIS_MIN_REPLICAS_ACK=1:
@@ -72,7 +72,7 @@ describe('REDIS_MIN_REPLICAS_ACK', () => {
       // reports that unconfirmed rotation, so it is not acknowledged either while the replica lacks it.
       const retry = rotation(input, { nextSecretHash: 'hash-retry', sealedSuccessor: 'sealed-retry' });
       await expect(other.rotateSession(retry)).rejects.toBeInstanceOf(StoreUnavailableError);
-      await expect(other.revokeSession({ userId: input.userId, sessionId: 'none' }, input.now)).rejects.toBeInstanceOf(
+      await expect(other.revokeSession({ userId: input.userId, sessionId: 'none' }, input.now, LOGOUT)).rejects.toBeInstanceOf(
         StoreUnavailableError,
       );
     } finally {

@@ -24,6 +24,10 @@ async function everythingStored(): Promise<Buffer[]> {
     const type = await redis.type(key);
     if (type === 'string') values.push((await redis.getBuffer(key))!);
     else if (type === 'hash') values.push(...Object.values(await redis.hgetallBuffer(key)));
+    else if (type === 'stream') {
+      // Security events: every field of every entry.
+      for (const [, fields] of await redis.xrangeBuffer(key, '-', '+')) values.push(...fields);
+    } else if (type === 'list') values.push(...(await redis.lrangeBuffer(key, 0, -1)));
     else throw new Error(`unexpected ${type} at ${key}`);
   }
   return values;
@@ -43,8 +47,10 @@ describe('a read of Redis', () => {
     const second = refreshed.data!.refreshToken.refreshToken as string;
 
     const values = await everythingStored();
-    // The session record is there (the live hash, its predecessor's, the sealed successor) …
+    // The session record is there (the live hash, its predecessor's, the sealed successor), and
+    // the security events of the sign-up …
     expect(values.length).toBeGreaterThanOrEqual(2);
+    expect(values.some((v) => v.toString().includes('session.created'))).toBe(true);
     // … but neither secret in any form, nor the password.
     const forbidden = [...secretForms(first.refreshToken), ...secretForms(second), Buffer.from(TEST_PASSWORD)];
     for (const value of values) for (const secret of forbidden) expect(value.includes(secret)).toBe(false);

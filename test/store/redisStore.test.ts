@@ -5,14 +5,26 @@ import { RedisKeys } from '../../src/store/redisKeys.js';
 import { decodeSession } from '../../src/store/redisRecords.js';
 import { RedisStore } from '../../src/store/redisStore.js';
 import { createRedisClient } from '../../src/store/redisConnection.js';
-import { createRedisStore, deleteKeys, inspector, uniquePrefix } from '../helpers/redis.js';
-import { rotation, sessionInput, storeContract, T0 } from './storeContract.js';
+import { createRedisStore, deleteKeys, inspector, TEST_REDIS_URL, uniquePrefix } from '../helpers/redis.js';
+import { eventContract } from './eventContract.js';
+import { rotation, sessionInput, storeContract, T0, LOGOUT, ALL, TEST_ORIGIN } from './storeContract.js';
 
 const prefix = uniquePrefix('store');
 const keys = new RedisKeys(prefix);
 const redis = inspector();
 let store: RedisStore;
 let peer: RedisStore;
+/** Stores of their own (eventContract's fresh()), each on a prefix of its own. */
+const freshStores: { store: RedisStore; prefix: string }[] = [];
+
+async function freshStore(options: { auditStreamMax?: number; userEventsMax?: number } = {}): Promise<RedisStore> {
+  const freshPrefix = uniquePrefix('events');
+  const client = createRedisClient(TEST_REDIS_URL);
+  await client.connect();
+  const made = new RedisStore({ client, createSubscriber: () => createRedisClient(TEST_REDIS_URL), keyPrefix: freshPrefix, ...options });
+  freshStores.push({ store: made, prefix: freshPrefix });
+  return made;
+}
 
 beforeAll(async () => {
   store = await createRedisStore(prefix);
@@ -22,12 +34,17 @@ beforeAll(async () => {
 afterAll(async () => {
   await store.close();
   await peer.close();
+  for (const fresh of freshStores) {
+    await fresh.store.close();
+    await deleteKeys(redis, fresh.prefix);
+  }
   await deleteKeys(redis, prefix);
   redis.disconnect();
 });
 
 describe('RedisStore', () => {
   storeContract({ store: () => store, peer: () => peer });
+  eventContract({ store: () => store, fresh: freshStore });
 
   describe('what Redis holds', () => {
     const DAY = 86_400_000;
@@ -107,7 +124,7 @@ describe('RedisStore', () => {
       await redis.del(keys.session(third.userId, third.sessionId));
       expect((await store.listSessions(short.userId, T0 + 2 * DAY)).map((s) => s.id)).toEqual([long.sessionId]);
       expect(await indexOf(short.userId)).toEqual([long.sessionId]);
-      await store.revokeSession(long, T0 + 2 * DAY);
+      await store.revokeSession(long, T0 + 2 * DAY, LOGOUT);
       expect(await redis.hexists(keys.user(short.userId), 's')).toBe(0);
     });
 
@@ -126,23 +143,36 @@ describe('RedisStore', () => {
       expect(await redis.getBuffer(keys.session(b.userId, b.sessionId))).toEqual(unreadable);
       expect(await indexOf(a.userId)).toEqual([a.sessionId, b.sessionId, c.sessionId]);
       // Revoking never needs to read it: it is ended and pushed like a live one.
-      expect(await store.revokeSession(b, T0 + 1)).toBe(true);
-      expect((await store.revokeAllSessions(a.userId, T0 + 1)).sort()).toEqual([a.sessionId, c.sessionId].sort());
+      expect(await store.revokeSession(b, T0 + 1, LOGOUT)).toBe(true);
+      expect((await store.revokeAllSessions(a.userId, T0 + 1, ALL)).sort()).toEqual([a.sessionId, c.sessionId].sort());
       expect(await redis.exists(...[a, b, c].map((s) => keys.session(s.userId, s.sessionId)))).toBe(0);
       await expect.poll(() => received).toEqual(expect.arrayContaining([a.sessionId, b.sessionId, c.sessionId]));
     });
 
     it("revoking all of a user's sessions removes them and the index, and leaves the user's record", async () => {
       const user = { id: sessionInput().userId, email: `${randomBytes(4).toString('hex')}@example.com`, passwordHash: 'h', roles: ['user'], createdAt: T0 };
-      await store.createUser(user);
+      await store.createUser(user, TEST_ORIGIN);
       const a = sessionInput({ userId: user.id });
       const b = sessionInput({ userId: user.id });
       await store.createSession(a);
       await store.createSession(b);
-      expect((await store.revokeAllSessions(user.id, T0 + 1)).sort()).toEqual([a.sessionId, b.sessionId].sort());
+      expect((await store.revokeAllSessions(user.id, T0 + 1, ALL)).sort()).toEqual([a.sessionId, b.sessionId].sort());
       expect(await redis.exists(keys.session(a.userId, a.sessionId), keys.session(b.userId, b.sessionId))).toBe(0);
       expect(await redis.hexists(keys.user(user.id), 's')).toBe(0);
       expect(await store.getUsers([user.id])).toEqual([user]);
+    });
+
+    it("keeps a user's own events in a small list in the user's slot, and every event in {prefix}audit", async () => {
+      const input = sessionInput();
+      await store.createSession(input);
+      const own = keys.userEvents(input.userId);
+      expect(await redis.type(own)).toBe('list');
+      // A stream per user would cost its 4 KiB first node; the list holds one ~300-byte element.
+      expect(Number(await redis.memory('USAGE', own))).toBeLessThan(1_024);
+      const [element] = await redis.lrange(own, 0, 0);
+      expect(element).toMatch(/^1\|\["id","[0-9A-Z]{26}-1","type","session.created"/);
+      const entries = await redis.xrevrange(`${prefix}audit`, '+', '-', 'COUNT', 1);
+      expect(entries[0]![1].slice(0, 4)).toEqual(['id', JSON.parse(element!.slice(2))[1], 'type', 'session.created']);
     });
   });
 

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import type { EventOrigin } from '../../src/events/types.js';
 import { newId } from '../../src/ids.js';
-import type { CreateSessionInput, RotateInput, Store } from '../../src/store/types.js';
+import type { CreateSessionInput, RevokeAudit, RotateInput, Store } from '../../src/store/types.js';
 
 /** The behaviour every store must have; run against Redis and the embedded store alike. */
 export interface StoreHarness {
@@ -13,6 +14,11 @@ const MIN = 60_000;
 const DAY = 24 * 60 * MIN;
 export const T0 = Date.UTC(2026, 10, 26, 12, 0, 0);
 
+/** The client the contract's changes come from (their events carry it). */
+export const TEST_ORIGIN: EventOrigin = { ipAddress: '127.0.0.1', userAgent: 'vitest' };
+export const LOGOUT: RevokeAudit = { origin: TEST_ORIGIN, cause: 'logout' };
+export const ALL: RevokeAudit = { origin: TEST_ORIGIN, cause: 'all' };
+
 export function sessionInput(over: Partial<CreateSessionInput> = {}): CreateSessionInput {
   return {
     userId: newId(),
@@ -24,6 +30,7 @@ export function sessionInput(over: Partial<CreateSessionInput> = {}): CreateSess
     userAgent: 'vitest',
     ipAddress: '127.0.0.1',
     maxSessions: 100,
+    origin: TEST_ORIGIN,
     ...over,
   };
 }
@@ -39,6 +46,7 @@ export function rotation(created: CreateSessionInput, over: Partial<RotateInput>
     now: created.now + MIN,
     idleTtlMs: created.idleTtlMs,
     graceMs: 10_000,
+    origin: TEST_ORIGIN,
     ...over,
   };
 }
@@ -78,7 +86,7 @@ export function storeContract(h: StoreHarness): void {
 
     it("a rotation and a grace answer carry the user's record, read in the same step", async () => {
       const user = { id: newId(), email: `${newId().toLowerCase()}@example.com`, passwordHash: 'h', roles: ['user'], createdAt: T0 };
-      await h.store().createUser(user);
+      await h.store().createUser(user, TEST_ORIGIN);
       const input = sessionInput({ userId: user.id });
       await h.store().createSession(input);
       const rotated = await h.store().rotateSession(rotation(input));
@@ -229,8 +237,8 @@ export function storeContract(h: StoreHarness): void {
       const b = sessionInput({ userId: a.userId });
       await h.store().createSession(a);
       await h.store().createSession(b);
-      expect(await h.store().revokeSession(a, T0 + MIN)).toBe(true);
-      expect(await h.store().revokeSession(a, T0 + MIN)).toBe(false);
+      expect(await h.store().revokeSession(a, T0 + MIN, LOGOUT)).toBe(true);
+      expect(await h.store().revokeSession(a, T0 + MIN, LOGOUT)).toBe(false);
       expect((await h.store().rotateSession(rotation(a))).status).toBe('invalid');
       expect((await h.store().listSessions(a.userId, T0 + MIN)).map((s) => s.id)).toEqual([b.sessionId]);
     });
@@ -239,23 +247,23 @@ export function storeContract(h: StoreHarness): void {
       const a = sessionInput();
       await h.store().createSession(a);
       const proof = { userId: a.userId, sessionId: a.sessionId, generation: 0, secretHash: a.secretHash };
-      expect(await h.store().revokeSessionWithToken({ ...proof, secretHash: 'guess' }, T0 + 1)).toBe(false);
-      expect(await h.store().revokeSessionWithToken({ ...proof, generation: 1 }, T0 + 1)).toBe(false);
+      expect(await h.store().revokeSessionWithToken({ ...proof, secretHash: 'guess' }, T0 + 1, TEST_ORIGIN)).toBe(false);
+      expect(await h.store().revokeSessionWithToken({ ...proof, generation: 1 }, T0 + 1, TEST_ORIGIN)).toBe(false);
       await h.store().rotateSession(rotation(a));
       await h.store().rotateSession(rotation(a, { generation: 1, secretHash: 'hash-1', nextSecretHash: 'hash-2' }));
       // Generation 0 is now two behind: it proves nothing.
-      expect(await h.store().revokeSessionWithToken(proof, T0 + 2 * MIN)).toBe(false);
+      expect(await h.store().revokeSessionWithToken(proof, T0 + 2 * MIN, TEST_ORIGIN)).toBe(false);
       expect((await h.store().getSessions([a], T0 + 2 * MIN))[0]).not.toBeNull();
       const predecessor = { ...proof, generation: 1, secretHash: 'hash-1' };
-      expect(await h.store().revokeSessionWithToken(predecessor, T0 + 2 * MIN)).toBe(true);
+      expect(await h.store().revokeSessionWithToken(predecessor, T0 + 2 * MIN, TEST_ORIGIN)).toBe(true);
       expect(await h.store().getSessions([a], T0 + 2 * MIN)).toEqual([null]);
-      expect(await h.store().revokeSessionWithToken(predecessor, T0 + 2 * MIN)).toBe(false);
+      expect(await h.store().revokeSessionWithToken(predecessor, T0 + 2 * MIN, TEST_ORIGIN)).toBe(false);
     });
 
     it("does not revoke a session through another user's id", async () => {
       const a = sessionInput();
       await h.store().createSession(a);
-      expect(await h.store().revokeSession({ userId: newId(), sessionId: a.sessionId }, T0 + MIN)).toBe(false);
+      expect(await h.store().revokeSession({ userId: newId(), sessionId: a.sessionId }, T0 + MIN, LOGOUT)).toBe(false);
       expect((await h.store().getSessions([a], T0 + MIN))[0]).not.toBeNull();
     });
 
@@ -264,11 +272,11 @@ export function storeContract(h: StoreHarness): void {
       const b = sessionInput({ userId: a.userId });
       const other = sessionInput();
       for (const s of [a, b, other]) await h.store().createSession(s);
-      const revoked = await h.store().revokeAllSessions(a.userId, T0 + MIN);
+      const revoked = await h.store().revokeAllSessions(a.userId, T0 + MIN, ALL);
       expect(revoked.sort()).toEqual([a.sessionId, b.sessionId].sort());
       expect(await h.store().listSessions(a.userId, T0 + MIN)).toEqual([]);
       expect(await h.store().listSessions(other.userId, T0 + MIN)).toHaveLength(1);
-      expect(await h.store().revokeAllSessions(a.userId, T0 + MIN)).toEqual([]);
+      expect(await h.store().revokeAllSessions(a.userId, T0 + MIN, ALL)).toEqual([]);
     });
 
     it('drops ended sessions from the user index', async () => {
@@ -300,7 +308,7 @@ export function storeContract(h: StoreHarness): void {
 
     it('creates a user, finds it by email and by id', async () => {
       const u = user(`${newId().toLowerCase()}@example.com`);
-      expect(await h.store().createUser(u)).toBe('created');
+      expect(await h.store().createUser(u, TEST_ORIGIN)).toBe('created');
       expect(await h.store().findUserByEmail(u.email)).toEqual(u);
       expect(await h.store().getUsers([u.id, newId()])).toEqual([u, null]);
     });
@@ -308,9 +316,9 @@ export function storeContract(h: StoreHarness): void {
     it('refuses a second account for the same email, leaving the first intact', async () => {
       const email = `${newId().toLowerCase()}@example.com`;
       const first = user(email);
-      await h.store().createUser(first);
+      await h.store().createUser(first, TEST_ORIGIN);
       const second = user(email);
-      expect(await h.peer().createUser(second)).toBe('email_taken');
+      expect(await h.peer().createUser(second, TEST_ORIGIN)).toBe('email_taken');
       expect((await h.store().findUserByEmail(email))?.id).toBe(first.id);
       expect(await h.store().getUsers([second.id])).toEqual([null]);
     });
@@ -318,7 +326,7 @@ export function storeContract(h: StoreHarness): void {
     it('exactly one of many concurrent signups for one email wins', async () => {
       const email = `${newId().toLowerCase()}@example.com`;
       const results = await Promise.all(
-        Array.from({ length: 10 }, (_, i) => (i % 2 ? h.peer() : h.store()).createUser(user(email))),
+        Array.from({ length: 10 }, (_, i) => (i % 2 ? h.peer() : h.store()).createUser(user(email), TEST_ORIGIN)),
       );
       expect(results.filter((r) => r === 'created')).toHaveLength(1);
     });
@@ -362,7 +370,7 @@ export function storeContract(h: StoreHarness): void {
       const received = await listen();
       const a = sessionInput();
       await h.store().createSession(a);
-      await h.store().revokeSession(a, T0 + 1);
+      await h.store().revokeSession(a, T0 + 1, LOGOUT);
       await expect.poll(() => received).toContain(a.sessionId);
     });
 
@@ -371,7 +379,7 @@ export function storeContract(h: StoreHarness): void {
       const a = sessionInput();
       const b = sessionInput({ userId: a.userId });
       for (const s of [a, b]) await h.store().createSession(s);
-      await h.store().revokeAllSessions(a.userId, T0 + 1);
+      await h.store().revokeAllSessions(a.userId, T0 + 1, ALL);
       await expect.poll(() => received).toEqual(expect.arrayContaining([a.sessionId, b.sessionId]));
     });
 
@@ -423,10 +431,10 @@ export function storeContract(h: StoreHarness): void {
     it('nothing is pushed for a session that was not revoked', async () => {
       const received = await listen();
       const ghost = sessionInput();
-      expect(await h.store().revokeSession(ghost, T0)).toBe(false);
+      expect(await h.store().revokeSession(ghost, T0, LOGOUT)).toBe(false);
       const live = sessionInput();
       await h.store().createSession(live);
-      await h.store().revokeSession(live, T0 + 1);
+      await h.store().revokeSession(live, T0 + 1, LOGOUT);
       await expect.poll(() => received).toContain(live.sessionId);
       expect(received).not.toContain(ghost.sessionId);
     });
