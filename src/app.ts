@@ -123,6 +123,13 @@ export async function createApp(deps: AppDeps): Promise<App> {
   metrics.watchRevocationFeed(() => revocations.isHealthy);
   // Every security event a store step appended goes to the log once the step has succeeded.
   const stopAuditLog = store.onEvents(auditLogger(logger));
+  // Sessions a login ended to stay under MAX_SESSIONS_PER_USER: decided inside the login's script,
+  // which records each as a session.revoked event with cause `evicted`.
+  const stopEvictionCount = store.onEvents((events) => {
+    for (const event of events) {
+      if (event.type === 'session.revoked' && (event.details as { cause?: unknown } | null)?.cause === 'evicted') metrics.sessionsRevoked('evicted');
+    }
+  });
   const webhook = startWebhookDelivery(deps, clock);
   const auth = new AuthService({
     store,
@@ -196,6 +203,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
       await apollo.stop();
       await webhook?.stop();
       stopAuditLog();
+      stopEvictionCount();
       await store.close();
       logger.info('stopped: requests finished, store closed');
     },

@@ -177,6 +177,21 @@ describe('one registry per gateway', () => {
   });
 });
 
+describe('sessions ended by the session cap', () => {
+  it.each(['memory', 'redis'] as const)('a login past MAX_SESSIONS_PER_USER counts the ended session as evicted (%s store)', async (store) => {
+    const server = await createMeasuredServer({ store, env: { MAX_SESSIONS_PER_USER: '2' } });
+    try {
+      const email = uniqueEmail();
+      await signUp(server, email); // session 1
+      for (let i = 0; i < 3; i++) expect((await server.graphql(LOGIN, { email, password: TEST_PASSWORD })).errors).toEqual([]);
+      // Four sessions made with a cap of two: two ended.
+      expect(sample(await server.scrape(), 'tessera_sessions_revoked_total', { cause: 'evicted' })).toBe(2);
+    } finally {
+      await server.close();
+    }
+  });
+});
+
 describe('what later features plug in', () => {
   it('revocations by cause, mail, second factors, WebSocket connections and the webhook backlog show in the scrape', async () => {
     const metrics = new PrometheusMetrics();
