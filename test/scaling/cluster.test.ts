@@ -64,7 +64,12 @@ describe('RedisStore on a Redis Cluster', () => {
   it("appends each user's events to the audit stream of the user's own slot, and reads them all as one log", async () => {
     const own = await clusterStore(uniquePrefix('cluster-audit'));
     const inputs = await Promise.all(cluster.nodes.map(async (node) => sessionInput({ userId: await userOn(node, ownPrefix(own)) })));
-    for (const input of inputs) await own.createSession(input);
+    // Stream ids are each master's own milliseconds: appends to different masters within one
+    // millisecond have no defined order between them, so the three are made a few ms apart.
+    for (const input of inputs) {
+      await own.createSession(input);
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
     const streams = await own.deliveryStreams();
     expect(streams).toHaveLength(3);
     const auditKeys = new RedisKeys(ownPrefix(own), true);
