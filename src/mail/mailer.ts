@@ -69,6 +69,7 @@ export class BackgroundMailer implements Mailer {
   private readonly stop = new AbortController();
   private running = 0;
   private closing = false;
+  private pumpScheduled = false;
   private idleWaiters: (() => void)[] = [];
 
   constructor(private readonly options: MailerOptions) {
@@ -88,7 +89,8 @@ export class BackgroundMailer implements Mailer {
       if (this.closing) return this.giveUp(mail, 1, 'the gateway is stopping');
       if (this.queue.length >= this.timings.maxQueued) return this.giveUp(mail, 1, 'the mail queue is full');
       this.queue.push({ mail, attempt: 1 });
-      this.pump();
+      // Not even the transport's first step runs in the caller's turn: the answer goes out first.
+      this.schedulePump();
     } catch (error) {
       // A bug here must not become the caller's error (nor a 500): log it and count the mail as failed.
       this.options.logger.error({ err: error, mail: { kind: request.kind } }, 'mail could not be prepared');
@@ -144,6 +146,15 @@ export class BackgroundMailer implements Mailer {
       token: link === null ? null : request.token,
       id: `mail_${newId()}`,
     };
+  }
+
+  private schedulePump(): void {
+    if (this.pumpScheduled) return;
+    this.pumpScheduled = true;
+    setImmediate(() => {
+      this.pumpScheduled = false;
+      this.pump();
+    });
   }
 
   private pump(): void {

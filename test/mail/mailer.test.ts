@@ -223,6 +223,14 @@ describe('no transport', () => {
     expect(() => mailer.send({ kind: 'password_reset', to: 'a@example.com', token: 't' })).not.toThrow();
   });
 
+  it('the log transport writes after send has returned, never in the caller\'s turn', async () => {
+    const { mailer, logs } = harness({ MAIL_TRANSPORT: 'log' });
+    mailer.send({ kind: 'password_changed', to: 'a@example.com', token: null });
+    expect(logs).toEqual([]);
+    await until(() => logs.length === 1, 'the log line');
+    expect(logs[0]).toContain('password_changed to a@example.com');
+  });
+
   it('a request the mailer cannot prepare is logged and counted, not thrown', async () => {
     const { mailer, logs, metrics } = harness({ MAIL_TRANSPORT: 'log' });
     expect(mailer).toBeInstanceOf(BackgroundMailer);
