@@ -153,6 +153,15 @@ describe('mailer over real SMTP', () => {
     await until(async () => (await mailCount(metrics, 'password_changed', 'sent')) === 1, 'the sent count');
   });
 
+  it('a full queue drops the newest message, logged and counted as failed, and send still returns', async () => {
+    const server = await inbox({ mode: 'hang' });
+    const { mailer, metrics, logs } = harness({ ...server.env, MAIL_SEND_TIMEOUT: '60s' }, { ...FAST, concurrency: 1, maxQueued: 2, closeTimeoutMs: 100 });
+    for (let i = 0; i < 3; i += 1) mailer.send({ kind: 'email_verification', to: `q${i}@example.com`, token: `t${i}` });
+    expect(await mailCount(metrics, 'email_verification', 'failed')).toBe(1);
+    expect(logs.some((line) => line.includes('the mail queue is full'))).toBe(true);
+    await server.waitFor(() => server.attempts === 1);
+  });
+
   it('close() waits for the sends in flight (bounded)', async () => {
     const server = await inbox();
     const { mailer } = harness(server.env);
