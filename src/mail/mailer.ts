@@ -1,4 +1,4 @@
-import { jitterFactor } from '../events/backoff.js';
+import { jitterFactor, retryDelayMs } from '../events/backoff.js';
 import { newId } from '../ids.js';
 import type { Logger } from '../logger.js';
 import { type Metrics, noMetrics } from '../observability/metrics.js';
@@ -181,7 +181,8 @@ export class BackgroundMailer implements Mailer {
         this.options.logger.error({ mail: { id: mail.id, kind: mail.kind }, errorClass: error instanceof Error ? error.name : typeof error }, 'mail transport failed unexpectedly');
       }
       if (job.attempt >= this.timings.maxAttempts || this.closing) return this.giveUp(mail, job.attempt, reason);
-      const delayMs = Math.floor(Math.min(this.timings.maxDelayMs, this.timings.baseDelayMs * 2 ** (job.attempt - 1)) * jitterFactor(this.random()));
+      const { baseDelayMs, maxDelayMs } = this.timings;
+      const delayMs = retryDelayMs(job.attempt, { baseDelayMs, maxDelayMs, minIdleMs: 0 }, jitterFactor(this.random()));
       this.metrics.mailSent(mail.kind, 'retried');
       this.options.logger.warn(
         { mail: { id: mail.id, kind: mail.kind, transport: transport.name, attempt: job.attempt, retryInMs: delayMs, reason } },

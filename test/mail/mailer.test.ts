@@ -128,8 +128,9 @@ describe('mailer over real SMTP', () => {
       expect(await mailCount(metrics, 'password_reset', 'retried')).toBe(2);
       expect(await mailCount(metrics, 'password_reset', 'sent')).toBe(0);
       expect(server.received).toHaveLength(0);
-      const failures = logs.map((line) => JSON.parse(line) as { level: number; msg: string; mail?: { reason?: string } });
-      expect(failures.filter((l) => l.level === 40 && /retrying/.test(l.msg))).toHaveLength(2);
+      const failures = logs.map((line) => JSON.parse(line) as { level: number; msg: string; mail?: { reason?: string; retryInMs?: number } });
+      // Exponential backoff from 20 ms (the jitter source at its top: a factor of about 1).
+      expect(failures.filter((l) => l.level === 40 && /retrying/.test(l.msg)).map((l) => l.mail!.retryInMs)).toEqual([19, 39]);
       const final = failures.filter((l) => l.level === 50);
       expect(final).toHaveLength(1);
       expect(final[0]!.mail!.reason).toMatch(mode === 'refuse' ? /^EENVELOPE 550/ : /^E[A-Z]+/);
