@@ -9,10 +9,13 @@ import { createTestServer, type TestServer, TEST_PASSWORD, uniqueEmail } from '.
  * makes goes to 127.0.0.1), and in cookie mode the refresh cookie it receives is sent back.
  */
 
+/** The page's document, as far as these functions (run in the page by page.evaluate) use it; Node's lib has no DOM types. */
+declare const document: { querySelector(selector: string): unknown };
+
 /** Puts `query` into GraphiQL's query editor (CodeMirror 5), runs it, and returns the response editor's JSON. */
 async function run(page: Page, query: string): Promise<any> {
   await page.evaluate((text) => {
-    const editor = document.querySelector('.graphiql-query-editor .CodeMirror') as unknown as { CodeMirror: { setValue(v: string): void } };
+    const editor = document.querySelector('.graphiql-query-editor .CodeMirror') as { CodeMirror: { setValue(v: string): void } };
     editor.CodeMirror.setValue(text);
   }, query);
   const before = await responseText(page);
@@ -24,7 +27,7 @@ async function run(page: Page, query: string): Promise<any> {
 
 function responseText(page: Page): Promise<string> {
   return page.evaluate(() => {
-    const editor = document.querySelector('.graphiql-response .CodeMirror') as unknown as { CodeMirror: { getValue(): string } } | null;
+    const editor = document.querySelector('.graphiql-response .CodeMirror') as { CodeMirror: { getValue(): string } } | null;
     return editor?.CodeMirror.getValue() ?? '';
   });
 }
