@@ -38,7 +38,7 @@ function call(target: Page | Frame, url: string, query: string, variables: Recor
           headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
           body: JSON.stringify({ query, variables }),
         });
-        result = { status: response.status, body: await response.json() };
+        result = { status: response.status, body: (await response.json()) as Extract<Call, { status: number }>['body'] };
       } catch (error) {
         result = { failed: String(error) };
       }
