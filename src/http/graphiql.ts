@@ -99,10 +99,18 @@ function assetPath(name: AssetName): string | null {
 }
 
 /**
- * Reads GraphiQL's files once (at start), or returns null when they are missing (an install
+ * GraphiQL's files, read once (at start), or null when they are missing (an install
  * without them: /graphiql then answers 404, as in production).
  */
 export function loadGraphiQL(): GraphiQLFiles | null {
+  // Read once per process: the files do not change while it runs.
+  loaded ??= readGraphiQL();
+  return loaded;
+}
+
+let loaded: GraphiQLFiles | null | undefined;
+
+function readGraphiQL(): GraphiQLFiles | null {
   const files = new Map<string, StaticFile>();
   const text = (body: string, contentType: string): StaticFile => ({ contentType, body: Buffer.from(body, 'utf8') });
   files.set('/graphiql', text(PAGE_HTML, 'text/html; charset=utf-8'));

@@ -59,6 +59,8 @@ function ok(result: Call): NonNullable<Extract<Call, { status: number }>['body']
 /** The POSTs to /graphql the gateway answered (its request log): what reached GraphQL at all. */
 function graphqlPosts(server: TestServer): number {
   return server.logs
+    .flatMap((chunk) => chunk.split('\n'))
+    .filter((line) => line.startsWith('{'))
     .map((line) => JSON.parse(line) as { msg?: string; method?: string; path?: string })
     .filter((line) => line.msg === 'request done' && line.method === 'POST' && line.path === '/graphql').length;
 }
