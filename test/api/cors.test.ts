@@ -53,7 +53,8 @@ describe('CORS on /graphql', () => {
       'access-control-allow-origin': APP,
       'access-control-allow-credentials': 'true',
       'access-control-allow-methods': 'GET, POST',
-      'access-control-allow-headers': 'content-type, authorization, apollo-require-preflight, x-apollo-operation-name, x-request-id',
+      'access-control-allow-headers':
+        'content-type, authorization, apollo-require-preflight, x-apollo-operation-name, apollographql-client-name, apollographql-client-version, x-request-id',
       'access-control-max-age': '600',
     });
     expect(varyOf(response.headers)).toContain('origin');
