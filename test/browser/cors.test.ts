@@ -19,6 +19,7 @@ import { AUTH_FIELDS, createTestServer, LOGIN, SIGNUP, TEST_PASSWORD, type TestS
  */
 
 declare const document: { cookie: string; body: { innerHTML: string } };
+declare const location: { origin: string };
 
 const ME = '{ me { id email } }';
 const REFRESH_FROM_COOKIE = `mutation { refreshToken { ${AUTH_FIELDS} } }`;
@@ -42,7 +43,8 @@ function call(target: Page | Frame, url: string, query: string, variables: Recor
       } catch (error) {
         result = { failed: String(error) };
       }
-      document.body.innerHTML += `<pre>${JSON.stringify(result, null, 1).slice(0, 400).replace(/</g, '&lt;')}</pre>`;
+      const shown = `${location.origin} → ${url}\n${JSON.stringify(result, null, 1).slice(0, 400)}`;
+      document.body.innerHTML += `<pre>${shown.replace(/</g, '&lt;')}</pre>`;
       return result;
     },
     { url, query, variables, token },
