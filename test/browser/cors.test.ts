@@ -23,7 +23,7 @@ declare const location: { origin: string };
 
 const ME = '{ me { id email } }';
 const REFRESH_FROM_COOKIE = `mutation { refreshToken { ${AUTH_FIELDS} } }`;
-const PAGE = '<!doctype html><html><head><title>app</title><link rel="icon" href="data:,"></head><body><h1>A page on another origin</h1><pre id="out"></pre></body></html>';
+const PAGE = '<!doctype html><html><head><title>app</title><link rel="icon" href="data:,"><style>pre { white-space: pre-wrap; word-break: break-all; }</style></head><body><h1>A page on another origin</h1><pre id="out"></pre></body></html>';
 
 type Call = { status: number; body: { data?: any; errors?: { extensions: { code: string; reason?: string } }[] } } | { failed: string };
 
