@@ -1,3 +1,4 @@
+import type { FreshAuthRule } from '../accounts/freshAuth.js';
 import type { AuthService, ClientInfo } from '../auth/authService.js';
 import type { Clock } from '../clock.js';
 import type { RefreshTokenTransport } from '../config.js';
@@ -27,6 +28,7 @@ export interface ContextBuilderDeps {
   auth: AuthService;
   metrics?: Metrics;
   events: SecurityEventService;
+  freshAuth: FreshAuthRule;
 }
 
 /** What the transport tells about one request. */
@@ -64,7 +66,7 @@ export class ContextBuilder {
   }
 
   async build(request: RequestFacts): Promise<GraphQLContext> {
-    const { store, clock, refreshTransport, auth, events } = this.deps;
+    const { store, clock, refreshTransport, auth, events, freshAuth } = this.deps;
     const loaders = new LazyLoaders(store, clock);
     const authentication = await this.authenticate(request.authorization, loaders);
     return new RequestContext(authentication, {
@@ -76,6 +78,7 @@ export class ContextBuilder {
       auth,
       request: request.request,
       events,
+      freshAuth,
     });
   }
 
@@ -156,6 +159,7 @@ class RequestContext implements GraphQLContext {
   readonly requestId: string;
   readonly [SCOPE]: RequestScope;
   readonly events: ContextFields['events'];
+  readonly freshAuth: ContextFields['freshAuth'];
   readonly [AUTHENTICATION]: Authentication;
   [FAILURE]: TesseraError | undefined;
 
@@ -171,6 +175,7 @@ class RequestContext implements GraphQLContext {
     this.requestId = fields.request.id;
     this[SCOPE] = fields.request;
     this.events = fields.events;
+    this.freshAuth = fields.freshAuth;
     this[AUTHENTICATION] = authentication;
     this[FAILURE] = undefined;
   }
