@@ -1,3 +1,5 @@
+import type { AccountService } from '../accounts/accountService.js';
+import type { AdminService } from '../accounts/adminService.js';
 import type { FreshAuthRule } from '../accounts/freshAuth.js';
 import type { AuthService, ClientInfo } from '../auth/authService.js';
 import type { Clock } from '../clock.js';
@@ -29,6 +31,8 @@ export interface ContextBuilderDeps {
   metrics?: Metrics;
   events: SecurityEventService;
   freshAuth: FreshAuthRule;
+  accounts: AccountService;
+  admin: AdminService;
 }
 
 /** What the transport tells about one request. */
@@ -66,7 +70,7 @@ export class ContextBuilder {
   }
 
   async build(request: RequestFacts): Promise<GraphQLContext> {
-    const { store, clock, refreshTransport, auth, events, freshAuth } = this.deps;
+    const { store, clock, refreshTransport, auth, events, freshAuth, accounts, admin } = this.deps;
     const loaders = new LazyLoaders(store, clock);
     const authentication = await this.authenticate(request.authorization, loaders);
     return new RequestContext(authentication, {
@@ -79,6 +83,8 @@ export class ContextBuilder {
       request: request.request,
       events,
       freshAuth,
+      accounts,
+      admin,
     });
   }
 
@@ -160,6 +166,8 @@ class RequestContext implements GraphQLContext {
   readonly [SCOPE]: RequestScope;
   readonly events: ContextFields['events'];
   readonly freshAuth: ContextFields['freshAuth'];
+  readonly accounts: ContextFields['accounts'];
+  readonly admin: ContextFields['admin'];
   readonly [AUTHENTICATION]: Authentication;
   [FAILURE]: TesseraError | undefined;
 
@@ -176,6 +184,8 @@ class RequestContext implements GraphQLContext {
     this[SCOPE] = fields.request;
     this.events = fields.events;
     this.freshAuth = fields.freshAuth;
+    this.accounts = fields.accounts;
+    this.admin = fields.admin;
     this[AUTHENTICATION] = authentication;
     this[FAILURE] = undefined;
   }
