@@ -21,7 +21,8 @@ export interface AdminCaller {
 export interface AdminServiceDeps {
   store: Store;
   clock: Clock;
-  revocations: RevocationFeed;
+  /** This instance's revocation feed (the CLI has none: the store's steps push to every gateway). */
+  revocations: Pick<RevocationFeed, 'noteRevoked'>;
   metrics?: Metrics;
 }
 
