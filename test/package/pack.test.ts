@@ -250,8 +250,20 @@ describe('the installed gateway, used', () => {
     // Signed in: the subgraph's verifier vouches for exactly this user, session and scopes.
     const signedIn = await post(`${gatewayUrl}/graphql`, { query: '{ whoami }' }, bearer(token));
     expect(signedIn.errors).toBeUndefined();
+    const signedInClaims = JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString('utf8'));
+    expect(typeof signedInClaims.auth_time).toBe('number');
     expect(JSON.parse(signedIn.data.whoami)).toEqual({
-      user: { id: userId, roles: ['user', 'orders:read'], sessionId: login.data.login.session.id, scopes: ['user', 'orders:read'] },
+      user: {
+        id: userId,
+        roles: ['user', 'orders:read'],
+        sessionId: login.data.login.session.id,
+        scopes: ['user', 'orders:read'],
+        // How and when the user signed in (contract sections 7 and 8): a password, just now.
+        authTime: signedInClaims.auth_time,
+        amr: ['pwd'],
+        acr: 'aal1',
+        emailVerified: true,
+      },
     });
 
     // Anonymous, with a context header of the client's own: the gateway drops it, the subgraph sees no user.
