@@ -7,6 +7,7 @@ import { RedisStore } from '../../src/store/redisStore.js';
 import { createRedisClient } from '../../src/store/redisConnection.js';
 import { createRedisStore, deleteKeys, inspector, TEST_REDIS_URL, uniquePrefix } from '../helpers/redis.js';
 import { eventContract } from './eventContract.js';
+import { factorContract } from './factorContract.js';
 import { rotation, sessionInput, storeContract, T0, LOGOUT, ALL, TEST_ORIGIN } from './storeContract.js';
 
 const prefix = uniquePrefix('store');
@@ -45,6 +46,7 @@ afterAll(async () => {
 describe('RedisStore', () => {
   storeContract({ store: () => store, peer: () => peer });
   eventContract({ store: () => store, fresh: freshStore });
+  factorContract({ store: () => store });
 
   describe('what Redis holds', () => {
     const DAY = 86_400_000;
