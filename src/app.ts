@@ -6,6 +6,8 @@ import { type Clock, systemClock } from './clock.js';
 import type { Config, FederationSource } from './config.js';
 import { auditLogger } from './events/auditLog.js';
 import { SecurityEventService } from './events/eventService.js';
+import { FactorService } from './factors/factorService.js';
+import { MfaGate } from './factors/mfaGate.js';
 import { DEFAULT_WEBHOOK_TIMINGS, WebhookDelivery, type WebhookTimings } from './events/webhookDelivery.js';
 import { WebhookSender } from './events/webhookSender.js';
 import { createApolloServer } from './graphql/apolloServer.js';
@@ -131,17 +133,18 @@ export async function createApp(deps: AppDeps): Promise<App> {
     }
   });
   const webhook = startWebhookDelivery(deps, clock);
+  const throttle = new LoginThrottle(store, clock, {
+    maxFailures: config.loginMaxFailures,
+    maxFailuresPerAddress: config.loginMaxFailuresPerAddress,
+    windowMs: config.loginFailureWindowMs,
+  }, metrics);
   const auth = new AuthService({
     store,
     clock,
     accessTokens,
     refreshTokens: new RefreshTokenCodec(keys.refreshTagKeys),
     passwords,
-    throttle: new LoginThrottle(store, clock, {
-      maxFailures: config.loginMaxFailures,
-      maxFailuresPerAddress: config.loginMaxFailuresPerAddress,
-      windowMs: config.loginFailureWindowMs,
-    }, metrics),
+    throttle,
     revocations,
     policy: {
       signupEnabled: config.signupEnabled,
@@ -151,6 +154,17 @@ export async function createApp(deps: AppDeps): Promise<App> {
       refreshReuseGraceMs: config.refreshReuseGraceMs,
       defaultRoles: ['user'],
     },
+    metrics,
+    secondFactor: new MfaGate(store, clock),
+  });
+  const issuerHost = new URL(config.issuer).host;
+  const factors = new FactorService({
+    store,
+    clock,
+    auth,
+    throttle,
+    rp: { id: config.factors.rpId, name: issuerHost, origins: config.factors.origins },
+    totpIssuer: issuerHost,
     metrics,
   });
   const apollo = createApolloServer({
@@ -172,6 +186,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
       auth,
       metrics,
       events: new SecurityEventService(store),
+      factors,
     }),
     jwks: () => accessTokens.jwks(),
     ready: () => store.ping(),

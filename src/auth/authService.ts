@@ -130,7 +130,7 @@ export class AuthService {
    * A sign-in whose second factor (or passkey) has just been proven by src/factors/: clears the
    * account's failed attempts and starts the session.
    */
-  async signInWithFactor(user: UserRecord, client: ClientInfo): Promise<IssuedSession> {
+  async signInWithFactor(user: UserRecord, client: ClientInfo, _authentication: { amr: string[]; acr: 'aal1' | 'aal2' }): Promise<IssuedSession> {
     await this.deps.throttle.recordSuccess(user.email, client.ipAddress);
     const issued = await this.startSession(user, client);
     this.metrics.login('success');

@@ -11,6 +11,7 @@ import {
   unauthenticated,
 } from '../errors.js';
 import type { SecurityEventService } from '../events/eventService.js';
+import type { FactorService } from '../factors/factorService.js';
 import type { RevocationFeed } from '../revocation/revocationFeed.js';
 import type { Store } from '../store/types.js';
 import type { AccessTokenService } from '../tokens/accessTokens.js';
@@ -27,6 +28,7 @@ export interface ContextBuilderDeps {
   auth: AuthService;
   metrics?: Metrics;
   events: SecurityEventService;
+  factors: FactorService;
 }
 
 /** What the transport tells about one request. */
@@ -64,7 +66,7 @@ export class ContextBuilder {
   }
 
   async build(request: RequestFacts): Promise<GraphQLContext> {
-    const { store, clock, refreshTransport, auth, events } = this.deps;
+    const { store, clock, refreshTransport, auth, events, factors } = this.deps;
     const loaders = new LazyLoaders(store, clock);
     const authentication = await this.authenticate(request.authorization, loaders);
     return new RequestContext(authentication, {
@@ -76,6 +78,7 @@ export class ContextBuilder {
       auth,
       request: request.request,
       events,
+      factors,
     });
   }
 
@@ -156,6 +159,7 @@ class RequestContext implements GraphQLContext {
   readonly requestId: string;
   readonly [SCOPE]: RequestScope;
   readonly events: ContextFields['events'];
+  readonly factors: ContextFields['factors'];
   readonly [AUTHENTICATION]: Authentication;
   [FAILURE]: TesseraError | undefined;
 
@@ -171,6 +175,7 @@ class RequestContext implements GraphQLContext {
     this.requestId = fields.request.id;
     this[SCOPE] = fields.request;
     this.events = fields.events;
+    this.factors = fields.factors;
     this[AUTHENTICATION] = authentication;
     this[FAILURE] = undefined;
   }

@@ -1,6 +1,7 @@
 import type { IssuedSession } from '../auth/authService.js';
 import { unauthenticated } from '../errors.js';
 import { eventResolvers } from '../events/resolvers.js';
+import { factorResolvers } from '../factors/resolvers.js';
 import type { UserRecord } from '../store/types.js';
 import { type GraphQLContext, requireUser } from './context.js';
 import { DateTimeScalar } from './dateTimeScalar.js';
@@ -64,6 +65,7 @@ export const resolvers: Resolvers = withGraphQLErrors<Resolvers>({
     me: (_parent, _args, context) => ({ id: requireUser(context).id }),
     sessions: (_parent, _args, context) => context.auth.listSessions(requireUser(context).id),
     ...eventResolvers.Query,
+    ...factorResolvers.Query,
   },
 
   Mutation: {
@@ -79,6 +81,11 @@ export const resolvers: Resolvers = withGraphQLErrors<Resolvers>({
       clearCookie(context);
       return count;
     },
+    ...factorResolvers.Mutation,
+    verifyMfa: async (_parent, { mfaToken, code }, context) =>
+      payload(await context.factors.verifyMfa(mfaToken, code, clientOf(context)), context),
+    finishPasskeyChallenge: async (_parent, { mfaToken, response }, context) =>
+      payload(await context.factors.finishPasskeyChallenge(mfaToken, response, clientOf(context)), context),
   },
 
   User: {
@@ -96,4 +103,5 @@ export const resolvers: Resolvers = withGraphQLErrors<Resolvers>({
   },
 
   SecurityEvent: eventResolvers.SecurityEvent,
+  Factor: factorResolvers.Factor,
 });

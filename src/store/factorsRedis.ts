@@ -259,7 +259,8 @@ export class RedisFactors implements FactorStore {
   }
 
   async listFactors(userId: string): Promise<FactorRecord[]> {
-    const fields = await this.host.run(() => this.host.client.hgetall(this.factorsKey(userId)));
+    const key = this.factorsKey(userId);
+    const fields = await this.host.run(() => this.host.client.hgetall(key));
     const factors: FactorRecord[] = [];
     for (const [field, json] of Object.entries(fields)) {
       if (!field.startsWith('f:')) continue;
@@ -278,7 +279,8 @@ export class RedisFactors implements FactorStore {
   }
 
   async countRecoveryCodes(userId: string): Promise<number> {
-    const fields = await this.host.run(() => this.host.client.hkeys(this.factorsKey(userId)));
+    const key = this.factorsKey(userId);
+    const fields = await this.host.run(() => this.host.client.hkeys(key));
     return fields.filter((f) => f.startsWith('c:')).length;
   }
 
@@ -288,7 +290,8 @@ export class RedisFactors implements FactorStore {
   }
 
   async getPendingTotp(userId: string, factorId: string, _now: number): Promise<PendingTotp | null> {
-    const raw = await this.host.run(() => this.host.client.get(this.pendingKey(userId, factorId)));
+    const key = this.pendingKey(userId, factorId);
+    const raw = await this.host.run(() => this.host.client.get(key));
     if (raw === null) return null;
     const { secret, createdAt } = JSON.parse(raw) as { secret: string; createdAt: number };
     return { userId, factorId, secret, createdAt };
@@ -389,7 +392,8 @@ export class RedisFactors implements FactorStore {
   }
 
   async takeChallenge(ref: ChallengeRef, now: number): Promise<boolean> {
-    const stored = await this.host.run(() => this.host.client.getdel(this.challengeKey(checkedChallenge(ref))));
+    const key = this.challengeKey(checkedChallenge(ref));
+    const stored = await this.host.run(() => this.host.client.getdel(key));
     return stored !== null && Number(stored) > now;
   }
 }
