@@ -10,6 +10,7 @@ import {
   getOperationAST,
   print,
 } from 'graphql';
+import type { Clock } from '../clock.js';
 import type { GraphQLContext } from '../graphql/context.js';
 import type { TokenRejection } from '../errors.js';
 import { type AuthRequirements, applyDenials, authorizeOperation, type Caller, collectRequirements } from './edgeAuthorization.js';
@@ -50,8 +51,14 @@ export class AuthorizingGateway implements ServerGateway {
   private latest: AuthRequirements | null = null;
   private unsubscribe: (() => void) | null = null;
 
-  /** @param inner the gateway that plans and executes */
-  constructor(private readonly inner: ApolloGateway) {}
+  /**
+   * @param inner the gateway that plans and executes
+   * @param clock the gateway's clock, for `@tessera__fresh` (the system clock if none)
+   */
+  constructor(
+    private readonly inner: ApolloGateway,
+    private readonly clock?: Clock,
+  ) {}
 
   onSchemaLoadOrUpdate(callback: Parameters<ServerGateway['onSchemaLoadOrUpdate']>[0]): () => void {
     return this.inner.onSchemaLoadOrUpdate(callback);
@@ -85,7 +92,7 @@ export class AuthorizingGateway implements ServerGateway {
       document: original,
       operationName,
       requirements,
-      caller: callerOf(requestContext.context as GraphQLContext),
+      caller: callerOf(requestContext.context as GraphQLContext, (this.clock?.now() ?? Date.now()) / 1000),
     });
     if (denials.length === 0) return execute(requestContext); // the very same document
     const result = await execute(withDocument(requestContext, document));
@@ -94,9 +101,19 @@ export class AuthorizingGateway implements ServerGateway {
 }
 
 /** The caller as edge authorization sees it; why there is none, as the contract's `reason`. */
-function callerOf(context: GraphQLContext): Caller {
+function callerOf(context: GraphQLContext, now: number): Caller {
   const { user, authFailure } = context;
-  if (user) return { authenticated: true, scopes: new Set(user.scopes) };
+  if (user) {
+    // auth_time and acr (contract sections 7, 8); absent from tokens issued before them.
+    const { auth_time: authTime, acr } = user.claims as { auth_time?: unknown; acr?: unknown };
+    return {
+      authenticated: true,
+      scopes: new Set(user.scopes),
+      authTime: typeof authTime === 'number' ? authTime : null,
+      acr: typeof acr === 'string' ? acr : null,
+      now,
+    };
+  }
   const reason = authFailure?.reason;
   return { authenticated: false, scopes: new Set(), ...(isTokenRejection(reason) ? { reason } : {}) };
 }
