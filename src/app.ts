@@ -1,5 +1,6 @@
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
+import { FreshAuthRule } from './accounts/freshAuth.js';
 import { AuthService } from './auth/authService.js';
 import { LoginThrottle } from './auth/loginThrottle.js';
 import { type Clock, systemClock } from './clock.js';
@@ -17,6 +18,8 @@ import { originPolicy } from './http/cors.js';
 import { loadGraphiQL } from './http/graphiql.js';
 import { createHttpServer } from './http/httpServer.js';
 import type { Logger } from './logger.js';
+import { createMailer } from './mail/mailer.js';
+import type { Mailer } from './mail/types.js';
 import type { Metrics } from './observability/metrics.js';
 import type { Tracing } from './observability/tracing.js';
 import { type Observability, observability } from './observability/wiring.js';
@@ -45,6 +48,8 @@ export interface AppDeps {
   webhookTimings?: Partial<WebhookTimings>;
   /** AUDIT_WEBHOOK_URL: the backoff's jitter source, in [0, 1). */
   webhookRandom?: () => number;
+  /** A mailer other than the one of config.mail (tests: short retry timings, a transport of their own). */
+  mailer?: Mailer;
 }
 
 export interface App {
@@ -52,6 +57,8 @@ export interface App {
   auth: AuthService;
   accessTokens: AccessTokenService;
   revocations: RevocationFeed;
+  /** The mail of the account flows (config.mail, or AppDeps.mailer). */
+  mailer: Mailer;
   listen(port: number, host: string): Promise<AddressInfo>;
   /** Stops accepting, lets in-flight requests finish, then closes the store. */
   close(): Promise<void>;
@@ -140,6 +147,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
     maxFailuresPerAddress: config.loginMaxFailuresPerAddress,
     windowMs: config.loginFailureWindowMs,
   }, metrics);
+  const mailer = deps.mailer ?? createMailer(config.mail, { logger, metrics });
   const auth = new AuthService({
     store,
     clock,
@@ -191,6 +199,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
       metrics,
       events: new SecurityEventService(store),
       factors,
+      freshAuth: new FreshAuthRule(config.accounts.freshAuthMaxAgeMs, clock),
     }),
     jwks: () => accessTokens.jwks(),
     ready: () => store.ping(),
@@ -208,6 +217,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
     auth,
     accessTokens,
     revocations,
+    mailer,
     listen: (port, host) =>
       new Promise((resolve, reject) => {
         server.once('error', reject);
@@ -222,6 +232,8 @@ export async function createApp(deps: AppDeps): Promise<App> {
       await closed;
       clearTimeout(deadline);
       await apollo.stop();
+      // No request runs any more, so no mail is queued after this; those in flight get a moment.
+      await mailer.close();
       await webhook?.stop();
       stopAuditLog();
       stopEvictionCount();

@@ -1,7 +1,7 @@
 import { type AuthenticatedUser, type GraphQLContext, requireUser } from '../graphql/context.js';
 import { clientOf } from '../graphql/eventOrigin.js';
 import type { Resolvers } from '../graphql/generated/resolvers.js';
-import { requireFreshAuth } from './freshAuth.js';
+import { requireFreshAuth } from '../accounts/freshAuth.js';
 
 /**
  * The resolvers of schema/factors.graphql, thin: the caller (with fresh authentication where
@@ -10,9 +10,7 @@ import { requireFreshAuth } from './freshAuth.js';
  * where the payload and its cookie are made. Merged there, inside its error boundary.
  */
 function freshCaller(context: GraphQLContext): AuthenticatedUser {
-  const user = requireUser(context);
-  requireFreshAuth(context);
-  return user;
+  return requireFreshAuth(context);
 }
 
 export const factorResolvers = {

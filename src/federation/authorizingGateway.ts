@@ -92,7 +92,7 @@ export class AuthorizingGateway implements ServerGateway {
       document: original,
       operationName,
       requirements,
-      caller: callerOf(requestContext.context as GraphQLContext, (this.clock?.now() ?? Date.now()) / 1000),
+      caller: callerOf(requestContext.context as GraphQLContext, this.clock?.now() ?? Date.now()),
     });
     if (denials.length === 0) return execute(requestContext); // the very same document
     const result = await execute(withDocument(requestContext, document));
@@ -101,18 +101,12 @@ export class AuthorizingGateway implements ServerGateway {
 }
 
 /** The caller as edge authorization sees it; why there is none, as the contract's `reason`. */
-function callerOf(context: GraphQLContext, now: number): Caller {
+function callerOf(context: GraphQLContext, nowMs: number): Caller {
   const { user, authFailure } = context;
   if (user) {
     // auth_time and acr (contract sections 7, 8); absent from tokens issued before them.
-    const { auth_time: authTime, acr } = user.claims as { auth_time?: unknown; acr?: unknown };
-    return {
-      authenticated: true,
-      scopes: new Set(user.scopes),
-      authTime: typeof authTime === 'number' ? authTime : null,
-      acr: typeof acr === 'string' ? acr : null,
-      now,
-    };
+    const { auth_time: authTime, acr } = user.claims;
+    return { authenticated: true, scopes: new Set(user.scopes), authTime: authTime ?? null, acr: acr ?? null, nowMs };
   }
   const reason = authFailure?.reason;
   return { authenticated: false, scopes: new Set(), ...(isTokenRejection(reason) ? { reason } : {}) };

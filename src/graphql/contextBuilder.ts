@@ -1,3 +1,4 @@
+import type { FreshAuthRule } from '../accounts/freshAuth.js';
 import type { AuthService, ClientInfo } from '../auth/authService.js';
 import type { Clock } from '../clock.js';
 import type { RefreshTokenTransport } from '../config.js';
@@ -29,6 +30,7 @@ export interface ContextBuilderDeps {
   metrics?: Metrics;
   events: SecurityEventService;
   factors: FactorService;
+  freshAuth: FreshAuthRule;
 }
 
 /** What the transport tells about one request. */
@@ -66,7 +68,7 @@ export class ContextBuilder {
   }
 
   async build(request: RequestFacts): Promise<GraphQLContext> {
-    const { store, clock, refreshTransport, auth, events, factors } = this.deps;
+    const { store, clock, refreshTransport, auth, events, factors, freshAuth } = this.deps;
     const loaders = new LazyLoaders(store, clock);
     const authentication = await this.authenticate(request.authorization, loaders);
     return new RequestContext(authentication, {
@@ -79,6 +81,7 @@ export class ContextBuilder {
       request: request.request,
       events,
       factors,
+      freshAuth,
     });
   }
 
@@ -160,6 +163,7 @@ class RequestContext implements GraphQLContext {
   readonly [SCOPE]: RequestScope;
   readonly events: ContextFields['events'];
   readonly factors: ContextFields['factors'];
+  readonly freshAuth: ContextFields['freshAuth'];
   readonly [AUTHENTICATION]: Authentication;
   [FAILURE]: TesseraError | undefined;
 
@@ -176,6 +180,7 @@ class RequestContext implements GraphQLContext {
     this[SCOPE] = fields.request;
     this.events = fields.events;
     this.factors = fields.factors;
+    this.freshAuth = fields.freshAuth;
     this[AUTHENTICATION] = authentication;
     this[FAILURE] = undefined;
   }

@@ -9,6 +9,7 @@ import {
   isTypeExtensionNode,
   parse,
 } from 'graphql';
+import { isFresh } from '../../accounts/freshAuth.js';
 import type { AuthRequirements, Caller, DenialCode, FreshRequirement, Requirement, ScopeAlternatives } from './types.js';
 
 const AUTHENTICATED_SPEC = 'https://specs.apollo.dev/authenticated/';
@@ -85,10 +86,7 @@ export function evaluate(requirement: Requirement, caller: Caller): Refusal | nu
 
 /** `auth_time` at most `maxAge` seconds ago (no clock tolerance), and `acr` `aal2` when `mfa`. */
 function freshEnough(fresh: FreshRequirement, caller: Caller): boolean {
-  const { authTime } = caller;
-  if (typeof authTime !== 'number') return false;
-  const now = caller.now ?? Date.now() / 1000;
-  if (now - authTime > fresh.maxAge) return false;
+  if (!isFresh(caller.authTime ?? undefined, caller.nowMs ?? Date.now(), fresh.maxAge)) return false;
   return !fresh.mfa || caller.acr === 'aal2';
 }
 

@@ -36,8 +36,8 @@ export interface Caller {
   authTime?: number | null;
   /** The access token's `acr` (`aal1`, `aal2`). */
   acr?: string | null;
-  /** Now, in seconds since the epoch (the gateway's clock); unset: the system clock. */
-  now?: number;
+  /** Now, in epoch ms (the gateway's clock); unset: the system clock. */
+  nowMs?: number;
 }
 
 export type DenialCode = 'UNAUTHENTICATED' | 'FORBIDDEN';
