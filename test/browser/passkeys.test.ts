@@ -60,19 +60,27 @@ afterAll(async () => {
   await otherSite?.close();
 });
 
+/** The page's WebAuthn API, typed here (the tests' TypeScript has no DOM library). */
+interface PageWebAuthn {
+  navigator: { credentials: Record<'create' | 'get', (options: { publicKey: unknown }) => Promise<{ toJSON(): Record<string, unknown> }>> };
+  PublicKeyCredential: Record<'parseCreationOptionsFromJSON' | 'parseRequestOptionsFromJSON', (json: unknown) => unknown>;
+}
+
 /** navigator.credentials.create with the gateway's options, in the page; the credential's JSON. */
 function create(options: unknown): Promise<Json> {
   return page.evaluate(async (o) => {
-    const credential = (await navigator.credentials.create({ publicKey: PublicKeyCredential.parseCreationOptionsFromJSON(o as never) })) as PublicKeyCredential;
-    return credential.toJSON() as Record<string, unknown>;
+    const w = globalThis as unknown as PageWebAuthn;
+    const credential = await w.navigator.credentials.create({ publicKey: w.PublicKeyCredential.parseCreationOptionsFromJSON(o) });
+    return credential.toJSON();
   }, options);
 }
 
 /** navigator.credentials.get with the gateway's options, in the page; the assertion's JSON. */
 function get(options: unknown, on: Page = page): Promise<Json> {
   return on.evaluate(async (o) => {
-    const credential = (await navigator.credentials.get({ publicKey: PublicKeyCredential.parseRequestOptionsFromJSON(o as never) })) as PublicKeyCredential;
-    return credential.toJSON() as Record<string, unknown>;
+    const w = globalThis as unknown as PageWebAuthn;
+    const credential = await w.navigator.credentials.get({ publicKey: w.PublicKeyCredential.parseRequestOptionsFromJSON(o) });
+    return credential.toJSON();
   }, options);
 }
 
