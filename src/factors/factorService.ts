@@ -291,6 +291,41 @@ export class FactorService {
     return this.deps.auth.signInWithFactor(user, client, { amr: [amrOfPasskey(factor.passkey!), 'mfa'], acr: 'aal2' });
   }
 
+  /**
+   * `reauthenticate(code:, passkeyResponse:)`: proves a second factor again in the caller's own
+   * session, and answers the `amr` values it adds (`otp`, `hwk`/`swk`). A code is checked as at
+   * sign-in (a TOTP step once, a recovery code once); a passkey answers a challenge of
+   * startPasskeyChallenge (without mfaToken) with one of the caller's own credentials. Failures
+   * count toward the account's login limit and are recorded (`mfa.failed`).
+   */
+  async proveAgain(caller: FactorCaller, proof: { code?: string | null; passkeyResponse?: unknown }, client: ClientInfo): Promise<string[]> {
+    const { store, clock, rp } = this.deps;
+    const parsedCode = proof.code != null ? parseCode(proof.code) : null;
+    const assertion = proof.passkeyResponse != null ? parseCredential(proof.passkeyResponse, 'authentication') : null;
+    const user = await this.user(caller.id);
+    if (!parsedCode && !assertion) return [];
+    await this.countAgainstLimit(user, client);
+    const amr: string[] = [];
+    if (parsedCode) {
+      const use = this.codeUse(parsedCode, await store.listFactors(user.id));
+      if (!use || !(await store.useFactor(user.id, use, clock.now()))) return this.failed(user, parsedCode.kind, client);
+      this.metrics.mfaAttempt(parsedCode.kind, 'success');
+      amr.push('otp');
+    }
+    if (assertion) {
+      const { credential, challenge } = assertion;
+      const taken = await store.takeChallenge({ userId: null, purpose: 'passwordless', challenge }, clock.now());
+      const factor = taken ? await this.passkeyOf(user.id, credential) : null;
+      const counter = factor && (await verifyAssertion(rp, credential, challenge, factor, false));
+      if (!factor || counter == null || !(await store.useFactor(user.id, { kind: 'passkey', factorId: factor.id, counter }, clock.now()))) {
+        return this.failed(user, 'webauthn', client, 'PASSKEY_INVALID');
+      }
+      this.metrics.mfaAttempt('webauthn', 'success');
+      amr.push(amrOfPasskey(factor.passkey!));
+    }
+    return amr;
+  }
+
   private async passkeyOf(userId: string, credential: CredentialJson): Promise<FactorRecord | null> {
     const factors = await this.deps.store.listFactors(userId);
     return factors.find((f) => f.kind === 'passkey' && f.passkey?.credentialId === credential.id) ?? null;
