@@ -22,8 +22,10 @@ export class MfaGate implements SecondFactorGate {
   ) {}
 
   async challenge(user: UserRecord, _client: EventOrigin): Promise<TesseraError | null> {
-    const [factors, codes] = await Promise.all([this.store.listFactors(user.id), this.store.countRecoveryCodes(user.id)]);
+    // One read for the common case (no factor); the recovery codes are counted only for those who have one.
+    const factors = await this.store.listFactors(user.id);
     if (factors.length === 0) return null;
+    const codes = await this.store.countRecoveryCodes(user.id);
     const { token, tokenHash } = newMfaToken(user.id);
     await this.store.createMfaTicket({ userId: user.id, tokenHash, now: this.clock.now(), ttlMs: MFA_TOKEN_TTL_MS, maxAttempts: MFA_MAX_ATTEMPTS });
     const kinds = new Set<string>(factors.map((f) => f.kind));
