@@ -1,9 +1,3 @@
-import {
-  generateAuthenticationOptions,
-  generateRegistrationOptions,
-  verifyAuthenticationResponse,
-  verifyRegistrationResponse,
-} from '@simplewebauthn/server';
 import { TesseraError, ErrorCode, withReason } from '../../errors.js';
 import type { FactorRecord, PasskeyData } from '../store.js';
 
@@ -13,6 +7,10 @@ import type { FactorRecord, PasskeyData } from '../store.js';
  * the checks of what it sends back (challenge, origin, RP ID, signature, counter, user
  * verification). Challenges are made here and kept, single use, by the FactorService's store.
  */
+
+/** @simplewebauthn/server, loaded on the first ceremony (it costs a few hundred ms at start otherwise). */
+let library: Promise<typeof import('@simplewebauthn/server')> | undefined;
+const simpleWebAuthn = () => (library ??= import('@simplewebauthn/server'));
 
 export interface RelyingParty {
   /** WEBAUTHN_RP_ID (default: AUTH_ISSUER's host). */
@@ -95,6 +93,7 @@ export function userIdOfHandle(credential: CredentialJson): string | null {
 }
 
 export async function registrationOptions(rp: RelyingParty, user: { id: string; email: string }, existing: readonly FactorRecord[]) {
+  const { generateRegistrationOptions } = await simpleWebAuthn();
   return generateRegistrationOptions({
     rpName: rp.name,
     rpID: rp.id,
@@ -115,6 +114,7 @@ export async function verifyRegistration(
   credential: CredentialJson,
   expectedChallenge: string,
 ): Promise<{ passkey: PasskeyData; counter: number }> {
+  const { verifyRegistrationResponse } = await simpleWebAuthn();
   let result;
   try {
     result = await verifyRegistrationResponse({
@@ -142,6 +142,7 @@ export async function verifyRegistration(
 }
 
 export async function authenticationOptions(rp: RelyingParty, allow: readonly FactorRecord[] | null, userVerification: 'required' | 'preferred') {
+  const { generateAuthenticationOptions } = await simpleWebAuthn();
   return generateAuthenticationOptions({
     rpID: rp.id,
     timeout: 300_000,
@@ -159,6 +160,7 @@ export async function verifyAssertion(
   requireUserVerification: boolean,
 ): Promise<number | null> {
   const passkey = factor.passkey!;
+  const { verifyAuthenticationResponse } = await simpleWebAuthn();
   try {
     const result = await verifyAuthenticationResponse({
       response: credential as never,

@@ -1,5 +1,7 @@
 import { Secret, TOTP } from 'otpauth';
-import QRCode from 'qrcode';
+
+/** qrcode, loaded on the first enrolment (it costs a couple of hundred ms at start otherwise). */
+let qrcode: Promise<typeof import('qrcode')> | undefined;
 
 /**
  * TOTP per RFC 6238 with `otpauth`: SHA-1, 6 digits, 30-second steps, a code of the step before
@@ -22,6 +24,9 @@ export interface TotpEnrollmentData {
 export async function newTotpEnrollment(issuer: string, account: string): Promise<TotpEnrollmentData> {
   const secret = new Secret({ size: SECRET_BYTES }).base32;
   const otpauthUri = totpOf(secret, issuer, account).toString();
+  // A CommonJS module: its exports are the namespace's `default` under Node.
+  const module = (await (qrcode ??= import('qrcode'))) as typeof import('qrcode') & { default?: typeof import('qrcode') };
+  const QRCode = module.default ?? module;
   const qrCodeSvg = await QRCode.toString(otpauthUri, { type: 'svg', errorCorrectionLevel: 'M', margin: 2 });
   return { secret, otpauthUri, qrCodeSvg };
 }
