@@ -25,6 +25,11 @@ export interface LimitReached {
  * (aliases, batches, parallel requests) cannot slip past between a check and a count; a success
  * then takes its count back, and clears the account's.
  */
+/** The counter of an account's failed logins (keyed by its normalized email). */
+export function accountFailuresKey(email: string): string {
+  return `login-failures:account:${email}`;
+}
+
 export class LoginThrottle {
   constructor(
     private readonly counters: CounterStore,
@@ -34,7 +39,7 @@ export class LoginThrottle {
   ) {}
 
   private accountKey(email: string): string {
-    return `login-failures:account:${email}`;
+    return accountFailuresKey(email);
   }
 
   private addressKey(address: string): string {
@@ -69,6 +74,11 @@ export class LoginThrottle {
       this.counters.increment(this.accountKey(email), windowMs, now, -1),
       address === null ? null : this.counters.increment(this.addressKey(address), windowMs, now, -1),
     ]);
+  }
+
+  /** Forgets the account's failed logins (a password reset proved the owner). */
+  async clearAccount(email: string): Promise<void> {
+    await this.counters.reset(this.accountKey(email));
   }
 
   async recordSuccess(email: string, address: string | null): Promise<void> {

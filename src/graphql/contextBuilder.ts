@@ -1,3 +1,5 @@
+import type { AccountService } from '../accounts/accountService.js';
+import type { AdminService } from '../accounts/adminService.js';
 import type { FreshAuthRule } from '../accounts/freshAuth.js';
 import type { AuthService, ClientInfo } from '../auth/authService.js';
 import type { Clock } from '../clock.js';
@@ -31,6 +33,8 @@ export interface ContextBuilderDeps {
   events: SecurityEventService;
   factors: FactorService;
   freshAuth: FreshAuthRule;
+  accounts: AccountService;
+  admin: AdminService;
 }
 
 /** What the transport tells about one request. */
@@ -68,7 +72,7 @@ export class ContextBuilder {
   }
 
   async build(request: RequestFacts): Promise<GraphQLContext> {
-    const { store, clock, refreshTransport, auth, events, factors, freshAuth } = this.deps;
+    const { store, clock, refreshTransport, auth, events, factors, freshAuth, accounts, admin } = this.deps;
     const loaders = new LazyLoaders(store, clock);
     const authentication = await this.authenticate(request.authorization, loaders);
     return new RequestContext(authentication, {
@@ -82,6 +86,8 @@ export class ContextBuilder {
       events,
       factors,
       freshAuth,
+      accounts,
+      admin,
     });
   }
 
@@ -164,6 +170,8 @@ class RequestContext implements GraphQLContext {
   readonly events: ContextFields['events'];
   readonly factors: ContextFields['factors'];
   readonly freshAuth: ContextFields['freshAuth'];
+  readonly accounts: ContextFields['accounts'];
+  readonly admin: ContextFields['admin'];
   readonly [AUTHENTICATION]: Authentication;
   [FAILURE]: TesseraError | undefined;
 
@@ -181,6 +189,8 @@ class RequestContext implements GraphQLContext {
     this.events = fields.events;
     this.factors = fields.factors;
     this.freshAuth = fields.freshAuth;
+    this.accounts = fields.accounts;
+    this.admin = fields.admin;
     this[AUTHENTICATION] = authentication;
     this[FAILURE] = undefined;
   }

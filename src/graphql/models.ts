@@ -31,3 +31,10 @@ export type SecurityEventConnectionModel = SecurityEventPage;
 
 /** A second factor as the factor service hands it out. */
 export type FactorModel = FactorRecord;
+
+/** A page of users (admin `users`). */
+export interface UserConnectionModel {
+  nodes: UserModel[];
+  endCursor: string | null;
+  hasNextPage: boolean;
+}

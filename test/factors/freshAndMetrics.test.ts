@@ -39,6 +39,37 @@ describe('second factors need fresh authentication, and are counted', () => {
     expect((await server.graphql('{ factors { id } }', {}, bearer(token))).data!.factors).toHaveLength(2);
   });
 
+  it('reauthenticate with a password, a code, or both: a fresh auth_time in the same session; both are aal2', async () => {
+    const REAUTH = `mutation($p: String, $c: String) { reauthenticate(password: $p, code: $c) { accessToken session { id } } }`;
+    const email = uniqueEmail();
+    const signed = await signUp(server, email);
+    const { secret, recoveryCodes } = await enrollTotp(server, signed.accessToken, clock.now());
+    clock.advance(10 * 60_000);
+    const claims = (token: string) => JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString());
+    const stale = await server.graphql(ENROLL, {}, bearer(signed.accessToken));
+    expect(stale.errors[0]?.extensions).toMatchObject({ reason: 'STEP_UP_REQUIRED' });
+
+    const both = await server.graphql(REAUTH, { p: TEST_PASSWORD, c: totpAt(secret, clock.now()) }, bearer(signed.accessToken));
+    expect(both.errors).toEqual([]);
+    expect(both.data!.reauthenticate.session.id).toBe(signed.session.id);
+    const fresh = both.data!.reauthenticate.accessToken as string;
+    expect(claims(fresh)).toMatchObject({ amr: ['pwd', 'otp', 'mfa'], acr: 'aal2', auth_time: Math.floor(clock.now() / 1000) });
+    expect((await server.graphql(ENROLL, {}, bearer(fresh))).errors).toEqual([]);
+
+    // The same code again is spent; a recovery code alone is one factor (aal1).
+    const replay = await server.graphql(REAUTH, { c: totpAt(secret, clock.now()) }, bearer(fresh));
+    expect(failure(replay)).toEqual({ code: 'UNAUTHENTICATED', reason: 'MFA_CODE_INVALID' });
+    const code = await server.graphql(REAUTH, { c: recoveryCodes[0] }, bearer(fresh));
+    expect(code.errors).toEqual([]);
+    expect(claims(code.data!.reauthenticate.accessToken)).toMatchObject({ amr: ['otp'], acr: 'aal1' });
+    // A wrong password spends no code; nothing at all is bad input.
+    clock.advance(STEP);
+    const wrong = await server.graphql(REAUTH, { p: 'wrong password', c: totpAt(secret, clock.now()) }, bearer(fresh));
+    expect(failure(wrong).reason).toBe('INVALID_CREDENTIALS');
+    expect((await server.graphql(REAUTH, { c: totpAt(secret, clock.now()) }, bearer(fresh))).errors).toEqual([]);
+    expect(failure(await server.graphql(REAUTH, {}, bearer(fresh))).code).toBe('BAD_USER_INPUT');
+  });
+
   it('counts logins that need a factor, and factor attempts by factor and outcome', async () => {
     const email = uniqueEmail();
     const signed = await signUp(server, email);

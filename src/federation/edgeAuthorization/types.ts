@@ -48,8 +48,8 @@ export interface Denial {
   path: string[];
   code: DenialCode;
   message: string;
-  /** The contract's `extensions.reason`: why there is no caller (UNAUTHENTICATED), or STEP_UP_REQUIRED (FORBIDDEN). */
-  reason?: TokenRejection | 'STEP_UP_REQUIRED';
+  /** The contract's `extensions.reason`: why there is no caller (UNAUTHENTICATED), or STEP_UP_REQUIRED / EMAIL_NOT_VERIFIED (FORBIDDEN). */
+  reason?: TokenRejection | 'STEP_UP_REQUIRED' | 'EMAIL_NOT_VERIFIED';
   /** STEP_UP_REQUIRED: `extensions.maxAge` and `extensions.mfa`, what a new sign-in must meet. */
   stepUp?: FreshRequirement;
   /** The denied field's schema coordinate, `Type.field`. */
