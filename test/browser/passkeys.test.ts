@@ -211,6 +211,22 @@ describe('passkeys in Chromium', () => {
     expect((await gateway.store.listSessions(user.id, Date.now())).length).toBe(sessionsBefore + 1);
   });
 
+  it('reauthenticates with the passkey (alone: aal1; with the password: aal2), in the same session', async () => {
+    const REAUTH = `mutation($p: String, $r: JSON) { reauthenticate(password: $p, passkeyResponse: $r) { accessToken session { id } } }`;
+    const { accessToken, session } = await registered();
+    const alone = await gateway.graphql(REAUTH, { r: await get(await passwordlessOptions()) }, bearer(accessToken));
+    expect(alone.errors).toEqual([]);
+    expect(alone.data!.reauthenticate.session.id).toBe(session.id);
+    expect(claimsOf(alone.data!.reauthenticate.accessToken)).toMatchObject({ amr: ['hwk'], acr: 'aal1' });
+    const both = await gateway.graphql(REAUTH, { p: TEST_PASSWORD, r: await get(await passwordlessOptions()) }, bearer(accessToken));
+    expect(both.errors).toEqual([]);
+    expect(claimsOf(both.data!.reauthenticate.accessToken)).toMatchObject({ amr: ['pwd', 'hwk', 'mfa'], acr: 'aal2' });
+    // Another user's passkey does not reauthenticate this one.
+    const other = await signUp(gateway);
+    const foreign = await gateway.graphql(REAUTH, { r: await get(await passwordlessOptions()) }, bearer(other.accessToken));
+    expect(failure(foreign)).toEqual({ code: 'UNAUTHENTICATED', reason: 'PASSKEY_INVALID' });
+  });
+
   it('removes a passkey (fresh authentication); it signs in no more', async () => {
     const { factor } = await registered();
     const assertion = await get(await passwordlessOptions());
