@@ -247,7 +247,7 @@ export class FactorService {
     const ticket = parseMfaToken(mfaToken);
     if (!ticket) throw withReason(ErrorCode.UNAUTHENTICATED, 'MFA_TOKEN_INVALID');
     const passkeys = (await store.listFactors(ticket.userId)).filter((f) => f.kind === 'passkey');
-    if (passkeys.length === 0) throw withReason(ErrorCode.UNAUTHENTICATED, 'MFA_TOKEN_INVALID');
+    if (passkeys.length === 0) throw withReason(ErrorCode.UNAUTHENTICATED, 'PASSKEY_INVALID');
     const options = await authenticationOptions(rp, passkeys, 'preferred');
     await store.putChallenge({ userId: ticket.userId, purpose: mfaPurpose(ticket), challenge: options.challenge }, clock.now(), CHALLENGE_TTL_MS);
     return options;

@@ -121,6 +121,8 @@ for (const kind of ['redis', 'memory'] as const) {
     it('refuses an mfaToken that expired, was tried a sixth time, is forged or is another user’s', async () => {
       const a = await account();
       const b = await account();
+      const sessionsOf = async (userId: string) => (await server.store.listSessions(userId, clock.now())).length;
+      const [aBefore, bBefore] = [await sessionsOf(a.userId), await sessionsOf(b.userId)];
       const expiring = await mfaLogin(a.email);
       clock.advance(5 * 60_000);
       const expired = await server.graphql(VERIFY, { t: expiring.mfaToken, code: totpAt(a.secret, clock.now()) });
@@ -147,6 +149,8 @@ for (const kind of ['redis', 'memory'] as const) {
         const answer = await server.graphql(VERIFY, { t: ticket.mfaToken, code });
         expect(failure(answer)).toEqual({ code: 'BAD_USER_INPUT', reason: 'MFA_CODE_MALFORMED' });
       }
+      // None of that started a session.
+      expect([await sessionsOf(a.userId), await sessionsOf(b.userId)]).toEqual([aBefore, bBefore]);
       // The ticket survived all of that (malformed input counts no attempt) and still works.
       clock.advance(STEP);
       expect((await server.graphql(VERIFY, { t: ticket.mfaToken, code: totpAt(a.secret, clock.now()) })).errors).toEqual([]);
