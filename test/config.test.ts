@@ -122,6 +122,8 @@ describe('loadConfig defaults', () => {
         },
         sendTimeoutMs: 10_000,
       },
+      corsOrigins: [],
+      factors: { rpId: 'localhost', origins: ['http://localhost:4000'] },
     });
   });
 
