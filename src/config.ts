@@ -58,12 +58,12 @@ export interface Config {
   audit: AuditSettings;
   /** Second factors: the passkeys' relying party (docs/contract.md section 8). */
   factors: FactorSettings;
-  /** CORS_ORIGINS: the exact origins (normalized) allowed to call /graphql with credentials. */
-  corsOrigins: string[];
   /** Accounts: recovery, verification, fresh authentication (docs/contract.md section 7). */
   accounts: AccountSettings;
   /** Mail: transport, sender, templates and links (docs/contract.md section 7; src/mail/settings.ts). */
   mail: MailSettings;
+  /** CORS_ORIGINS: the exact origins (normalized) allowed to call /graphql with credentials. */
+  corsOrigins: string[];
 }
 
 export type EmailVerificationMode = 'off' | 'optional' | 'required';
@@ -237,10 +237,10 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): Config {
     redisMinReplicasAck: readWholeNumber(env, 'REDIS_MIN_REPLICAS_ACK', 0, 0),
     observability: readObservability(env, host),
     audit: readAuditSettings(env),
-    factors: readFactorSettings(env, issuer),
-    corsOrigins: readCorsOrigins(env),
     accounts: readAccountSettings(env),
     mail: readMailSettings(env, production, issuer, cwd),
+    corsOrigins: readCorsOrigins(env),
+    factors: readFactorSettings(env, issuer),
   };
 }
 

@@ -19,10 +19,11 @@ import { AUTH_FIELDS, createTestServer, LOGIN, SIGNUP, TEST_PASSWORD, type TestS
  */
 
 declare const document: { cookie: string; body: { innerHTML: string } };
+declare const location: { origin: string };
 
 const ME = '{ me { id email } }';
 const REFRESH_FROM_COOKIE = `mutation { refreshToken { ${AUTH_FIELDS} } }`;
-const PAGE = '<!doctype html><html><head><title>app</title><link rel="icon" href="data:,"></head><body><h1>A page on another origin</h1><pre id="out"></pre></body></html>';
+const PAGE = '<!doctype html><html><head><title>app</title><link rel="icon" href="data:,"><style>pre { white-space: pre-wrap; word-break: break-all; }</style></head><body><h1>A page on another origin</h1><pre id="out"></pre></body></html>';
 
 type Call = { status: number; body: { data?: any; errors?: { extensions: { code: string; reason?: string } }[] } } | { failed: string };
 
@@ -38,11 +39,12 @@ function call(target: Page | Frame, url: string, query: string, variables: Recor
           headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
           body: JSON.stringify({ query, variables }),
         });
-        result = { status: response.status, body: await response.json() };
+        result = { status: response.status, body: (await response.json()) as Extract<Call, { status: number }>['body'] };
       } catch (error) {
         result = { failed: String(error) };
       }
-      document.body.innerHTML += `<pre>${JSON.stringify(result, null, 1).slice(0, 400).replace(/</g, '&lt;')}</pre>`;
+      const shown = `${location.origin} → ${url}\n${JSON.stringify(result, null, 1).slice(0, 400)}`;
+      document.body.innerHTML += `<pre>${shown.replace(/</g, '&lt;')}</pre>`;
       return result;
     },
     { url, query, variables, token },
@@ -59,6 +61,8 @@ function ok(result: Call): NonNullable<Extract<Call, { status: number }>['body']
 /** The POSTs to /graphql the gateway answered (its request log): what reached GraphQL at all. */
 function graphqlPosts(server: TestServer): number {
   return server.logs
+    .flatMap((chunk) => chunk.split('\n'))
+    .filter((line) => line.startsWith('{'))
     .map((line) => JSON.parse(line) as { msg?: string; method?: string; path?: string })
     .filter((line) => line.msg === 'request done' && line.method === 'POST' && line.path === '/graphql').length;
 }
