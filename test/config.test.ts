@@ -122,6 +122,7 @@ describe('loadConfig defaults', () => {
         },
         sendTimeoutMs: 10_000,
       },
+      corsOrigins: [],
     });
   });
 
