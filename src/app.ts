@@ -10,6 +10,8 @@ import { type Clock, systemClock } from './clock.js';
 import type { Config, FederationSource } from './config.js';
 import { auditLogger } from './events/auditLog.js';
 import { SecurityEventService } from './events/eventService.js';
+import { FactorService } from './factors/factorService.js';
+import { MfaGate } from './factors/mfaGate.js';
 import { DEFAULT_WEBHOOK_TIMINGS, WebhookDelivery, type WebhookTimings } from './events/webhookDelivery.js';
 import { WebhookSender } from './events/webhookSender.js';
 import { createApolloServer } from './graphql/apolloServer.js';
@@ -172,6 +174,17 @@ export async function createApp(deps: AppDeps): Promise<App> {
       defaultRoles: ['user'],
     },
     metrics,
+    secondFactor: new MfaGate(store, clock),
+  });
+  const issuerHost = new URL(config.issuer).host;
+  const factors = new FactorService({
+    store,
+    clock,
+    auth,
+    throttle,
+    rp: { id: config.factors.rpId, name: issuerHost, origins: config.factors.origins },
+    totpIssuer: issuerHost,
+    metrics,
   });
   const freshAuth = new FreshAuthRule(config.accounts.freshAuthMaxAgeMs, clock);
   accounts = new AccountService({
@@ -209,6 +222,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
       auth,
       metrics,
       events: new SecurityEventService(store),
+      factors,
       freshAuth,
       accounts,
       admin,

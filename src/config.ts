@@ -2,6 +2,7 @@ import { isIP } from 'node:net';
 import path from 'node:path';
 import { parseDuration } from './duration.js';
 import { ConfigError } from './errors.js';
+import { type FactorSettings, readFactorSettings } from './factors/settings.js';
 import { isWebhookSecret } from './events/webhookSender.js';
 import { type MailSettings, readMailSettings } from './mail/settings.js';
 
@@ -55,6 +56,8 @@ export interface Config {
   observability: ObservabilityConfig;
   /** Security events: how much the audit log keeps, and where it is delivered (docs/contract.md section 10). */
   audit: AuditSettings;
+  /** Second factors: the passkeys' relying party (docs/contract.md section 8). */
+  factors: FactorSettings;
   /** Accounts: recovery, verification, fresh authentication (docs/contract.md section 7). */
   accounts: AccountSettings;
   /** Mail: transport, sender, templates and links (docs/contract.md section 7; src/mail/settings.ts). */
@@ -237,6 +240,7 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): Config {
     accounts: readAccountSettings(env),
     mail: readMailSettings(env, production, issuer, cwd),
     corsOrigins: readCorsOrigins(env),
+    factors: readFactorSettings(env, issuer),
   };
 }
 

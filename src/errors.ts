@@ -19,7 +19,16 @@ export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 export type TokenRejection = 'TOKEN_MISSING' | 'TOKEN_EXPIRED' | 'TOKEN_INVALID' | 'SESSION_REVOKED';
 /** Why a refresh failed. */
 export type RefreshRejection = 'REFRESH_TOKEN_INVALID' | 'REFRESH_TOKEN_EXPIRED' | 'REFRESH_TOKEN_REUSED';
-export type AuthReason = 'INVALID_CREDENTIALS' | TokenRejection | RefreshRejection;
+/** Why a second factor (docs/contract.md section 8) did not let the caller in. */
+export type FactorReason =
+  | 'MFA_REQUIRED'
+  | 'MFA_TOKEN_INVALID'
+  | 'MFA_CODE_INVALID'
+  | 'MFA_CODE_MALFORMED'
+  | 'PASSKEY_INVALID'
+  | 'PASSKEY_RESPONSE_MALFORMED'
+  | 'FACTOR_NOT_FOUND';
+export type AuthReason = 'INVALID_CREDENTIALS' | TokenRejection | RefreshRejection | FactorReason;
 /** Why a signed-in caller (or a disabled account's correct password) is refused: FORBIDDEN's reasons. */
 export type ForbiddenReason = 'ACCOUNT_DISABLED' | 'STEP_UP_REQUIRED' | 'EMAIL_NOT_VERIFIED' | 'FEATURE_DISABLED';
 /** Why input was refused with a reason (BAD_USER_INPUT). */
@@ -35,7 +44,19 @@ const MESSAGES: Record<AuthReason, string> = {
   REFRESH_TOKEN_INVALID: 'The refresh token is not valid.',
   REFRESH_TOKEN_EXPIRED: 'The refresh token has expired.',
   REFRESH_TOKEN_REUSED: 'The refresh token was already used; the session has been ended.',
+  MFA_REQUIRED: 'A second factor is required to sign in.',
+  MFA_TOKEN_INVALID: 'The MFA token is not valid or has expired; sign in again.',
+  MFA_CODE_INVALID: 'The code is not valid.',
+  MFA_CODE_MALFORMED: 'The code must be six digits (an authenticator app) or a recovery code.',
+  PASSKEY_INVALID: 'The passkey could not be verified.',
+  PASSKEY_RESPONSE_MALFORMED: 'The WebAuthn response is not well formed.',
+  FACTOR_NOT_FOUND: 'No such factor (an enrolment expires after 15 minutes).',
 };
+
+/** A domain error with one of the reasons above and its message (plus extra fields). */
+export function withReason(code: ErrorCode, reason: AuthReason, extra?: Readonly<Record<string, unknown>>): TesseraError {
+  return new TesseraError(code, MESSAGES[reason], { reason, ...(extra ? { extra } : {}) });
+}
 
 export interface TesseraErrorOptions {
   /** `extensions.reason`. */

@@ -123,6 +123,7 @@ describe('loadConfig defaults', () => {
         sendTimeoutMs: 10_000,
       },
       corsOrigins: [],
+      factors: { rpId: 'localhost', origins: ['http://localhost:4000'] },
     });
   });
 

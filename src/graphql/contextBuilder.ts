@@ -14,6 +14,7 @@ import {
   unauthenticated,
 } from '../errors.js';
 import type { SecurityEventService } from '../events/eventService.js';
+import type { FactorService } from '../factors/factorService.js';
 import type { RevocationFeed } from '../revocation/revocationFeed.js';
 import type { Store } from '../store/types.js';
 import type { AccessTokenService } from '../tokens/accessTokens.js';
@@ -30,6 +31,7 @@ export interface ContextBuilderDeps {
   auth: AuthService;
   metrics?: Metrics;
   events: SecurityEventService;
+  factors: FactorService;
   freshAuth: FreshAuthRule;
   accounts: AccountService;
   admin: AdminService;
@@ -70,7 +72,7 @@ export class ContextBuilder {
   }
 
   async build(request: RequestFacts): Promise<GraphQLContext> {
-    const { store, clock, refreshTransport, auth, events, freshAuth, accounts, admin } = this.deps;
+    const { store, clock, refreshTransport, auth, events, factors, freshAuth, accounts, admin } = this.deps;
     const loaders = new LazyLoaders(store, clock);
     const authentication = await this.authenticate(request.authorization, loaders);
     return new RequestContext(authentication, {
@@ -82,6 +84,7 @@ export class ContextBuilder {
       auth,
       request: request.request,
       events,
+      factors,
       freshAuth,
       accounts,
       admin,
@@ -165,6 +168,7 @@ class RequestContext implements GraphQLContext {
   readonly requestId: string;
   readonly [SCOPE]: RequestScope;
   readonly events: ContextFields['events'];
+  readonly factors: ContextFields['factors'];
   readonly freshAuth: ContextFields['freshAuth'];
   readonly accounts: ContextFields['accounts'];
   readonly admin: ContextFields['admin'];
@@ -183,6 +187,7 @@ class RequestContext implements GraphQLContext {
     this.requestId = fields.request.id;
     this[SCOPE] = fields.request;
     this.events = fields.events;
+    this.factors = fields.factors;
     this.freshAuth = fields.freshAuth;
     this.accounts = fields.accounts;
     this.admin = fields.admin;

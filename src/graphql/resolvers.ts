@@ -2,6 +2,7 @@ import type { IssuedSession } from '../auth/authService.js';
 import { accountResolvers, UNVERIFIED_ALLOWED_FIELDS } from '../accounts/resolvers.js';
 import { forbiddenBecause, unauthenticated } from '../errors.js';
 import { eventResolvers } from '../events/resolvers.js';
+import { factorResolvers } from '../factors/resolvers.js';
 import type { UserRecord } from '../store/types.js';
 import { type GraphQLContext, requireUser } from './context.js';
 import { DateTimeScalar } from './dateTimeScalar.js';
@@ -93,6 +94,7 @@ export const resolvers: Resolvers = withGraphQLErrors<Resolvers>({
     sessions: (_parent, _args, context) => context.auth.listSessions(requireUser(context).id),
     ...eventResolvers.Query,
     ...accounts.Query,
+    ...factorResolvers.Query,
   } satisfies Resolvers['Query']),
 
   Mutation: gateUnverified('Mutation', {
@@ -109,6 +111,11 @@ export const resolvers: Resolvers = withGraphQLErrors<Resolvers>({
       return count;
     },
     ...accounts.Mutation,
+    ...factorResolvers.Mutation,
+    verifyMfa: async (_parent, { mfaToken, code }, context) =>
+      payload(await context.factors.verifyMfa(mfaToken, code, clientOf(context)), context),
+    finishPasskeyChallenge: async (_parent, { mfaToken, response }, context) =>
+      payload(await context.factors.finishPasskeyChallenge(mfaToken, response, clientOf(context)), context),
   } satisfies Resolvers['Mutation']),
 
   User: {
@@ -129,4 +136,5 @@ export const resolvers: Resolvers = withGraphQLErrors<Resolvers>({
   },
 
   SecurityEvent: eventResolvers.SecurityEvent,
+  Factor: factorResolvers.Factor,
 });

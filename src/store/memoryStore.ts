@@ -32,6 +32,8 @@ import type {
   Store,
   UserRecord,
 } from './types.js';
+import type { FactorStore } from '../factors/store.js';
+import { MemoryFactors } from './factorsMemory.js';
 
 interface StoredSession extends SessionRecord {
   secretHash: string;
@@ -124,6 +126,23 @@ export class MemoryStore implements Store {
   private readonly listeners = new Set<EventListener>();
   private lastEntryMs = 0;
   private lastEntrySeq = 0;
+  private readonly factors = new MemoryFactors((step, events) => void this.record(step, events));
+
+  // Second factors (src/factors/store.ts): delegated to factorsMemory.ts.
+  listFactors: FactorStore['listFactors'] = (...a) => this.factors.listFactors(...a);
+  countRecoveryCodes: FactorStore['countRecoveryCodes'] = (...a) => this.factors.countRecoveryCodes(...a);
+  putPendingTotp: FactorStore['putPendingTotp'] = (...a) => this.factors.putPendingTotp(...a);
+  getPendingTotp: FactorStore['getPendingTotp'] = (...a) => this.factors.getPendingTotp(...a);
+  activateTotp: FactorStore['activateTotp'] = (...a) => this.factors.activateTotp(...a);
+  addPasskey: FactorStore['addPasskey'] = (...a) => this.factors.addPasskey(...a);
+  replaceRecoveryCodes: FactorStore['replaceRecoveryCodes'] = (...a) => this.factors.replaceRecoveryCodes(...a);
+  removeFactor: FactorStore['removeFactor'] = (...a) => this.factors.removeFactor(...a);
+  useFactor: FactorStore['useFactor'] = (...a) => this.factors.useFactor(...a);
+  createMfaTicket: FactorStore['createMfaTicket'] = (...a) => this.factors.createMfaTicket(...a);
+  beginMfaAttempt: FactorStore['beginMfaAttempt'] = (...a) => this.factors.beginMfaAttempt(...a);
+  completeMfa: FactorStore['completeMfa'] = (...a) => this.factors.completeMfa(...a);
+  putChallenge: FactorStore['putChallenge'] = (...a) => this.factors.putChallenge(...a);
+  takeChallenge: FactorStore['takeChallenge'] = (...a) => this.factors.takeChallenge(...a);
 
   constructor(options: MemoryStoreOptions = {}) {
     this.audit = new EventList(Math.max(1, Math.floor(options.auditStreamMax ?? 100_000)));
@@ -296,6 +315,7 @@ export class MemoryStore implements Store {
     this.users.delete(userId);
     this.userStreams.delete(userId);
     for (const kind of MAIL_TOKEN_KINDS) this.mailTokens.delete(`${userId}:${kind}`);
+    this.factors.eraseUser(userId);
   }
 
   private copyUser(id: string): UserRecord | null {

@@ -48,6 +48,8 @@ import type {
   Store,
   UserRecord,
 } from './types.js';
+import type { FactorStore } from '../factors/store.js';
+import { FACTOR_SCRIPTS, RedisFactors } from './factorsRedis.js';
 
 export type RedisClient = Redis | Cluster;
 
@@ -103,6 +105,23 @@ export class RedisStore implements Store {
   private readonly auditMax: number;
   private readonly userEventsMax: number;
   private readonly listeners = new Set<EventListener>();
+  private readonly factors: RedisFactors;
+
+  // Second factors (src/factors/store.ts): delegated to factorsRedis.ts.
+  listFactors: FactorStore['listFactors'] = (...a) => this.factors.listFactors(...a);
+  countRecoveryCodes: FactorStore['countRecoveryCodes'] = (...a) => this.factors.countRecoveryCodes(...a);
+  putPendingTotp: FactorStore['putPendingTotp'] = (...a) => this.factors.putPendingTotp(...a);
+  getPendingTotp: FactorStore['getPendingTotp'] = (...a) => this.factors.getPendingTotp(...a);
+  activateTotp: FactorStore['activateTotp'] = (...a) => this.factors.activateTotp(...a);
+  addPasskey: FactorStore['addPasskey'] = (...a) => this.factors.addPasskey(...a);
+  replaceRecoveryCodes: FactorStore['replaceRecoveryCodes'] = (...a) => this.factors.replaceRecoveryCodes(...a);
+  removeFactor: FactorStore['removeFactor'] = (...a) => this.factors.removeFactor(...a);
+  useFactor: FactorStore['useFactor'] = (...a) => this.factors.useFactor(...a);
+  createMfaTicket: FactorStore['createMfaTicket'] = (...a) => this.factors.createMfaTicket(...a);
+  beginMfaAttempt: FactorStore['beginMfaAttempt'] = (...a) => this.factors.beginMfaAttempt(...a);
+  completeMfa: FactorStore['completeMfa'] = (...a) => this.factors.completeMfa(...a);
+  putChallenge: FactorStore['putChallenge'] = (...a) => this.factors.putChallenge(...a);
+  takeChallenge: FactorStore['takeChallenge'] = (...a) => this.factors.takeChallenge(...a);
 
   constructor(private readonly options: RedisStoreOptions) {
     this.client = options.client;
@@ -112,7 +131,15 @@ export class RedisStore implements Store {
     this.auditMax = Math.max(1, Math.floor(options.auditStreamMax ?? DEFAULT_AUDIT_STREAM_MAX));
     this.userEventsMax = Math.max(1, Math.floor(options.userEventsMax ?? USER_EVENTS_MAX));
     this.keys = new RedisKeys(options.keyPrefix, this.isCluster);
-    for (const { name, numberOfKeys, lua } of scripts.SCRIPTS) this.client.defineCommand(name, { numberOfKeys, lua });
+    for (const { name, numberOfKeys, lua } of [...scripts.SCRIPTS, ...FACTOR_SCRIPTS]) this.client.defineCommand(name, { numberOfKeys, lua });
+    this.factors = new RedisFactors({
+      client: this.client,
+      prefix: options.keyPrefix,
+      script: (script, input) => this.script(script, input),
+      run: (operation) => this.run(operation),
+      appending: (userId, now, origin) => this.appending(userId, now, origin),
+      emit: (events, userId) => this.emit(events, this.keys.auditStreamFor(this.keys.user(userId))),
+    });
     this.client.on('ready', () => void this.learnClockOffset());
     if (this.client.status === 'ready') void this.learnClockOffset();
   }
