@@ -2,6 +2,7 @@ import { isIP } from 'node:net';
 import path from 'node:path';
 import { parseDuration } from './duration.js';
 import { ConfigError } from './errors.js';
+import { type IdentitySettings, readIdentitySettings } from './identity/settings.js';
 
 /** Settings, read once at start from the environment (docs/contract.md section 1). */
 export interface Config {
@@ -53,6 +54,8 @@ export interface Config {
   observability: ObservabilityConfig;
   /** Security events: how much the audit log keeps, and where it is delivered (docs/contract.md section 10). */
   audit: AuditSettings;
+  /** Sign-in with other identity providers (docs/contract.md section 9). */
+  identity: IdentitySettings;
 }
 
 export interface ObservabilityConfig {
@@ -206,6 +209,7 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): Config {
     redisMinReplicasAck: readWholeNumber(env, 'REDIS_MIN_REPLICAS_ACK', 0, 0),
     observability: readObservability(env, host),
     audit: readAuditSettings(env),
+    identity: readIdentitySettings(env, cwd, production, readDuration(env, 'IDENTITY_PROVIDER_TIMEOUT', '10s', '1s', '60s')),
   };
 }
 

@@ -18,6 +18,8 @@ import {
   type StoredEvent,
   USER_EVENTS_MAX,
 } from '../events/types.js';
+import type { FlowRecordKind, IdentityRecord, LinkInput, LinkResult, UnlinkResult } from '../identity/types.js';
+import { MemoryIdentities } from './identityMemory.js';
 import type {
   CreateSessionInput,
   RefreshProof,
@@ -116,6 +118,22 @@ export class MemoryStore implements Store {
   private readonly listeners = new Set<EventListener>();
   private lastEntryMs = 0;
   private lastEntrySeq = 0;
+  /** Sign-in with other providers (identityMemory.ts). */
+  private readonly identities = new MemoryIdentities({
+    passwordOf: (userId) => this.users.get(userId)?.passwordHash || null,
+    removePassword: (userId) => {
+      const user = this.users.get(userId);
+      if (user) user.passwordHash = '';
+    },
+    endSessions: (userId) => {
+      const ids = [...(this.indexes.get(userId) ?? [])].filter((id) => this.sessions.has(id));
+      for (const id of this.indexes.get(userId) ?? []) this.sessions.delete(id);
+      this.indexes.delete(userId);
+      if (ids.length > 0) this.feed.emit('revoked', ids);
+      return ids;
+    },
+    record: (step, events) => this.record(step, events),
+  });
 
   constructor(options: MemoryStoreOptions = {}) {
     this.audit = new EventList(Math.max(1, Math.floor(options.auditStreamMax ?? 100_000)));
@@ -311,6 +329,30 @@ export class MemoryStore implements Store {
     if (ids.length > 0) this.feed.emit('revoked', ids);
     this.recordRevoked(userId, ids, now, audit);
     return ids;
+  }
+
+  // Identities (sign-in with other providers)
+
+  findIdentity(provider: string, subject: string): Promise<IdentityRecord | null> {
+    return this.identities.findIdentity(provider, subject);
+  }
+  listIdentities(userId: string): Promise<IdentityRecord[]> {
+    return this.identities.listIdentities(userId);
+  }
+  linkIdentity(input: LinkInput, now: number): Promise<LinkResult> {
+    return this.identities.linkIdentity(input, now);
+  }
+  unlinkIdentity(userId: string, identityId: string, now: number, origin: EventOrigin): Promise<UnlinkResult> {
+    return this.identities.unlinkIdentity(userId, identityId, now, origin);
+  }
+  deleteIdentities(userId: string): Promise<void> {
+    return this.identities.deleteIdentities(userId);
+  }
+  putFlowRecord(kind: FlowRecordKind, keyHash: string, value: string, expiresAt: number, now: number): Promise<void> {
+    return this.identities.putFlowRecord(kind, keyHash, value, expiresAt, now);
+  }
+  takeFlowRecord(kind: FlowRecordKind, keyHash: string, now: number): Promise<string | null> {
+    return this.identities.takeFlowRecord(kind, keyHash, now);
   }
 
   // Security events

@@ -16,6 +16,8 @@ import {
   type SecurityEvent,
   USER_EVENTS_MAX,
 } from '../events/types.js';
+import type { FlowRecordKind, IdentityRecord, LinkInput, LinkResult, UnlinkResult } from '../identity/types.js';
+import { IDENTITY_SCRIPTS, RedisIdentities } from './identityRedis.js';
 import { decodeAppended, decodeEntries, decodeEvent, decodeUserEvents, eventArgs, originDetails } from './redisEvents.js';
 import { RedisKeys } from './redisKeys.js';
 import { BOUNDED_REDIS_OPTIONS, dropConnection, isCommandTimeout } from './redisConnection.js';
@@ -99,6 +101,8 @@ export class RedisStore implements Store {
   private readonly auditMax: number;
   private readonly userEventsMax: number;
   private readonly listeners = new Set<EventListener>();
+  /** Sign-in with other providers (identityRedis.ts). */
+  private readonly identities: RedisIdentities;
 
   constructor(private readonly options: RedisStoreOptions) {
     this.client = options.client;
@@ -108,7 +112,21 @@ export class RedisStore implements Store {
     this.auditMax = Math.max(1, Math.floor(options.auditStreamMax ?? DEFAULT_AUDIT_STREAM_MAX));
     this.userEventsMax = Math.max(1, Math.floor(options.userEventsMax ?? USER_EVENTS_MAX));
     this.keys = new RedisKeys(options.keyPrefix, this.isCluster);
-    for (const { name, numberOfKeys, lua } of scripts.SCRIPTS) this.client.defineCommand(name, { numberOfKeys, lua });
+    for (const { name, numberOfKeys, lua } of [...scripts.SCRIPTS, ...IDENTITY_SCRIPTS]) {
+      this.client.defineCommand(name, { numberOfKeys, lua });
+    }
+    this.identities = new RedisIdentities({
+      prefix: options.keyPrefix,
+      script: (script, input) => this.script(script, input),
+      command: (operation) => this.run(operation),
+      client: this.client,
+      userKey: (userId) => this.keys.user(userId),
+      sessionPrefix: (userId) => this.keys.sessionPrefix(userId),
+      revocationChannel: () => this.keys.revocationChannel(),
+      appending: (userId, now, origin) => this.appending(userId, now, origin),
+      auditStreamOf: (userId) => this.keys.auditStreamFor(this.keys.user(userId)),
+      emit: (events, stream) => this.emit(events, stream),
+    });
     this.client.on('ready', () => void this.learnClockOffset());
     if (this.client.status === 'ready') void this.learnClockOffset();
   }
@@ -402,6 +420,30 @@ export class RedisStore implements Store {
     })) as RedisReply[];
     this.emit(decodeAppended(appended), this.keys.auditStreamFor(userKey));
     return (ids as RedisReply[]).map(String);
+  }
+
+  // Identities (sign-in with other providers)
+
+  findIdentity(provider: string, subject: string): Promise<IdentityRecord | null> {
+    return this.identities.findIdentity(provider, subject);
+  }
+  listIdentities(userId: string): Promise<IdentityRecord[]> {
+    return this.identities.listIdentities(userId);
+  }
+  linkIdentity(input: LinkInput, now: number): Promise<LinkResult> {
+    return this.identities.linkIdentity(input, now);
+  }
+  unlinkIdentity(userId: string, identityId: string, now: number, origin: EventOrigin): Promise<UnlinkResult> {
+    return this.identities.unlinkIdentity(userId, identityId, now, origin);
+  }
+  deleteIdentities(userId: string): Promise<void> {
+    return this.identities.deleteIdentities(userId);
+  }
+  putFlowRecord(kind: FlowRecordKind, keyHash: string, value: string, expiresAt: number, now: number): Promise<void> {
+    return this.identities.putFlowRecord(kind, keyHash, value, expiresAt, now);
+  }
+  takeFlowRecord(kind: FlowRecordKind, keyHash: string, now: number): Promise<string | null> {
+    return this.identities.takeFlowRecord(kind, keyHash, now);
   }
 
   // Security events

@@ -1,4 +1,5 @@
 import type { EventOrigin, EventStore, RevokeCause } from '../events/types.js';
+import type { IdentityStore } from '../identity/types.js';
 
 /**
  * The storage verbs Tessera needs. Two implementations pass the same contract tests:
@@ -149,7 +150,7 @@ export interface CounterStore {
   reset(key: string): Promise<void>;
 }
 
-export interface Store extends SessionStore, UserStore, RevocationLog, CounterStore, EventStore {
+export interface Store extends SessionStore, UserStore, RevocationLog, CounterStore, EventStore, IdentityStore {
   readonly kind: 'redis' | 'memory';
   /** Resolves when the backend answers; rejects with StoreUnavailableError otherwise. */
   ping(): Promise<void>;
