@@ -12,6 +12,8 @@ import { createApolloServer } from './graphql/apolloServer.js';
 import { ContextBuilder } from './graphql/contextBuilder.js';
 import { apolloEndpoint } from './graphql/httpEndpoint.js';
 import { createHttpServer } from './http/httpServer.js';
+import { IdentityService } from './identity/identityService.js';
+import type { ProviderClient } from './identity/providers.js';
 import type { Logger } from './logger.js';
 import type { Metrics } from './observability/metrics.js';
 import type { Tracing } from './observability/tracing.js';
@@ -41,6 +43,8 @@ export interface AppDeps {
   webhookTimings?: Partial<WebhookTimings>;
   /** AUDIT_WEBHOOK_URL: the backoff's jitter source, in [0, 1). */
   webhookRandom?: () => number;
+  /** IDENTITY_PROVIDERS_FILE: provider clients of the test's own instead of those of the file. */
+  identityProviders?: ProviderClient[];
 }
 
 export interface App {
@@ -153,6 +157,20 @@ export async function createApp(deps: AppDeps): Promise<App> {
     },
     metrics,
   });
+  const identity =
+    config.identity.providers.length > 0 || deps.identityProviders
+      ? new IdentityService({
+          store,
+          clock,
+          settings: config.identity,
+          issuer: config.issuer,
+          sessions: auth,
+          signupEnabled: config.signupEnabled,
+          defaultRoles: ['user'],
+          logger,
+          ...(deps.identityProviders ? { providers: deps.identityProviders } : {}),
+        })
+      : null;
   const apollo = createApolloServer({
     production: config.production,
     logger,
@@ -172,6 +190,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
       auth,
       metrics,
       events: new SecurityEventService(store),
+      identity,
     }),
     jwks: () => accessTokens.jwks(),
     ready: () => store.ping(),
@@ -179,6 +198,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
     maxBodyBytes: config.limits.maxBodyBytes,
     maxBatchSize: config.limits.maxBatchSize,
     logger,
+    identity,
   });
   observed.server(server);
 

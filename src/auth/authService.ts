@@ -129,6 +129,13 @@ export class AuthService {
     });
   }
 
+  /** A session for a user another identity provider vouched for (src/identity/, `exchangeLoginCode`). */
+  async startFederatedSession(user: UserRecord, client: ClientInfo): Promise<IssuedSession> {
+    const issued = await this.startSession(user, client);
+    this.metrics.login('success');
+    return issued;
+  }
+
   private async startSession(user: UserRecord, client: ClientInfo): Promise<IssuedSession> {
     const { store, clock, refreshTokens, policy } = this.deps;
     const secret = refreshTokens.newSecret();

@@ -3,6 +3,7 @@ import type { RefreshTokenTransport } from '../config.js';
 import type { Logger } from '../logger.js';
 import { type TesseraError, unauthenticated } from '../errors.js';
 import type { SecurityEventService } from '../events/eventService.js';
+import type { IdentityService } from '../identity/identityService.js';
 import type { AccessTokenClaims } from '../tokens/types.js';
 import type { Loaders } from './loaders.js';
 
@@ -56,6 +57,8 @@ export interface GraphQLContext {
   logger: Logger;
   /** Reading security events (securityEvents, auditEvents). */
   events: SecurityEventService;
+  /** Sign-in with other identity providers; null when none are configured. */
+  identity: IdentityService | null;
 }
 
 /** The caller, or the error that says why there is none. */

@@ -11,6 +11,7 @@ import {
   unauthenticated,
 } from '../errors.js';
 import type { SecurityEventService } from '../events/eventService.js';
+import type { IdentityService } from '../identity/identityService.js';
 import type { RevocationFeed } from '../revocation/revocationFeed.js';
 import type { Store } from '../store/types.js';
 import type { AccessTokenService } from '../tokens/accessTokens.js';
@@ -27,6 +28,8 @@ export interface ContextBuilderDeps {
   auth: AuthService;
   metrics?: Metrics;
   events: SecurityEventService;
+  /** Sign-in with other identity providers; absent or null when none are configured. */
+  identity?: IdentityService | null;
 }
 
 /** What the transport tells about one request. */
@@ -76,6 +79,7 @@ export class ContextBuilder {
       auth,
       request: request.request,
       events,
+      identity: this.deps.identity ?? null,
     });
   }
 
@@ -156,6 +160,7 @@ class RequestContext implements GraphQLContext {
   readonly requestId: string;
   readonly [SCOPE]: RequestScope;
   readonly events: ContextFields['events'];
+  readonly identity: ContextFields['identity'];
   readonly [AUTHENTICATION]: Authentication;
   [FAILURE]: TesseraError | undefined;
 
@@ -171,6 +176,7 @@ class RequestContext implements GraphQLContext {
     this.requestId = fields.request.id;
     this[SCOPE] = fields.request;
     this.events = fields.events;
+    this.identity = fields.identity;
     this[AUTHENTICATION] = authentication;
     this[FAILURE] = undefined;
   }
