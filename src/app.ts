@@ -1,5 +1,6 @@
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
+import { FreshAuthRule } from './accounts/freshAuth.js';
 import { AuthService } from './auth/authService.js';
 import { LoginThrottle } from './auth/loginThrottle.js';
 import { type Clock, systemClock } from './clock.js';
@@ -191,6 +192,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
       metrics,
       events: new SecurityEventService(store),
       identity,
+      freshAuth: new FreshAuthRule(config.accounts.freshAuthMaxAgeMs, clock),
     }),
     jwks: () => accessTokens.jwks(),
     ready: () => store.ping(),

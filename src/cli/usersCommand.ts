@@ -62,6 +62,9 @@ export async function usersAdd(
     passwordHash: await hasher.hash(password),
     roles,
     createdAt: Date.now(),
+    // An operator made the account for this address: it counts as verified.
+    emailVerified: true,
+    disabled: false,
   };
 
   const store = await connectStore(config);

@@ -1,3 +1,4 @@
+import type { FreshAuthRule } from '../accounts/freshAuth.js';
 import type { AuthService, ClientInfo } from '../auth/authService.js';
 import type { RefreshTokenTransport } from '../config.js';
 import type { Logger } from '../logger.js';
@@ -59,6 +60,8 @@ export interface GraphQLContext {
   events: SecurityEventService;
   /** Sign-in with other identity providers; null when none are configured. */
   identity: IdentityService | null;
+  /** FRESH_AUTH_MAX_AGE: `requireFreshAuth(context)` (src/accounts/freshAuth.ts). */
+  freshAuth: FreshAuthRule;
 }
 
 /** The caller, or the error that says why there is none. */

@@ -1,3 +1,4 @@
+import type { FreshAuthRule } from '../accounts/freshAuth.js';
 import type { AuthService, ClientInfo } from '../auth/authService.js';
 import type { Clock } from '../clock.js';
 import type { RefreshTokenTransport } from '../config.js';
@@ -30,6 +31,7 @@ export interface ContextBuilderDeps {
   events: SecurityEventService;
   /** Sign-in with other identity providers; absent or null when none are configured. */
   identity?: IdentityService | null;
+  freshAuth: FreshAuthRule;
 }
 
 /** What the transport tells about one request. */
@@ -67,7 +69,7 @@ export class ContextBuilder {
   }
 
   async build(request: RequestFacts): Promise<GraphQLContext> {
-    const { store, clock, refreshTransport, auth, events } = this.deps;
+    const { store, clock, refreshTransport, auth, events, freshAuth } = this.deps;
     const loaders = new LazyLoaders(store, clock);
     const authentication = await this.authenticate(request.authorization, loaders);
     return new RequestContext(authentication, {
@@ -80,6 +82,7 @@ export class ContextBuilder {
       request: request.request,
       events,
       identity: this.deps.identity ?? null,
+      freshAuth,
     });
   }
 
@@ -161,6 +164,7 @@ class RequestContext implements GraphQLContext {
   readonly [SCOPE]: RequestScope;
   readonly events: ContextFields['events'];
   readonly identity: ContextFields['identity'];
+  readonly freshAuth: ContextFields['freshAuth'];
   readonly [AUTHENTICATION]: Authentication;
   [FAILURE]: TesseraError | undefined;
 
@@ -177,6 +181,7 @@ class RequestContext implements GraphQLContext {
     this[SCOPE] = fields.request;
     this.events = fields.events;
     this.identity = fields.identity;
+    this.freshAuth = fields.freshAuth;
     this[AUTHENTICATION] = authentication;
     this[FAILURE] = undefined;
   }

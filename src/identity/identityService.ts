@@ -1,7 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { ClientInfo, IssuedSession } from '../auth/authService.js';
+import type { AuthService, ClientInfo, IssuedSession, SessionAuthInput } from '../auth/authService.js';
 import type { Clock } from '../clock.js';
-import { badUserInput, StoreUnavailableError, TesseraError, ErrorCode } from '../errors.js';
+import { badUserInput, forbiddenBecause, StoreUnavailableError, unauthenticated } from '../errors.js';
 import { newId } from '../ids.js';
 import type { Logger } from '../logger.js';
 import { pooledRandomBytes, type RandomBytes } from '../random.js';
@@ -28,10 +28,11 @@ export type FlowAnswer =
   | { kind: 'bad_request'; error: string; message: string }
   | { kind: 'not_found' };
 
-/** Signs a user in after the provider vouched for them (AuthService: a session with `amr` fed). */
-export interface FederatedSessions {
-  startFederatedSession(user: UserRecord, client: ClientInfo): Promise<IssuedSession>;
-}
+/** How a session started by a provider's sign-in was authenticated (`amr` fed, RFC 8176). */
+export const FEDERATED_AUTH: SessionAuthInput = Object.freeze({ amr: Object.freeze(['fed']), acr: 'aal1' });
+
+/** Signs a user in after the provider vouched for them (AuthService). */
+export type FederatedSessions = Pick<AuthService, 'startSession'>;
 
 export interface IdentityServiceDeps {
   store: Store;
@@ -202,9 +203,14 @@ export class IdentityService {
       // An email the provider does not vouch for never links: that is how accounts get taken over.
       if (!profile.emailVerified) throw new FlowError('email_not_verified');
       this.usable(existing);
-      const takeOver = !emailVerifiedOf(existing);
+      const takeOver = !existing.emailVerified;
       const result = await store.linkIdentity(
-        { identity: this.identity(existing.id, providerId, profile, email), origin: client, takeOver: takeOver ? { cause: 'password_reset' } : null },
+        {
+          identity: this.identity(existing.id, providerId, profile, email),
+          origin: client,
+          takeOver: takeOver ? { cause: 'password_reset' } : null,
+          markEmailVerified: true,
+        },
         clock.now(),
       );
       if (result.status === 'taken') throw new FlowError('identity_in_use');
@@ -213,7 +219,10 @@ export class IdentityService {
     if (!this.deps.signupEnabled) throw new FlowError('signup_disabled');
     const user = newFederatedUser(this.newId(), email, profile.emailVerified, this.deps.defaultRoles, clock.now());
     if ((await store.createUser(user, client)) === 'email_taken') throw new FlowError('email_not_verified');
-    const result = await store.linkIdentity({ identity: this.identity(user.id, providerId, profile, email), origin: client, takeOver: null }, clock.now());
+    const result = await store.linkIdentity(
+      { identity: this.identity(user.id, providerId, profile, email), origin: client, takeOver: null, markEmailVerified: false },
+      clock.now(),
+    );
     if (result.status === 'taken') throw new FlowError('identity_in_use');
     return user;
   }
@@ -225,12 +234,15 @@ export class IdentityService {
     if (!user) throw new FlowError('invalid_ticket');
     this.usable(user);
     const email = profile.email === null ? null : normalizeEmail(profile.email);
-    const result = await store.linkIdentity({ identity: this.identity(userId, providerId, profile, email), origin: client, takeOver: null }, clock.now());
+    const result = await store.linkIdentity(
+      { identity: this.identity(userId, providerId, profile, email), origin: client, takeOver: null, markEmailVerified: false },
+      clock.now(),
+    );
     if (result.status === 'taken') throw new FlowError('identity_in_use');
   }
 
   private usable(user: UserRecord): UserRecord {
-    if ((user as { disabled?: boolean }).disabled === true) throw new FlowError('account_disabled');
+    if (user.disabled) throw new FlowError('account_disabled');
     return user;
   }
 
@@ -242,12 +254,12 @@ export class IdentityService {
   async exchangeLoginCode(code: string, client: ClientInfo): Promise<IssuedSession> {
     const { store, clock } = this.deps;
     const held = SECRET.test(code) ? await store.takeFlowRecord('code', digest(code), clock.now()) : null;
-    if (!held) throw loginCodeInvalid();
+    if (!held) throw unauthenticated('LOGIN_CODE_INVALID');
     const record = JSON.parse(held) as LoginCodeRecord;
     const [user] = await store.getUsers([record.userId]);
-    if (!user) throw loginCodeInvalid();
-    if ((user as { disabled?: boolean }).disabled === true) throw new TesseraError(ErrorCode.FORBIDDEN, 'The account is disabled.');
-    return this.deps.sessions.startFederatedSession(user, client);
+    if (!user) throw unauthenticated('LOGIN_CODE_INVALID');
+    if (user.disabled) throw forbiddenBecause('ACCOUNT_DISABLED');
+    return this.deps.sessions.startSession(user, client, FEDERATED_AUTH);
   }
 
   /** `startIdentityLink`: a start URL with a one-time ticket that links to `userId`. */
@@ -272,11 +284,7 @@ export class IdentityService {
   /** False when it is not one of the caller's; FORBIDDEN when it is the last way to sign in. */
   async unlink(userId: string, identityId: string, client: ClientInfo): Promise<boolean> {
     const result = await this.deps.store.unlinkIdentity(userId, identityId, this.deps.clock.now(), client);
-    if (result === 'last_method') {
-      throw new TesseraError(ErrorCode.FORBIDDEN, 'This is the account’s last way to sign in: set a password or link another identity first.', {
-        extra: { reason: 'LAST_SIGN_IN_METHOD' },
-      });
-    }
+    if (result === 'last_method') throw forbiddenBecause('LAST_SIGN_IN_METHOD');
     return result === 'unlinked';
   }
 
@@ -292,21 +300,9 @@ export class IdentityService {
   }
 }
 
-function loginCodeInvalid(): TesseraError {
-  return new TesseraError(ErrorCode.UNAUTHENTICATED, 'The login code is not valid, expired or was already used.', {
-    extra: { reason: 'LOGIN_CODE_INVALID' },
-  });
-}
-
 /** A new account from a provider: no password, its email verified only if the provider said so. */
 function newFederatedUser(id: string, email: string, emailVerified: boolean, roles: string[], now: number): UserRecord {
-  const user = { id, email, passwordHash: '', roles: [...roles], createdAt: now } as UserRecord & { emailVerified?: boolean };
-  user.emailVerified = emailVerified;
-  return user;
-}
-
-function emailVerifiedOf(user: UserRecord): boolean {
-  return (user as { emailVerified?: boolean }).emailVerified === true;
+  return { id, email, passwordHash: null, roles: [...roles], createdAt: now, emailVerified, disabled: false };
 }
 
 function digest(secret: string): string {

@@ -23,6 +23,8 @@ export interface LinkInput {
    * so an account made in advance by someone else does not survive the owner's sign-in.
    */
   takeOver: { cause: RevokeCause } | null;
+  /** The link was made on the provider's assertion that the account's email is the person's: mark it verified. */
+  markEmailVerified: boolean;
 }
 
 export type LinkResult =

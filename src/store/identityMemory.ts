@@ -13,6 +13,7 @@ export interface MemoryIdentityHost {
   /** The user's password hash (null: none, or no such user). */
   passwordOf(userId: string): string | null | undefined;
   removePassword(userId: string): void;
+  markEmailVerified(userId: string): void;
   /** Ends every session of the user (pushed on the feed); their ids. No events: the caller records them. */
   endSessions(userId: string, now: number): string[];
   record(
@@ -52,6 +53,7 @@ export class MemoryIdentities implements IdentityStore {
       this.host.removePassword(identity.userId);
       revoked = this.host.endSessions(identity.userId, now);
     }
+    if (input.markEmailVerified) this.host.markEmailVerified(identity.userId);
     own.push({ ...identity });
     this.byUser.set(identity.userId, own);
     this.index.set(key, identity.userId);
@@ -76,6 +78,11 @@ export class MemoryIdentities implements IdentityStore {
   }
 
   async deleteIdentities(userId: string): Promise<void> {
+    this.eraseUser(userId);
+  }
+
+  /** deleteUser's part (MemoryStore.eraseUserOwned): the user's identities and their index entries. */
+  eraseUser(userId: string): void {
     for (const identity of this.byUser.get(userId) ?? []) {
       const key = indexKey(identity.provider, identity.subject);
       if (this.index.get(key) === userId) this.index.delete(key);

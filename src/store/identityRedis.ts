@@ -66,6 +66,7 @@ const LINK_IDENTITY = defineScript({
     subject: 'string',
     record: 'string',
     takeOver: 'number',
+    markVerified: 'number',
     cause: 'string',
     sessionKeyPrefix: 'string',
     revocationChannel: 'string',
@@ -91,6 +92,7 @@ if take_over == 1 then
   if #revoked > 0 then redis.call('PUBLISH', revocation_channel, table.concat(revoked, ',')) end
   for _, id in ipairs(revoked) do append_event('session.revoked', id, '"cause":"' .. cause .. '"') end
 end
+if mark_verified == 1 and redis.call('EXISTS', user_key) == 1 then redis.call('HSET', user_key, 'v', '1') end
 redis.call('HSET', identities_key, identity_id, record)
 append_event('identity.linked', nil, '"provider":' .. cjson.encode(provider) .. ',"identityId":' .. cjson.encode(identity_id))
 return {'linked', revoked, appended}
@@ -153,6 +155,8 @@ export interface RedisIdentityHost {
     set(key: string, value: string, mode: 'PX', ms: number): Promise<unknown>;
   };
   userKey(userId: string): string;
+  /** The user's identities (RedisKeys.identities, one of the user's own keys that deleteUser erases). */
+  identitiesKey(userId: string): string;
   sessionPrefix(userId: string): string;
   revocationChannel(): string;
   /** The event keys and arguments of a step of this user's. */
@@ -165,7 +169,7 @@ export class RedisIdentities implements IdentityStore {
   constructor(private readonly host: RedisIdentityHost) {}
 
   private identitiesKey(userId: string): string {
-    return `${this.host.prefix}{u:${userId}}:idp`;
+    return this.host.identitiesKey(userId);
   }
 
   private indexKey(provider: string, subject: string): string {
@@ -215,6 +219,7 @@ export class RedisIdentities implements IdentityStore {
         subject: identity.subject,
         record: JSON.stringify(identity),
         takeOver: input.takeOver ? 1 : 0,
+        markVerified: input.markEmailVerified ? 1 : 0,
         cause: input.takeOver?.cause ?? '',
         sessionKeyPrefix: this.host.sessionPrefix(identity.userId),
         revocationChannel: this.host.revocationChannel(),
@@ -251,13 +256,18 @@ export class RedisIdentities implements IdentityStore {
   }
 
   async deleteIdentities(userId: string): Promise<void> {
-    for (const identity of await this.listIdentities(userId)) {
+    await this.releaseIndex(userId, await this.listIdentities(userId));
+    await this.host.command(() => this.host.client.del(this.identitiesKey(userId)));
+  }
+
+  /** Removes the index entries of these identities of the user's (deleteUser, after its script erased the records). */
+  async releaseIndex(userId: string, identities: readonly IdentityRecord[]): Promise<void> {
+    for (const identity of identities) {
       await this.host.script(RELEASE_IDENTITY, {
         indexKey: this.indexKey(identity.provider, identity.subject),
         owner: `${userId} ${identity.id}`,
       });
     }
-    await this.host.command(() => this.host.client.del(this.identitiesKey(userId)));
   }
 
   async putFlowRecord(kind: FlowRecordKind, keyHash: string, value: string, expiresAt: number, now: number): Promise<void> {

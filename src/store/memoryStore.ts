@@ -20,8 +20,10 @@ import {
 } from '../events/types.js';
 import type { FlowRecordKind, IdentityRecord, LinkInput, LinkResult, UnlinkResult } from '../identity/types.js';
 import { MemoryIdentities } from './identityMemory.js';
+import type { DeletedUser } from '../accounts/store.js';
 import type {
   CreateSessionInput,
+  ReauthenticateInput,
   RefreshProof,
   RevokeAudit,
   RotateInput,
@@ -38,6 +40,9 @@ interface StoredSession extends SessionRecord {
   rotatedAt: number;
   sealedSuccessor: string | null;
 }
+
+/** The kinds of mail token a user may hold (one each: a new one supersedes). */
+const MAIL_TOKEN_KINDS = ['reset', 'verify', 'change'] as const;
 
 /** Sweep ended records every this many writes, so an idle process does not keep them forever. */
 const SWEEP_EVERY = 500;
@@ -109,6 +114,8 @@ export class MemoryStore implements Store {
   private readonly sessions = new Map<string, StoredSession>();
   private readonly indexes = new Map<string, Set<string>>();
   private readonly counters = new Map<string, { count: number; endsAt: number }>();
+  /** The newest mail token of each kind, by `<userId>:<kind>`. */
+  private readonly mailTokens = new Map<string, { hash: string; expiresAt: number; data: string }>();
   private readonly feed = new EventEmitter();
   private writes = 0;
   private readonly audit: EventList;
@@ -120,10 +127,14 @@ export class MemoryStore implements Store {
   private lastEntrySeq = 0;
   /** Sign-in with other providers (identityMemory.ts). */
   private readonly identities = new MemoryIdentities({
-    passwordOf: (userId) => this.users.get(userId)?.passwordHash || null,
+    passwordOf: (userId) => this.users.get(userId)?.passwordHash ?? null,
+    markEmailVerified: (userId) => {
+      const user = this.users.get(userId);
+      if (user) user.emailVerified = true;
+    },
     removePassword: (userId) => {
       const user = this.users.get(userId);
-      if (user) user.passwordHash = '';
+      if (user) user.passwordHash = null;
     },
     endSessions: (userId) => {
       const ids = [...(this.indexes.get(userId) ?? [])].filter((id) => this.sessions.has(id));
@@ -164,6 +175,35 @@ export class MemoryStore implements Store {
 
   async getUsers(ids: readonly string[]): Promise<(UserRecord | null)[]> {
     return ids.map((id) => this.copyUser(id));
+  }
+
+  async deleteUser(userId: string, now: number, origin: EventOrigin): Promise<DeletedUser | null> {
+    const user = this.users.get(userId);
+    if (!user) return null;
+    const live = await this.listSessions(userId, now);
+    for (const id of this.indexes.get(userId) ?? []) this.sessions.delete(id);
+    this.indexes.delete(userId);
+    const ids = live.map((s) => s.id);
+    if (ids.length > 0) this.feed.emit('revoked', ids);
+    this.record({ time: now, userId, origin }, [
+      ...ids.map((id) => ({ type: 'session.revoked' as const, sessionId: id, details: { cause: 'deleted' } })),
+      { type: 'user.deleted' },
+    ]);
+    this.eraseUserOwned(userId);
+    if (this.emails.get(user.email) === userId) this.emails.delete(user.email);
+    return { email: user.email, revokedSessionIds: ids };
+  }
+
+  /**
+   * Everything kept of the user's own besides the sessions: what `deleteUser` erases (as
+   * RedisKeys.userOwnedKeys lists it for Redis). A capability that keeps records of a user
+   * (factors, identities) erases them here too.
+   */
+  private eraseUserOwned(userId: string): void {
+    this.users.delete(userId);
+    this.userStreams.delete(userId);
+    for (const kind of MAIL_TOKEN_KINDS) this.mailTokens.delete(`${userId}:${kind}`);
+    this.identities.eraseUser(userId);
   }
 
   private copyUser(id: string): UserRecord | null {
@@ -207,6 +247,9 @@ export class MemoryStore implements Store {
       previousHash: null,
       rotatedAt: 0,
       sealedSuccessor: null,
+      authTime: input.auth.authTime,
+      amr: [...input.auth.amr],
+      acr: input.auth.acr,
     };
     const index = this.indexes.get(input.userId) ?? new Set<string>();
     const live = [...index].filter(
@@ -271,6 +314,20 @@ export class MemoryStore implements Store {
       return { status: 'reused' };
     }
     return { status: 'invalid' };
+  }
+
+  async reauthenticateSession(input: ReauthenticateInput): Promise<SessionRecord | null> {
+    const session = this.live(input, input.now);
+    if (!session) return null;
+    Object.assign(session, {
+      authTime: input.auth.authTime,
+      amr: [...input.auth.amr],
+      acr: input.auth.acr,
+      secretHash: input.nextSecretHash,
+      previousHash: null,
+      sealedSuccessor: null,
+    });
+    return publicSession(session);
   }
 
   async getSessions(refs: readonly SessionRef[], now: number): Promise<(SessionRecord | null)[]> {
@@ -517,5 +574,8 @@ function publicSession(s: StoredSession): SessionRecord {
     userAgent: s.userAgent,
     ipAddress: s.ipAddress,
     generation: s.generation,
+    authTime: s.authTime,
+    amr: [...s.amr],
+    acr: s.acr,
   };
 }

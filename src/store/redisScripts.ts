@@ -86,6 +86,9 @@ export const CREATE_SESSION = defineScript({
     sessionKeyPrefix: 'string',
     maxSessions: 'number',
     revocationChannel: 'string',
+    authTime: 'number',
+    amr: 'string',
+    acr: 'string',
     ...APPENDING_ARGS,
   },
   library: sessions,
@@ -106,6 +109,7 @@ end
 store_session(session_key, {
   createdAt = now, lastRefreshedAt = now, expiresAt = expires, absoluteExpiresAt = absolute, generation = 0,
   secretHash = secret_hash, previousSecretHash = '', sealedSuccessor = '', userAgent = user_agent, ipAddress = ip,
+  authTime = auth_time, amr = amr, acr = acr,
 }, now)
 ids[#ids + 1] = session_id
 write_index(user_key, ids)
@@ -284,6 +288,72 @@ return {out, appended}
 `,
 });
 
+/**
+ * A re-authentication in a live session: its auth_time, amr and acr renewed, and a new live
+ * refresh secret at the same generation (so the one presented before is merely invalid, never a
+ * replay), the predecessor's grace answer dropped. The expiry and the TTL are unchanged.
+ * Returns {record} or {} when the session is not live.
+ */
+export const REAUTHENTICATE_SESSION = defineScript({
+  name: 'tsReauthenticate',
+  keys: ['sessionKey'],
+  args: { now: 'number', authTime: 'number', amr: 'string', acr: 'string', nextSecretHash: 'string' },
+  library: sessions,
+  buffers: true,
+  lua: `
+local raw = redis.call('GET', session_key)
+if not raw then return {} end
+local s = unpack_session(raw)
+if not is_live(s, now) then return {} end
+s.authTime = auth_time
+s.amr = amr
+s.acr = acr
+s.secretHash = next_secret_hash
+s.previousSecretHash = ''
+s.sealedSuccessor = ''
+return {store_session(session_key, s, now)}
+`,
+});
+
+/**
+ * Erases a user: every session (the live ones revoked and published, each with its
+ * `session.revoked` cause `deleted`) and every key of the user's own (userOwnedKeys: the record,
+ * mail tokens, the user's event list, what factors and identities keep), then `user.deleted` in the
+ * audit stream only (the user's own list is gone). The email's claim and the admin index are
+ * other slots: the store releases them next. Returns {0} for an unknown user, else
+ * {1, email, revoked ids, events}.
+ */
+export const DELETE_USER = defineScript({
+  name: 'tsDeleteUser',
+  keys: ['userKey', ...EVENT_KEYS],
+  args: { now: 'number', sessionKeyPrefix: 'string', revocationChannel: 'string', ownedKeys: 'string', ...APPENDING_ARGS },
+  library: sessions,
+  lua: `
+local email = redis.call('HGET', user_key, 'e')
+if not email then return {0} end
+local found, out = {}, {}
+for _, id in ipairs(index_ids(user_key)) do
+  local raw = redis.call('GET', session_key_prefix .. id)
+  if raw then
+    found[#found + 1] = session_key_prefix .. id
+    if live_or_unreadable(raw, now) then out[#out + 1] = id end
+  end
+end
+for _, key in ipairs(found) do redis.call('DEL', key) end
+for key in string.gmatch(owned_keys, '[^\\n]+') do redis.call('DEL', key) end
+if #out > 0 then redis.call('PUBLISH', revocation_channel, table.concat(out, ',')) end
+for _, id in ipairs(out) do
+  local f = event_fields('session.revoked', id, '"cause":"deleted"')
+  xadd_event(audit_key, audit_max, f)
+  appended[#appended + 1] = f
+end
+local f = event_fields('user.deleted', '', nil)
+xadd_event(audit_key, audit_max, f)
+appended[#appended + 1] = f
+return {1, email, out, appended}
+`,
+});
+
 /** A fixed window that starts at the first increment, timed by the caller's clock. Returns {count, msLeft}. */
 export const INCREMENT_COUNTER = defineScript({
   name: 'tsCount',
@@ -313,7 +383,7 @@ return {n, e - now}
 export const WRITE_USER = defineScript({
   name: 'tsWriteUser',
   keys: ['userKey', 'userEventsKey'],
-  args: { e: 'string', h: 'string', r: 'string', c: 'string', ...EVENT_ARGS, ...USER_EVENTS_MAX_ARG },
+  args: { e: 'string', h: 'string', r: 'string', c: 'string', v: 'string', d: 'string', ...EVENT_ARGS, ...USER_EVENTS_MAX_ARG },
   library: EVENTS_LUA,
   lua: `
 redis.call('HSET', user_key, ${USER_FIELDS.map((field) => `'${field}', ${field}`).join(', ')})
@@ -340,6 +410,20 @@ if redis.call('SET', email_key, user_id, 'NX') then
   return {1, appended}
 end
 return {0}
+`,
+});
+
+/** Frees an email's claim if it still points at the user (a deleted account, a changed address). Returns 1 when freed. */
+export const RELEASE_EMAIL = defineScript({
+  name: 'tsReleaseEmail',
+  keys: ['emailKey'],
+  args: { userId: 'string' },
+  lua: `
+if redis.call('GET', email_key) == user_id then
+  redis.call('DEL', email_key)
+  return 1
+end
+return 0
 `,
 });
 
@@ -430,9 +514,12 @@ export const SCRIPTS = [
   REVOKE_SESSION,
   REVOKE_SESSION_WITH_TOKEN,
   REVOKE_ALL_SESSIONS,
+  REAUTHENTICATE_SESSION,
+  DELETE_USER,
   INCREMENT_COUNTER,
   WRITE_USER,
   CLAIM_EMAIL,
+  RELEASE_EMAIL,
   APPEND_EVENT,
   READ_USER_EVENTS,
   CLAIM_DELIVERIES,

@@ -26,6 +26,7 @@ import {
   type RedisReply,
   USER_FIELDS,
   decodeSession,
+  packAmr,
   packIp,
   packOpaque,
   userFromFields,
@@ -35,8 +36,10 @@ import { packUserAgent } from './userAgentCodec.js';
 import type { ArgSpec, RedisScript, ScriptArg, ScriptInput } from './redisScript.js';
 import * as scripts from './redisScripts.js';
 import { RedisRevocationSubscriber } from './redisRevocationSubscriber.js';
+import type { DeletedUser } from '../accounts/store.js';
 import type {
   CreateSessionInput,
+  ReauthenticateInput,
   RefreshProof,
   RotateInput,
   RevokeAudit,
@@ -121,6 +124,7 @@ export class RedisStore implements Store {
       command: (operation) => this.run(operation),
       client: this.client,
       userKey: (userId) => this.keys.user(userId),
+      identitiesKey: (userId) => this.keys.identities(userId),
       sessionPrefix: (userId) => this.keys.sessionPrefix(userId),
       revocationChannel: () => this.keys.revocationChannel(),
       appending: (userId, now, origin) => this.appending(userId, now, origin),
@@ -261,10 +265,46 @@ export class RedisStore implements Store {
     })) as RedisReply[];
     if (claimed === 1) {
       this.emit(decodeAppended(appended), auditKey);
+      await this.indexEmail(user.email, user.id);
       return 'created';
     }
     await this.client.del(userKey, userEventsKey).catch(() => undefined);
     return 'email_taken';
+  }
+
+  /** The admin listing's index entry (usersByEmail): an entry without a record is skipped when read. */
+  private async indexEmail(email: string, userId: string): Promise<void> {
+    await this.run(() => this.client.zadd(this.keys.usersByEmail(), 0, `${email}\u0000${userId}`));
+  }
+
+  private async unindexEmail(email: string, userId: string): Promise<void> {
+    await this.run(() => this.client.zrem(this.keys.usersByEmail(), `${email}\u0000${userId}`));
+  }
+
+  /**
+   * The user's own keys in one script (DELETE_USER: sessions revoked and published, events), then,
+   * in their own slots, the email's claim (only while it still points at this user) and the
+   * admin index entry.
+   */
+  async deleteUser(userId: string, now: number, origin: EventOrigin): Promise<DeletedUser | null> {
+    const userKey = this.keys.user(userId);
+    // The provider+subject index lives in other slots: read now, released once the records are gone.
+    const identities = await this.identities.listIdentities(userId);
+    const reply = (await this.acknowledged(scripts.DELETE_USER, userId, {
+      userKey,
+      now,
+      sessionKeyPrefix: this.keys.sessionPrefix(userId),
+      revocationChannel: this.keys.revocationChannel(),
+      ownedKeys: this.keys.userOwnedKeys(userId).join('\n'),
+      ...this.appending(userId, now, origin),
+    })) as RedisReply[];
+    if (reply[0] !== 1) return null;
+    const email = String(reply[1]);
+    this.emit(decodeAppended(reply[3]), this.keys.auditStreamFor(userKey));
+    await this.script(scripts.RELEASE_EMAIL, { emailKey: this.keys.email(email), userId });
+    await this.unindexEmail(email, userId);
+    await this.identities.releaseIndex(userId, identities);
+    return { email, revokedSessionIds: (reply[2] as RedisReply[]).map(String) };
   }
 
   async findUserByEmail(email: string): Promise<UserRecord | null> {
@@ -302,6 +342,9 @@ export class RedisStore implements Store {
       sessionKeyPrefix: this.keys.sessionPrefix(userId),
       maxSessions: input.maxSessions,
       revocationChannel: this.keys.revocationChannel(),
+      authTime: input.auth.authTime,
+      amr: packAmr(input.auth.amr),
+      acr: input.auth.acr,
       ...this.appending(userId, now, input.origin),
     })) as RedisReply[];
     this.emit(decodeAppended(appended), this.keys.auditStreamFor(userKey));
@@ -315,7 +358,22 @@ export class RedisStore implements Store {
       userAgent: input.userAgent,
       ipAddress: input.ipAddress,
       generation: 0,
+      authTime: input.auth.authTime,
+      amr: [...input.auth.amr],
+      acr: input.auth.acr,
     };
+  }
+
+  async reauthenticateSession(input: ReauthenticateInput): Promise<SessionRecord | null> {
+    const reply = (await this.acknowledged(scripts.REAUTHENTICATE_SESSION, input.userId, {
+      sessionKey: this.keys.session(input.userId, input.sessionId),
+      now: input.now,
+      authTime: input.auth.authTime,
+      amr: packAmr(input.auth.amr),
+      acr: input.auth.acr,
+      nextSecretHash: packOpaque(input.nextSecretHash),
+    })) as Buffer[];
+    return reply.length === 0 ? null : decodeSession(input.userId, input.sessionId, reply[0]!).session;
   }
 
   async rotateSession(input: RotateInput): Promise<RotateResult> {

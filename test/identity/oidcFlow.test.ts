@@ -61,7 +61,7 @@ for (const store of ['redis', 'memory'] as const) {
       expect(auth.user.email).toBe(email);
       const claims = JSON.parse(Buffer.from(auth.accessToken.split('.')[1], 'base64url').toString());
       expect(claims.sub).toBe(auth.user.id);
-      if (claims.amr !== undefined) expect(claims.amr).toContain('fed');
+      expect(claims.amr).toContain('fed');
 
       const me = await server.graphql(ME, {}, bearer(auth.accessToken));
       expect(me.errors).toEqual([]);

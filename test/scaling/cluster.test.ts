@@ -112,6 +112,8 @@ describe('RedisStore on a Redis Cluster', () => {
       passwordHash: '$argon2id$fake',
       roles: ['user'],
       createdAt: T0,
+      emailVerified: false,
+      disabled: false,
     }));
     for (const u of users) expect(await store.createUser(u, TEST_ORIGIN)).toBe('created');
     expect(await peer.getUsers([...users.map((u) => u.id), newId()])).toEqual([...users, null]);
