@@ -158,29 +158,28 @@ function asserted(value: unknown): boolean {
   return value === true || value === 'true';
 }
 
-const ID_TOKEN_CODES = new Set([
-  'OAUTH_JWT_CLAIM_COMPARISON_FAILED',
-  'OAUTH_JWT_TIMESTAMP_CHECK_FAILED',
-  'OAUTH_JWS_SIGNATURE_VERIFICATION_FAILED',
-  'OAUTH_JWT_USERINFO_EXPECTED',
-  'OAUTH_MISSING_SERVER_METADATA',
-  'OAUTH_UNSUPPORTED_OPERATION',
-  'OAUTH_KEY_SELECTION_FAILED',
-]);
+/** The checks of an ID token (or a JWT answer) failed: its messages name the JWT or a claim. */
+const ID_TOKEN_FAILURE = /ID Token|JWS|JWT|nonce|"(iss|aud|azp|exp|iat|sub)"/i;
 
+/** A library error → the `?error=` reason (the error and its causes, as openid-client wraps oauth4webapi's). */
 export function classify(error: unknown): FlowError['reason'] {
   if (error instanceof FlowError) return error.reason;
   if (error instanceof oidc.AuthorizationResponseError) return error.error === 'access_denied' ? 'access_denied' : 'provider_error';
   if (error instanceof oidc.ResponseBodyError) return 'provider_error';
-  const e = error as { name?: string; code?: string; message?: string; cause?: unknown };
-  if (e?.name === 'TimeoutError' || e?.name === 'AbortError' || e?.code === 'OAUTH_TIMEOUT') return 'provider_unavailable';
-  if (e?.name === 'TypeError' && /fetch failed/i.test(e.message ?? '')) return 'provider_unavailable';
-  const cause = e?.cause as { name?: string; code?: string } | undefined;
-  if (cause?.name === 'TimeoutError' || cause?.name === 'AbortError' || (cause?.code && /^(ECONN|ETIMEDOUT|ENOTFOUND|UND_ERR)/.test(cause.code))) {
-    return 'provider_unavailable';
+  const chain: { name?: string; code?: string; message?: string }[] = [];
+  for (let e = error as { cause?: unknown } | undefined, depth = 0; e && depth < 4; e = e.cause as typeof e, depth++) {
+    chain.push(e as { name?: string; code?: string; message?: string });
   }
-  if (e?.code && ID_TOKEN_CODES.has(e.code)) return /ID Token|JWT|JWS|nonce|"(iss|aud|exp|iat|azp|sub)"/i.test(e.message ?? '') ? 'invalid_id_token' : 'provider_error';
-  if (/ID Token|JWS|JWT|nonce/i.test(e?.message ?? '')) return 'invalid_id_token';
+  const unreachable = chain.some(
+    (e) =>
+      e.name === 'TimeoutError' ||
+      e.name === 'AbortError' ||
+      (e.name === 'TypeError' && /fetch failed/i.test(e.message ?? '')) ||
+      (typeof e.code === 'string' && /^(ECONN|ETIMEDOUT|ENOTFOUND|EHOSTUNREACH|UND_ERR)/.test(e.code)),
+  );
+  if (unreachable) return 'provider_unavailable';
+  if (chain.some((e) => e instanceof oidc.ResponseBodyError)) return 'provider_error';
+  if (chain.some((e) => ID_TOKEN_FAILURE.test(e.message ?? ''))) return 'invalid_id_token';
   return 'provider_error';
 }
 

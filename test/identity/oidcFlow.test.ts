@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../helpers/ports.js';
 import { bearer, createTestServer, LOGIN, signUp, TEST_PASSWORD, type TestServer, uniqueEmail } from '../helpers/testServer.js';
-import { CookieBrowser, locationOf, providersFile, signIn, startOidcProvider, type TestOidcProvider } from './support.js';
+import { CookieBrowser, EXCHANGE, locationOf, providersFile, signIn, startOidcProvider, type TestOidcProvider } from './support.js';
 
 /**
  * The whole sign-in with a real OpenID Provider (node-oidc-provider) over HTTP, with a cookie
@@ -10,8 +10,6 @@ import { CookieBrowser, locationOf, providersFile, signIn, startOidcProvider, ty
  */
 const APP = 'http://localhost:5173/auth/done';
 
-export const EXCHANGE = `mutation($code: String!) { exchangeLoginCode(code: $code) {
-  accessToken refreshToken user { id email } session { id } } }`;
 const ME = `{ me { id email } identities { id provider subject email linkedAt } }`;
 
 for (const store of ['redis', 'memory'] as const) {

@@ -5,6 +5,9 @@ import { join } from 'node:path';
 import Provider, { type Configuration } from 'oidc-provider';
 import { expect } from 'vitest';
 
+export const EXCHANGE = `mutation($code: String!) { exchangeLoginCode(code: $code) {
+  accessToken refreshToken user { id email } session { id } } }`;
+
 /** A person at the test's identity provider. */
 export interface TestAccount {
   sub: string;
