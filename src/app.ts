@@ -12,6 +12,8 @@ import { WebhookSender } from './events/webhookSender.js';
 import { createApolloServer } from './graphql/apolloServer.js';
 import { ContextBuilder } from './graphql/contextBuilder.js';
 import { apolloEndpoint } from './graphql/httpEndpoint.js';
+import { originPolicy } from './http/cors.js';
+import { loadGraphiQL } from './http/graphiql.js';
 import { createHttpServer } from './http/httpServer.js';
 import { IdentityService } from './identity/identityService.js';
 import type { ProviderClient } from './identity/providers.js';
@@ -180,6 +182,8 @@ export async function createApp(deps: AppDeps): Promise<App> {
     ...(config.federation ? { federation: await federationMode(config.federation, deps, clock, revocations, observed) } : {}),
   });
   await apollo.start();
+  // CORS on /graphql and the WebSocket upgrade's Origin rule (contract sections 11 and 12).
+  const origins = originPolicy({ origins: config.corsOrigins, issuer: config.issuer });
   const server = createHttpServer({
     graphql: apolloEndpoint(observed.apollo(apollo)),
     contexts: new ContextBuilder({
@@ -199,6 +203,8 @@ export async function createApp(deps: AppDeps): Promise<App> {
     trustProxy: config.trustProxy,
     maxBodyBytes: config.limits.maxBodyBytes,
     maxBatchSize: config.limits.maxBatchSize,
+    origins,
+    graphiql: config.production ? null : loadGraphiQL(),
     logger,
     identity,
   });

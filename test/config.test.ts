@@ -110,6 +110,7 @@ describe('loadConfig defaults', () => {
         notifyNewSignIn: false,
       },
       identity: { providers: [], redirectUris: [], providerTimeoutMs: 10_000 },
+      corsOrigins: [],
     });
   });
 
