@@ -62,6 +62,11 @@ function send(res: ServerResponse, answer: FlowAnswer, cookie: CookieContext): v
     res.end(JSON.stringify({ error: 'not found' }));
     return;
   }
+  if (answer.kind === 'unavailable') {
+    res.writeHead(503, { ...common, 'content-type': 'application/json; charset=utf-8', 'retry-after': '1' });
+    res.end(JSON.stringify({ error: 'temporarily_unavailable' }));
+    return;
+  }
   if (answer.kind === 'bad_request') {
     res.writeHead(400, { ...common, 'content-type': 'application/json; charset=utf-8' });
     res.end(JSON.stringify({ error: answer.error, message: answer.message }));

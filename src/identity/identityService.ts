@@ -26,6 +26,8 @@ const SECRET = /^[A-Za-z0-9_-]{43}$/;
 export type FlowAnswer =
   | { kind: 'redirect'; location: string; binding?: string }
   | { kind: 'bad_request'; error: string; message: string }
+  /** The store did not answer, and there is no trusted redirect_uri to report it to. */
+  | { kind: 'unavailable' }
   | { kind: 'not_found' };
 
 /** How a session started by a provider's sign-in was authenticated (`amr` fed, RFC 8176). */
@@ -157,9 +159,7 @@ export class IdentityService {
       if (!held) return badState;
       record = JSON.parse(held) as StateRecord;
     } catch (error) {
-      if (error instanceof StoreUnavailableError) {
-        return { kind: 'bad_request', error: 'temporarily_unavailable', message: 'The service is temporarily unavailable.' };
-      }
+      if (error instanceof StoreUnavailableError) return { kind: 'unavailable' };
       throw error;
     }
     const back = record.redirectUri;

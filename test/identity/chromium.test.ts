@@ -4,6 +4,9 @@ import { freePort } from '../helpers/ports.js';
 import { createTestServer, type TestServer, uniqueEmail } from '../helpers/testServer.js';
 import { providersFile, startOidcProvider, type TestOidcProvider } from './support.js';
 
+/** The page's document, as far as this test reads it inside the browser. */
+declare const document: { getElementById(id: string): { textContent: string | null } | null };
+
 /**
  * Once in real Chromium: a single-page app's "Sign in with Acme" link → the gateway's /start →
  * the real oidc-provider's login and consent pages, filled in and submitted → the callback → the

@@ -154,3 +154,46 @@ for (const store of ['redis', 'memory'] as const) {
     });
   });
 }
+
+describe('sign-in with a provider in cookie mode', () => {
+  let op: TestOidcProvider;
+  let server: TestServer;
+  let gateway: string;
+
+  beforeAll(async () => {
+    const port = await freePort();
+    gateway = `http://127.0.0.1:${port}`;
+    op = await startOidcProvider(`${gateway}/auth/acme/callback`);
+    const file = providersFile([{ id: 'acme', kind: 'oidc', issuer: op.issuer, clientId: op.clientId, clientSecret: op.clientSecret }]);
+    server = await createTestServer({
+      store: 'memory',
+      port,
+      env: { AUTH_ISSUER: gateway, IDENTITY_PROVIDERS_FILE: file, AUTH_REDIRECT_URIS: APP, REFRESH_TOKEN_TRANSPORT: 'cookie' },
+    });
+  });
+
+  afterAll(async () => {
+    await server?.close();
+    await op?.close();
+  });
+
+  it('exchangeLoginCode puts the refresh token in the HttpOnly cookie, not the body, and the cookie refreshes', async () => {
+    const email = uniqueEmail();
+    op.accounts.set('cookie-person', { sub: 'cookie-person', email, email_verified: true });
+    const back = new URL(
+      await signIn(new CookieBrowser(), `${gateway}/auth/acme/start?redirect_uri=${encodeURIComponent(APP)}`, {
+        login: 'cookie-person',
+        appOrigin: 'http://localhost:5173',
+      }),
+    );
+    const exchanged = await server.graphql(EXCHANGE, { code: back.searchParams.get('code') });
+    expect(exchanged.errors).toEqual([]);
+    expect(exchanged.data!.exchangeLoginCode.refreshToken).toBeNull();
+    const cookie = exchanged.headers.get('set-cookie')!;
+    expect(cookie).toMatch(/^tessera_refresh=[^;]+; Path=\/; HttpOnly; SameSite=Strict; Max-Age=\d+$/);
+    expect(exchanged.headers.get('cache-control')).toBe('no-store');
+    const refreshed = await server.graphql(`mutation { refreshToken { user { email } } }`, {}, { cookie: cookie.split(';')[0]! });
+    expect(refreshed.errors).toEqual([]);
+    expect(refreshed.data!.refreshToken.user.email).toBe(email);
+  });
+});
