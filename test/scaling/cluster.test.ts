@@ -11,6 +11,7 @@ import type { RedisProcess } from '../helpers/redisProcess.js';
 import { bearer, createTestServer, LOGIN, REFRESH, signUp, type TestServer, uniqueEmail } from '../helpers/testServer.js';
 import { topologyStores } from '../helpers/topologyStores.js';
 import { eventContract } from '../store/eventContract.js';
+import { identityContract } from '../store/identityContract.js';
 import { rotation, sessionInput, storeContract, T0, LOGOUT, TEST_ORIGIN } from '../store/storeContract.js';
 import { auditLog, startGateway } from '../events/support.js';
 import { startWebhookReceiver, webhookSecret } from '../helpers/webhookReceiver.js';
@@ -60,6 +61,8 @@ afterAll(async () => {
 describe('RedisStore on a Redis Cluster', () => {
   storeContract({ store: () => store, peer: () => peer });
   eventContract({ store: () => store, fresh: (options) => clusterStore(uniquePrefix('cluster-events'), 0, options) });
+  // Each identity step stays in one slot: the user's, or the provider+subject index's.
+  identityContract(() => store);
 
   it("appends each user's events to the audit stream of the user's own slot, and reads them all as one log", async () => {
     const own = await clusterStore(uniquePrefix('cluster-audit'));
