@@ -236,6 +236,42 @@ describe('sign-in abuse', () => {
     });
   });
 
+  /** Every key and stored value under the gateway's prefix, as text. */
+  async function everythingStored(): Promise<string[]> {
+    const redis = inspector();
+    const values: string[] = [];
+    for (const key of await redis.keys(`${server.config.redisKeyPrefix}*`)) {
+      const type = await redis.type(key);
+      if (type === 'string') values.push((await redis.get(key))!);
+      else if (type === 'hash') values.push(...Object.values(await redis.hgetall(key)));
+      else if (type === 'list') values.push(...(await redis.lrange(key, 0, -1)));
+      else if (type === 'stream') for (const [, fields] of await redis.xrange(key, '-', '+')) values.push(...fields);
+      values.push(key);
+    }
+    redis.disconnect();
+    return values;
+  }
+
+  it('Redis holds neither the state, the browser binding nor the login code: only their hashes', async () => {
+    fake.person = { sub: `stored-${uniqueEmail()}`, email: uniqueEmail(), email_verified: true };
+    const flow = await begin();
+    const binding = flow.browser.cookies(gateway).get('tessera_idp')!;
+    expect(binding).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    const state = flow.authorize.get('state')!;
+    // While the flow is open, its record is there (under the state's hash) …
+    const during = await everythingStored();
+    expect(during.some((v) => v.includes(':idpflow:state:'))).toBe(true);
+    for (const secret of [state, binding]) expect(during.filter((v) => v.includes(secret))).toEqual([]);
+    const answer = await callback(flow.browser, flow.callback);
+    const code = new URL(answer.location!).searchParams.get('code')!;
+    // … and so is the login code's, before it is exchanged.
+    const after = await everythingStored();
+    expect(after.some((v) => v.includes(':idpflow:code:'))).toBe(true);
+    expect(after.some((v) => v.includes('identity.linked'))).toBe(true);
+    for (const secret of [code, state, binding]) expect(after.filter((v) => v.includes(secret))).toEqual([]);
+    expect((await server.graphql(EXCHANGE, { code })).errors).toEqual([]);
+  });
+
   it('a disabled account: ?error=account_disabled', async () => {
     const email = uniqueEmail();
     const account = await signUp(server, email);
