@@ -98,6 +98,8 @@ async function main(): Promise<void> {
   await mkdir(RESULTS, { recursive: true });
   // src/graphql/schema.js reads the SDL two levels up, as from dist/.
   if (!existsSync(join(BUILD, 'schema'))) await symlink(join(ROOT, 'schema'), join(BUILD, 'schema'));
+  // src/mail/templates.ts reads the built-in mail templates beside itself, as dist/mail/templates.
+  if (!existsSync(join(BUILD, 'src', 'mail', 'templates'))) await symlink(join(ROOT, 'src', 'mail', 'templates'), join(BUILD, 'src', 'mail', 'templates'));
   const started = Date.now();
   const loadavgAtStart = loadavg();
   const onlyMemory = options.memoryOnly;

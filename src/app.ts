@@ -1,6 +1,9 @@
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
+import { AccountService } from './accounts/accountService.js';
+import { AdminService } from './accounts/adminService.js';
 import { FreshAuthRule } from './accounts/freshAuth.js';
+import { MailTokenCodec } from './tokens/mailTokens.js';
 import { AuthService } from './auth/authService.js';
 import { LoginThrottle } from './auth/loginThrottle.js';
 import { type Clock, systemClock } from './clock.js';
@@ -18,6 +21,8 @@ import { createHttpServer } from './http/httpServer.js';
 import { IdentityService } from './identity/identityService.js';
 import type { ProviderClient } from './identity/providers.js';
 import type { Logger } from './logger.js';
+import { createMailer } from './mail/mailer.js';
+import type { Mailer } from './mail/types.js';
 import type { Metrics } from './observability/metrics.js';
 import type { Tracing } from './observability/tracing.js';
 import { type Observability, observability } from './observability/wiring.js';
@@ -48,6 +53,8 @@ export interface AppDeps {
   webhookRandom?: () => number;
   /** IDENTITY_PROVIDERS_FILE: provider clients of the test's own instead of those of the file. */
   identityProviders?: ProviderClient[];
+  /** A mailer other than the one of config.mail (tests: short retry timings, a transport of their own). */
+  mailer?: Mailer;
 }
 
 export interface App {
@@ -55,6 +62,8 @@ export interface App {
   auth: AuthService;
   accessTokens: AccessTokenService;
   revocations: RevocationFeed;
+  /** The mail of the account flows (config.mail, or AppDeps.mailer). */
+  mailer: Mailer;
   listen(port: number, host: string): Promise<AddressInfo>;
   /** Stops accepting, lets in-flight requests finish, then closes the store. */
   close(): Promise<void>;
@@ -138,18 +147,26 @@ export async function createApp(deps: AppDeps): Promise<App> {
     }
   });
   const webhook = startWebhookDelivery(deps, clock);
+  const mailer = deps.mailer ?? createMailer(config.mail, { logger, metrics });
+  const throttle = new LoginThrottle(store, clock, {
+    maxFailures: config.loginMaxFailures,
+    maxFailuresPerAddress: config.loginMaxFailuresPerAddress,
+    windowMs: config.loginFailureWindowMs,
+  }, metrics);
+  // The account flows hear of signups (the verification mail) and logins (NOTIFY_NEW_SIGN_IN).
+  let accounts: AccountService | undefined;
   const auth = new AuthService({
     store,
     clock,
     accessTokens,
     refreshTokens: new RefreshTokenCodec(keys.refreshTagKeys),
     passwords,
-    throttle: new LoginThrottle(store, clock, {
-      maxFailures: config.loginMaxFailures,
-      maxFailuresPerAddress: config.loginMaxFailuresPerAddress,
-      windowMs: config.loginFailureWindowMs,
-    }, metrics),
+    throttle,
     revocations,
+    hooks: {
+      onSignedUp: (user, client) => accounts?.sendSignupVerification(user, client),
+      onSignedIn: (user, _session, client) => accounts?.notifySignIn(user, client),
+    },
     policy: {
       signupEnabled: config.signupEnabled,
       refreshTokenTtlMs: config.refreshTokenTtlMs,
@@ -174,6 +191,21 @@ export async function createApp(deps: AppDeps): Promise<App> {
           ...(deps.identityProviders ? { providers: deps.identityProviders } : {}),
         })
       : null;
+  const freshAuth = new FreshAuthRule(config.accounts.freshAuthMaxAgeMs, clock);
+  accounts = new AccountService({
+    store,
+    clock,
+    auth,
+    passwords,
+    mailer,
+    mailTokens: new MailTokenCodec(keys.refreshTagKeys),
+    revocations,
+    throttle,
+    freshAuth,
+    settings: config.accounts,
+    metrics,
+  });
+  const admin = new AdminService({ store, clock, revocations, metrics });
   const apollo = createApolloServer({
     production: config.production,
     logger,
@@ -196,7 +228,9 @@ export async function createApp(deps: AppDeps): Promise<App> {
       metrics,
       events: new SecurityEventService(store),
       identity,
-      freshAuth: new FreshAuthRule(config.accounts.freshAuthMaxAgeMs, clock),
+      freshAuth,
+      accounts,
+      admin,
     }),
     jwks: () => accessTokens.jwks(),
     ready: () => store.ping(),
@@ -215,6 +249,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
     auth,
     accessTokens,
     revocations,
+    mailer,
     listen: (port, host) =>
       new Promise((resolve, reject) => {
         server.once('error', reject);
@@ -229,6 +264,8 @@ export async function createApp(deps: AppDeps): Promise<App> {
       await closed;
       clearTimeout(deadline);
       await apollo.stop();
+      // No request runs any more, so no mail is queued after this; those in flight get a moment.
+      await mailer.close();
       await webhook?.stop();
       stopAuditLog();
       stopEvictionCount();

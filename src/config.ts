@@ -3,6 +3,8 @@ import path from 'node:path';
 import { parseDuration } from './duration.js';
 import { ConfigError } from './errors.js';
 import { type IdentitySettings, readIdentitySettings } from './identity/settings.js';
+import { isWebhookSecret } from './events/webhookSender.js';
+import { type MailSettings, readMailSettings } from './mail/settings.js';
 
 /** Settings, read once at start from the environment (docs/contract.md section 1). */
 export interface Config {
@@ -60,6 +62,8 @@ export interface Config {
   corsOrigins: string[];
   /** Accounts: recovery, verification, fresh authentication (docs/contract.md section 7). */
   accounts: AccountSettings;
+  /** Mail: transport, sender, templates and links (docs/contract.md section 7; src/mail/settings.ts). */
+  mail: MailSettings;
 }
 
 export type EmailVerificationMode = 'off' | 'optional' | 'required';
@@ -236,6 +240,7 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): Config {
     identity: readIdentitySettings(env, cwd, production, readDuration(env, 'IDENTITY_PROVIDER_TIMEOUT', '10s', '1s', '60s')),
     accounts: readAccountSettings(env),
     corsOrigins: readCorsOrigins(env),
+    mail: readMailSettings(env, production, issuer, cwd),
   };
 }
 
@@ -324,9 +329,7 @@ function readAuditSettings(env: Env): AuditSettings {
 
 /** Standard Webhooks' form: `whsec_` and the base64 of 24 to 64 random bytes. Never echoed. */
 function checkWebhookSecret(secret: string): void {
-  const body = secret.startsWith('whsec_') ? secret.slice('whsec_'.length) : null;
-  const bytes = body !== null && /^[A-Za-z0-9+/]+={0,2}$/.test(body) && body.length % 4 === 0 ? Buffer.from(body, 'base64').length : 0;
-  if (bytes < 24 || bytes > 64) {
+  if (!isWebhookSecret(secret)) {
     fail('AUDIT_WEBHOOK_SECRET must be whsec_ followed by the base64 of 24 to 64 random bytes (e.g. whsec_$(openssl rand -base64 32))');
   }
 }

@@ -61,6 +61,11 @@ export class LoginThrottle {
     return reached;
   }
 
+  /** Forgets the account's failed logins (a password reset proved the owner). */
+  async clearAccount(email: string): Promise<void> {
+    await this.counters.reset(this.accountKey(email));
+  }
+
   async recordSuccess(email: string, address: string | null): Promise<void> {
     await Promise.all([
       this.counters.reset(this.accountKey(email)),

@@ -1,3 +1,5 @@
+import type { AccountService } from '../accounts/accountService.js';
+import type { AdminService } from '../accounts/adminService.js';
 import type { FreshAuthRule } from '../accounts/freshAuth.js';
 import type { AuthService, ClientInfo } from '../auth/authService.js';
 import type { Clock } from '../clock.js';
@@ -32,6 +34,8 @@ export interface ContextBuilderDeps {
   /** Sign-in with other identity providers; absent or null when none are configured. */
   identity?: IdentityService | null;
   freshAuth: FreshAuthRule;
+  accounts: AccountService;
+  admin: AdminService;
 }
 
 /** What the transport tells about one request. */
@@ -69,7 +73,7 @@ export class ContextBuilder {
   }
 
   async build(request: RequestFacts): Promise<GraphQLContext> {
-    const { store, clock, refreshTransport, auth, events, freshAuth } = this.deps;
+    const { store, clock, refreshTransport, auth, events, freshAuth, accounts, admin } = this.deps;
     const loaders = new LazyLoaders(store, clock);
     const authentication = await this.authenticate(request.authorization, loaders);
     return new RequestContext(authentication, {
@@ -83,6 +87,8 @@ export class ContextBuilder {
       events,
       identity: this.deps.identity ?? null,
       freshAuth,
+      accounts,
+      admin,
     });
   }
 
@@ -165,6 +171,8 @@ class RequestContext implements GraphQLContext {
   readonly events: ContextFields['events'];
   readonly identity: ContextFields['identity'];
   readonly freshAuth: ContextFields['freshAuth'];
+  readonly accounts: ContextFields['accounts'];
+  readonly admin: ContextFields['admin'];
   readonly [AUTHENTICATION]: Authentication;
   [FAILURE]: TesseraError | undefined;
 
@@ -182,6 +190,8 @@ class RequestContext implements GraphQLContext {
     this.events = fields.events;
     this.identity = fields.identity;
     this.freshAuth = fields.freshAuth;
+    this.accounts = fields.accounts;
+    this.admin = fields.admin;
     this[AUTHENTICATION] = authentication;
     this[FAILURE] = undefined;
   }

@@ -36,7 +36,8 @@ import { packUserAgent } from './userAgentCodec.js';
 import type { ArgSpec, RedisScript, ScriptArg, ScriptInput } from './redisScript.js';
 import * as scripts from './redisScripts.js';
 import { RedisRevocationSubscriber } from './redisRevocationSubscriber.js';
-import type { DeletedUser } from '../accounts/store.js';
+import type { ChangedUser, DeletedUser, IssueMailTokenInput, MailTokenProof, UserPage } from '../accounts/store.js';
+import type { MailTokenKind } from '../tokens/mailTokens.js';
 import type {
   CreateSessionInput,
   ReauthenticateInput,
@@ -305,6 +306,163 @@ export class RedisStore implements Store {
     await this.unindexEmail(email, userId);
     await this.identities.releaseIndex(userId, identities);
     return { email, revokedSessionIds: (reply[2] as RedisReply[]).map(String) };
+  }
+
+  // Accounts (src/accounts/store.ts)
+
+  async issueMailToken(input: IssueMailTokenInput): Promise<boolean> {
+    const userKey = this.keys.user(input.userId);
+    const [issued, appended] = (await this.script(scripts.ISSUE_MAIL_TOKEN, {
+      tokenKey: this.keys.mailToken(input.userId, input.kind),
+      userKey,
+      now: input.now,
+      secretHash: input.secretHash,
+      ttlMs: input.ttlMs,
+      email: input.email,
+      eventType: input.kind === 'reset' ? 'password.reset_requested' : '',
+      ...this.appending(input.userId, input.now, input.origin),
+    })) as RedisReply[];
+    this.emit(decodeAppended(appended), this.keys.auditStreamFor(userKey));
+    return issued === 1;
+  }
+
+  /** A step on the user's slot that returns {1, …, events} or {0}; the events are at `eventsAt`. */
+  private async userStep(userId: string, reply: RedisReply[], eventsAt: number): Promise<RedisReply[] | null> {
+    if (reply[0] !== 1) return null;
+    this.emit(decodeAppended(reply[eventsAt]), this.keys.auditStreamFor(this.keys.user(userId)));
+    return reply;
+  }
+
+  private async requireUser(userId: string): Promise<UserRecord> {
+    const [user] = await this.getUsers([userId]);
+    if (!user) throw new StoreUnavailableError(new Error('a user changed in this step is gone'));
+    return user;
+  }
+
+  private mailProof(proof: MailTokenProof, kind: MailTokenKind) {
+    return {
+      tokenKey: this.keys.mailToken(proof.userId, kind),
+      userKey: this.keys.user(proof.userId),
+      now: proof.now,
+      secretHash: proof.secretHash,
+      ...this.appending(proof.userId, proof.now, proof.origin),
+    };
+  }
+
+  async resetPassword(proof: MailTokenProof, passwordHash: string): Promise<ChangedUser | null> {
+    const reply = await this.userStep(
+      proof.userId,
+      (await this.acknowledged(scripts.RESET_PASSWORD, proof.userId, {
+        ...this.mailProof(proof, 'reset'),
+        passwordHash,
+        sessionKeyPrefix: this.keys.sessionPrefix(proof.userId),
+        revocationChannel: this.keys.revocationChannel(),
+      })) as RedisReply[],
+      2,
+    );
+    if (!reply) return null;
+    return { user: await this.requireUser(proof.userId), revokedSessionIds: (reply[1] as RedisReply[]).map(String) };
+  }
+
+  async verifyEmail(proof: MailTokenProof): Promise<UserRecord | null> {
+    const reply = await this.userStep(proof.userId, (await this.script(scripts.VERIFY_EMAIL, this.mailProof(proof, 'verify'))) as RedisReply[], 1);
+    return reply ? this.requireUser(proof.userId) : null;
+  }
+
+  /**
+   * Three slots on a Cluster, so three steps, each safe alone: the new address is claimed for the
+   * user first (SET NX: another account may have it by now), then the token is spent and the
+   * record changed in the user's slot (or the claim given back), then the old address released
+   * and the admin index updated.
+   */
+  async changeEmail(proof: MailTokenProof): Promise<{ user: UserRecord; previousEmail: string } | 'invalid' | 'taken'> {
+    const tokenKey = this.keys.mailToken(proof.userId, 'change');
+    const newEmail = await this.script(scripts.PEEK_MAIL_TOKEN, { tokenKey, now: proof.now, secretHash: proof.secretHash });
+    if (typeof newEmail !== 'string' && !Buffer.isBuffer(newEmail)) return 'invalid';
+    const email = String(newEmail);
+    const emailKey = this.keys.email(email);
+    const claimed = await this.run(() => this.client.set(emailKey, proof.userId, 'NX'));
+    if (claimed !== 'OK' && (await this.run(() => this.client.get(emailKey))) !== proof.userId) return 'taken';
+    const reply = await this.userStep(
+      proof.userId,
+      (await this.script(scripts.CHANGE_EMAIL, { ...this.mailProof(proof, 'change'), newEmail: email })) as RedisReply[],
+      2,
+    );
+    if (!reply) {
+      await this.script(scripts.RELEASE_EMAIL, { emailKey, userId: proof.userId });
+      return 'invalid';
+    }
+    const previousEmail = String(reply[1]);
+    await this.script(scripts.RELEASE_EMAIL, { emailKey: this.keys.email(previousEmail), userId: proof.userId });
+    await this.unindexEmail(previousEmail, proof.userId);
+    await this.indexEmail(email, proof.userId);
+    return { user: await this.requireUser(proof.userId), previousEmail };
+  }
+
+  async changePassword(userId: string, passwordHash: string, keepSessionId: string | null, now: number, origin: EventOrigin): Promise<ChangedUser | null> {
+    const reply = await this.userStep(
+      userId,
+      (await this.acknowledged(scripts.CHANGE_PASSWORD, userId, {
+        userKey: this.keys.user(userId),
+        now,
+        passwordHash,
+        keepSessionId: keepSessionId ?? '',
+        sessionKeyPrefix: this.keys.sessionPrefix(userId),
+        revocationChannel: this.keys.revocationChannel(),
+        ...this.appending(userId, now, origin),
+      })) as RedisReply[],
+      2,
+    );
+    if (!reply) return null;
+    return { user: await this.requireUser(userId), revokedSessionIds: (reply[1] as RedisReply[]).map(String) };
+  }
+
+  async setUserDisabled(userId: string, disabled: boolean, now: number, origin: EventOrigin): Promise<ChangedUser | null> {
+    const reply = await this.userStep(
+      userId,
+      (await this.acknowledged(scripts.SET_DISABLED, userId, {
+        userKey: this.keys.user(userId),
+        now,
+        disabled: disabled ? 1 : 0,
+        sessionKeyPrefix: this.keys.sessionPrefix(userId),
+        revocationChannel: this.keys.revocationChannel(),
+        ...this.appending(userId, now, origin),
+      })) as RedisReply[],
+      2,
+    );
+    if (!reply) return null;
+    return { user: await this.requireUser(userId), revokedSessionIds: (reply[1] as RedisReply[]).map(String) };
+  }
+
+  async setUserRoles(userId: string, roles: readonly string[], now: number, origin: EventOrigin): Promise<UserRecord | null> {
+    const reply = await this.userStep(
+      userId,
+      (await this.script(scripts.SET_ROLES, {
+        userKey: this.keys.user(userId),
+        now,
+        roles: JSON.stringify(roles),
+        rolesDetail: roles.join(' '),
+        ...this.appending(userId, now, origin),
+      })) as RedisReply[],
+      1,
+    );
+    return reply ? this.requireUser(userId) : null;
+  }
+
+  /** ZRANGEBYLEX on the index: O(log n + page), never a scan. */
+  async listUsers(query: { first: number; after: string | null; emailPrefix: string | null }): Promise<UserPage> {
+    const after = query.after === null ? null : Buffer.from(query.after, 'base64url');
+    const prefix = query.emailPrefix ?? '';
+    const start = after ? Buffer.concat([Buffer.from('('), after]) : prefix ? `[${prefix}` : '-';
+    const end = prefix ? Buffer.concat([Buffer.from(`(${prefix}`), Buffer.of(0xff)]) : '+';
+    const members = await this.run(() =>
+      this.client.zrangebylexBuffer(this.keys.usersByEmail(), start, end, 'LIMIT', 0, query.first + 1),
+    );
+    const page = members.slice(0, query.first);
+    const ids = page.map((member) => member.subarray(member.indexOf(0) + 1).toString('utf8'));
+    const users = (await this.getUsers(ids)).filter((user): user is UserRecord => user !== null);
+    const last = page.at(-1);
+    return { users, endCursor: last ? last.toString('base64url') : null, hasNextPage: members.length > query.first };
   }
 
   async findUserByEmail(email: string): Promise<UserRecord | null> {
