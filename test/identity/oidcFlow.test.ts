@@ -137,6 +137,18 @@ for (const store of ['redis', 'memory'] as const) {
       expect(back.searchParams.get('code')).toBeNull();
     });
 
+    it('deleting the account erases its identity: the same person signing in again gets a new account', async () => {
+      const email = uniqueEmail();
+      const person = { sub: `gone-${email}`, email, email_verified: true };
+      const first = (await server.graphql(EXCHANGE, { code: (await codeFor(person)).searchParams.get('code') })).data!.exchangeLoginCode;
+      const deleted = await server.graphql(`mutation { deleteAccount }`, {}, bearer(first.accessToken));
+      expect(deleted.errors).toEqual([]);
+      const again = await server.graphql(EXCHANGE, { code: (await codeFor(person)).searchParams.get('code') });
+      expect(again.errors).toEqual([]);
+      expect(again.data!.exchangeLoginCode.user.id).not.toBe(first.user.id);
+      expect(again.data!.exchangeLoginCode.user.email).toBe(email);
+    });
+
     it('/start sends state, nonce and PKCE S256 to the provider, and binds the flow to the browser', async () => {
       const browser = new CookieBrowser();
       const response = await browser.request(start());
