@@ -58,12 +58,12 @@ export interface Config {
   audit: AuditSettings;
   /** Sign-in with other identity providers (docs/contract.md section 9). */
   identity: IdentitySettings;
-  /** CORS_ORIGINS: the exact origins (normalized) allowed to call /graphql with credentials. */
-  corsOrigins: string[];
   /** Accounts: recovery, verification, fresh authentication (docs/contract.md section 7). */
   accounts: AccountSettings;
   /** Mail: transport, sender, templates and links (docs/contract.md section 7; src/mail/settings.ts). */
   mail: MailSettings;
+  /** CORS_ORIGINS: the exact origins (normalized) allowed to call /graphql with credentials. */
+  corsOrigins: string[];
 }
 
 export type EmailVerificationMode = 'off' | 'optional' | 'required';
@@ -239,8 +239,8 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): Config {
     audit: readAuditSettings(env),
     identity: readIdentitySettings(env, cwd, production, readDuration(env, 'IDENTITY_PROVIDER_TIMEOUT', '10s', '1s', '60s')),
     accounts: readAccountSettings(env),
-    corsOrigins: readCorsOrigins(env),
     mail: readMailSettings(env, production, issuer, cwd),
+    corsOrigins: readCorsOrigins(env),
   };
 }
 

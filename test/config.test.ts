@@ -110,7 +110,6 @@ describe('loadConfig defaults', () => {
         notifyNewSignIn: false,
       },
       identity: { providers: [], redirectUris: [], providerTimeoutMs: 10_000 },
-      corsOrigins: [],
       mail: {
         transport: { kind: 'log' },
         from: '"Tessera" <no-reply@localhost>',
@@ -124,6 +123,7 @@ describe('loadConfig defaults', () => {
         },
         sendTimeoutMs: 10_000,
       },
+      corsOrigins: [],
     });
   });
 

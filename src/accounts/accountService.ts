@@ -11,6 +11,7 @@ import type { Store, UserRecord } from '../store/types.js';
 import type { MailTokenCodec, MailTokenKind } from '../tokens/mailTokens.js';
 import { checkSignupPassword, normalizeEmail, PASSWORD_MAX_BYTES, passwordBytes } from '../users/credentials.js';
 import type { PasswordHasher } from '../users/passwords.js';
+import { forgetAccountCounters, resetRequestsKey } from './counters.js';
 import type { FreshAuthRule, FreshAuthSubject } from './freshAuth.js';
 
 export interface AccountServiceDeps {
@@ -105,7 +106,7 @@ export class AccountService {
     }
     const [user, perAccount] = await Promise.all([
       store.findUserByEmail(email),
-      store.increment(`password-reset:account:${email}`, settings.passwordResetWindowMs, now),
+      store.increment(resetRequestsKey(email), settings.passwordResetWindowMs, now),
     ]);
     // A disabled account gets no reset: it could not sign in with it anyway.
     if (user && !user.disabled && perAccount.count <= settings.passwordResetMaxRequests) {
@@ -221,6 +222,7 @@ export class AccountService {
     const deleted = await this.deps.store.deleteUser(caller.id, this.deps.clock.now(), client);
     if (!deleted) throw unauthenticated('SESSION_REVOKED');
     this.ended(deleted.revokedSessionIds, 'deleted');
+    await forgetAccountCounters(this.deps.store, deleted.email);
     return true;
   }
 

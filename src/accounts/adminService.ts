@@ -4,6 +4,7 @@ import { badUserInput, forbidden, TesseraError, ErrorCode } from '../errors.js';
 import { type Metrics, noMetrics } from '../observability/metrics.js';
 import type { RevocationFeed } from '../revocation/revocationFeed.js';
 import type { SessionRecord, Store, UserRecord } from '../store/types.js';
+import { forgetAccountCounters } from './counters.js';
 import type { UserPage } from './store.js';
 
 /** The role that may administer accounts. */
@@ -20,7 +21,8 @@ export interface AdminCaller {
 export interface AdminServiceDeps {
   store: Store;
   clock: Clock;
-  revocations: RevocationFeed;
+  /** This instance's revocation feed (the CLI has none: the store's steps push to every gateway). */
+  revocations: Pick<RevocationFeed, 'noteRevoked'>;
   metrics?: Metrics;
 }
 
@@ -122,6 +124,7 @@ export class AdminService {
     const deleted = await this.deps.store.deleteUser(id, this.deps.clock.now(), client);
     if (!deleted) return false;
     this.ended(deleted.revokedSessionIds, 'deleted');
+    await forgetAccountCounters(this.deps.store, deleted.email);
     return true;
   }
 

@@ -25,6 +25,11 @@ export interface LimitReached {
  * (aliases, batches, parallel requests) cannot slip past between a check and a count; a success
  * then takes its count back, and clears the account's.
  */
+/** The counter of an account's failed logins (keyed by its normalized email). */
+export function accountFailuresKey(email: string): string {
+  return `login-failures:account:${email}`;
+}
+
 export class LoginThrottle {
   constructor(
     private readonly counters: CounterStore,
@@ -34,7 +39,7 @@ export class LoginThrottle {
   ) {}
 
   private accountKey(email: string): string {
-    return `login-failures:account:${email}`;
+    return accountFailuresKey(email);
   }
 
   private addressKey(address: string): string {

@@ -86,7 +86,7 @@ export async function usersAdd(
  * The store the gateway would use (REDIS_URL, or the configured Cluster or Sentinels), connected
  * now or failing with one line. The URL is not shown: it may carry a password.
  */
-async function connectStore(config: StoreSettings): Promise<Store> {
+export async function connectStore(config: StoreSettings): Promise<Store> {
   try {
     return await createStore(config, { connect: 'now' });
   } catch (error) {

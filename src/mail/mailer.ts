@@ -1,4 +1,4 @@
-import { jitterFactor } from '../events/backoff.js';
+import { jitterFactor, retryDelayMs } from '../events/backoff.js';
 import { newId } from '../ids.js';
 import type { Logger } from '../logger.js';
 import { type Metrics, noMetrics } from '../observability/metrics.js';
@@ -69,6 +69,7 @@ export class BackgroundMailer implements Mailer {
   private readonly stop = new AbortController();
   private running = 0;
   private closing = false;
+  private pumpScheduled = false;
   private idleWaiters: (() => void)[] = [];
 
   constructor(private readonly options: MailerOptions) {
@@ -88,7 +89,8 @@ export class BackgroundMailer implements Mailer {
       if (this.closing) return this.giveUp(mail, 1, 'the gateway is stopping');
       if (this.queue.length >= this.timings.maxQueued) return this.giveUp(mail, 1, 'the mail queue is full');
       this.queue.push({ mail, attempt: 1 });
-      this.pump();
+      // Not even the transport's first step runs in the caller's turn: the answer goes out first.
+      this.schedulePump();
     } catch (error) {
       // A bug here must not become the caller's error (nor a 500): log it and count the mail as failed.
       this.options.logger.error({ err: error, mail: { kind: request.kind } }, 'mail could not be prepared');
@@ -146,6 +148,15 @@ export class BackgroundMailer implements Mailer {
     };
   }
 
+  private schedulePump(): void {
+    if (this.pumpScheduled) return;
+    this.pumpScheduled = true;
+    setImmediate(() => {
+      this.pumpScheduled = false;
+      this.pump();
+    });
+  }
+
   private pump(): void {
     while (this.running < this.timings.concurrency && this.queue.length > 0) {
       const job = this.queue.shift()!;
@@ -170,7 +181,8 @@ export class BackgroundMailer implements Mailer {
         this.options.logger.error({ mail: { id: mail.id, kind: mail.kind }, errorClass: error instanceof Error ? error.name : typeof error }, 'mail transport failed unexpectedly');
       }
       if (job.attempt >= this.timings.maxAttempts || this.closing) return this.giveUp(mail, job.attempt, reason);
-      const delayMs = Math.floor(Math.min(this.timings.maxDelayMs, this.timings.baseDelayMs * 2 ** (job.attempt - 1)) * jitterFactor(this.random()));
+      const { baseDelayMs, maxDelayMs } = this.timings;
+      const delayMs = retryDelayMs(job.attempt, { baseDelayMs, maxDelayMs, minIdleMs: 0 }, jitterFactor(this.random()));
       this.metrics.mailSent(mail.kind, 'retried');
       this.options.logger.warn(
         { mail: { id: mail.id, kind: mail.kind, transport: transport.name, attempt: job.attempt, retryInMs: delayMs, reason } },

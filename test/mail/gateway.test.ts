@@ -25,13 +25,22 @@ async function inbox(): Promise<SmtpInbox> {
   return started;
 }
 
+async function until(condition: () => boolean): Promise<void> {
+  const deadline = Date.now() + 5_000;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('timed out');
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
 describe('the gateway mailer', () => {
   it('the quick start (no mail settings): the message and its link go to the log', async () => {
     const gateway = await server({ store: 'memory' });
     expect(gateway.app.mailer.enabled).toBe(true);
     gateway.app.mailer.send({ kind: 'password_reset', to: 'quick@example.com', token: 'quickstarttoken' });
-    const line = gateway.logs.find((l) => l.includes('MAIL_TRANSPORT=log'));
-    expect(line).toBeDefined();
+    const logged = () => gateway.logs.find((l) => l.includes('MAIL_TRANSPORT=log'));
+    await until(() => logged() !== undefined);
+    const line = logged();
     expect(JSON.parse(line!)).toMatchObject({
       msg: expect.stringContaining('http://localhost:4000/reset-password?token=quickstarttoken'),
       mail: { kind: 'password_reset', to: 'quick@example.com', subject: 'Reset your Tessera password' },

@@ -128,8 +128,9 @@ describe('mailer over real SMTP', () => {
       expect(await mailCount(metrics, 'password_reset', 'retried')).toBe(2);
       expect(await mailCount(metrics, 'password_reset', 'sent')).toBe(0);
       expect(server.received).toHaveLength(0);
-      const failures = logs.map((line) => JSON.parse(line) as { level: number; msg: string; mail?: { reason?: string } });
-      expect(failures.filter((l) => l.level === 40 && /retrying/.test(l.msg))).toHaveLength(2);
+      const failures = logs.map((line) => JSON.parse(line) as { level: number; msg: string; mail?: { reason?: string; retryInMs?: number } });
+      // Exponential backoff from 20 ms (the jitter source at its top: a factor of about 1).
+      expect(failures.filter((l) => l.level === 40 && /retrying/.test(l.msg)).map((l) => l.mail!.retryInMs)).toEqual([19, 39]);
       const final = failures.filter((l) => l.level === 50);
       expect(final).toHaveLength(1);
       expect(final[0]!.mail!.reason).toMatch(mode === 'refuse' ? /^EENVELOPE 550/ : /^E[A-Z]+/);
@@ -151,6 +152,15 @@ describe('mailer over real SMTP', () => {
     expect(mail.subject).toBe('Your Tessera password was changed');
     expect(await mailCount(metrics, 'password_changed', 'retried')).toBe(1);
     await until(async () => (await mailCount(metrics, 'password_changed', 'sent')) === 1, 'the sent count');
+  });
+
+  it('a full queue drops the newest message, logged and counted as failed, and send still returns', async () => {
+    const server = await inbox({ mode: 'hang' });
+    const { mailer, metrics, logs } = harness({ ...server.env, MAIL_SEND_TIMEOUT: '60s' }, { ...FAST, concurrency: 1, maxQueued: 2, closeTimeoutMs: 100 });
+    for (let i = 0; i < 3; i += 1) mailer.send({ kind: 'email_verification', to: `q${i}@example.com`, token: `t${i}` });
+    expect(await mailCount(metrics, 'email_verification', 'failed')).toBe(1);
+    expect(logs.some((line) => line.includes('the mail queue is full'))).toBe(true);
+    await server.waitFor(() => server.attempts === 1);
   });
 
   it('close() waits for the sends in flight (bounded)', async () => {
@@ -221,6 +231,14 @@ describe('no transport', () => {
     expect(mailer).toBe(disabledMailer);
     expect(mailer.enabled).toBe(false);
     expect(() => mailer.send({ kind: 'password_reset', to: 'a@example.com', token: 't' })).not.toThrow();
+  });
+
+  it('the log transport writes after send has returned, never in the caller\'s turn', async () => {
+    const { mailer, logs } = harness({ MAIL_TRANSPORT: 'log' });
+    mailer.send({ kind: 'password_changed', to: 'a@example.com', token: null });
+    expect(logs).toEqual([]);
+    await until(() => logs.length === 1, 'the log line');
+    expect(logs[0]).toContain('password_changed to a@example.com');
   });
 
   it('a request the mailer cannot prepare is logged and counted, not thrown', async () => {

@@ -71,6 +71,18 @@ describe('smtp transport', () => {
     expect(server.attempts).toBe(0);
   });
 
+  it('SMTP_TLS=starttls upgrades only to a certificate it trusts (a self-signed one is refused, nothing sent)', async () => {
+    const server = await inbox({ starttls: true });
+    const transport = new SmtpTransport({ url: server.url, tls: 'starttls' }, 5_000);
+    const error = await transport.deliver(message(), never).then(
+      () => null,
+      (e: Error) => e,
+    );
+    expect(error?.message).toMatch(/^E[A-Z]+/);
+    expect(server.received).toHaveLength(0);
+    expect(server.attempts).toBe(0);
+  });
+
   it('a refusal, a hang and a dropped connection each reject with a loggable reason that carries neither link nor token', async () => {
     const server = await inbox({ mode: 'refuse' });
     const transport = new SmtpTransport({ url: server.url, tls: 'off' }, 500);

@@ -10,6 +10,7 @@ import { ask, infoFields, startRedisCluster, type TestCluster } from '../helpers
 import type { RedisProcess } from '../helpers/redisProcess.js';
 import { bearer, createTestServer, LOGIN, REFRESH, signUp, type TestServer, uniqueEmail } from '../helpers/testServer.js';
 import { topologyStores } from '../helpers/topologyStores.js';
+import { accountContract } from '../store/accountContract.js';
 import { eventContract } from '../store/eventContract.js';
 import { identityContract } from '../store/identityContract.js';
 import { rotation, sessionInput, storeContract, T0, LOGOUT, TEST_ORIGIN } from '../store/storeContract.js';
@@ -60,6 +61,8 @@ afterAll(async () => {
 
 describe('RedisStore on a Redis Cluster', () => {
   storeContract({ store: () => store, peer: () => peer });
+  // The account steps stay in the user's slot; the email claim and the admin index are steps of their own.
+  accountContract({ store: () => store, peer: () => peer });
   eventContract({ store: () => store, fresh: (options) => clusterStore(uniquePrefix('cluster-events'), 0, options) });
   // Each identity step stays in one slot: the user's, or the provider+subject index's.
   identityContract(() => store);
