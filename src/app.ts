@@ -188,6 +188,8 @@ export async function createApp(deps: AppDeps): Promise<App> {
           signupEnabled: config.signupEnabled,
           defaultRoles: ['user'],
           logger,
+          revocations,
+          metrics,
           ...(deps.identityProviders ? { providers: deps.identityProviders } : {}),
         })
       : null;

@@ -4,6 +4,8 @@ import type { Clock } from '../clock.js';
 import { badUserInput, forbiddenBecause, StoreUnavailableError, unauthenticated } from '../errors.js';
 import { newId } from '../ids.js';
 import type { Logger } from '../logger.js';
+import type { Metrics } from '../observability/metrics.js';
+import type { RevocationFeed } from '../revocation/revocationFeed.js';
 import { pooledRandomBytes, type RandomBytes } from '../random.js';
 import type { Store, UserRecord } from '../store/types.js';
 import { normalizeEmail } from '../users/credentials.js';
@@ -47,6 +49,9 @@ export interface IdentityServiceDeps {
   signupEnabled: boolean;
   defaultRoles: string[];
   logger: Logger;
+  /** Sessions a take-over ended are refused on this instance at once (the store also pushes them). */
+  revocations?: Pick<RevocationFeed, 'noteRevoked'>;
+  metrics?: Metrics;
   /** Tests hand in providers of their own; by default made from the settings. */
   providers?: ProviderClient[];
   random?: RandomBytes;
@@ -214,6 +219,10 @@ export class IdentityService {
         clock.now(),
       );
       if (result.status === 'taken') throw new FlowError('identity_in_use');
+      if (result.revokedSessionIds.length > 0) {
+        this.deps.revocations?.noteRevoked(result.revokedSessionIds);
+        this.deps.metrics?.sessionsRevoked('password_reset', result.revokedSessionIds.length);
+      }
       return existing;
     }
     if (!this.deps.signupEnabled) throw new FlowError('signup_disabled');

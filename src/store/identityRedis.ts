@@ -145,6 +145,8 @@ export type AppendingInput = { auditKey: string; userEventsKey: string; auditMax
 export interface RedisIdentityHost {
   prefix: string;
   script<K extends string, A extends ArgSpec>(script: RedisScript<K, A>, input: ScriptInput<K, A>): Promise<RedisReply>;
+  /** A write of the user's that ends sessions: acknowledged by REDIS_MIN_REPLICAS_ACK replicas, as the session writes are. */
+  acknowledged<K extends string, A extends ArgSpec>(script: RedisScript<K, A>, userId: string, input: ScriptInput<K, A>): Promise<RedisReply>;
   /** A plain command, its errors translated. */
   command<T>(run: () => Promise<T>): Promise<T>;
   client: {
@@ -211,7 +213,7 @@ export class RedisIdentities implements IdentityStore {
     if ((await this.host.script(CLAIM_IDENTITY, { indexKey, owner })) !== 1) return { status: 'taken' };
     let reply: RedisReply[];
     try {
-      reply = (await this.host.script(LINK_IDENTITY, {
+      reply = (await this.host.acknowledged(LINK_IDENTITY, identity.userId, {
         userKey: this.host.userKey(identity.userId),
         identitiesKey: this.identitiesKey(identity.userId),
         identityId: identity.id,

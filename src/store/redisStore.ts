@@ -122,6 +122,7 @@ export class RedisStore implements Store {
     this.identities = new RedisIdentities({
       prefix: options.keyPrefix,
       script: (script, input) => this.script(script, input),
+      acknowledged: (script, userId, input) => this.acknowledged(script, userId, input),
       command: (operation) => this.run(operation),
       client: this.client,
       userKey: (userId) => this.keys.user(userId),

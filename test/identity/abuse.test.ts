@@ -24,7 +24,7 @@ class OffsetClock implements Clock {
   }
 }
 
-describe('sign-in abuse', () => {
+describe('sign-in abuse', { timeout: 20_000 }, () => {
   let fake: FakeProvider;
   let server: TestServer;
   let gateway: string;

@@ -58,7 +58,7 @@ describe('sign-in with an OpenID Connect provider in Chromium', () => {
       env: { AUTH_ISSUER: gateway, IDENTITY_PROVIDERS_FILE: file, AUTH_REDIRECT_URIS: redirect, CORS_ORIGINS: app.url },
     });
     browser = await launchBrowser();
-  });
+  }, 60_000);
 
   afterAll(async () => {
     await browser?.close();
@@ -84,5 +84,5 @@ describe('sign-in with an OpenID Connect provider in Chromium', () => {
     expect(await page.textContent('#out')).toBe(`signed in as ${email}`);
     // The login code left the address bar.
     expect(new URL(page.url()).search).toBe('');
-  });
+  }, 60_000);
 });

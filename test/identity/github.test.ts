@@ -73,7 +73,7 @@ async function startGithub() {
   };
 }
 
-describe('sign-in with GitHub (a local stand-in for GitHub)', () => {
+describe('sign-in with GitHub (a local stand-in for GitHub)', { timeout: 20_000 }, () => {
   let github: Awaited<ReturnType<typeof startGithub>>;
   let server: TestServer;
   let gateway: string;

@@ -23,7 +23,7 @@ class OffsetClock implements Clock {
   }
 }
 
-describe('linking identities to a signed-in account', () => {
+describe('linking identities to a signed-in account', { timeout: 20_000 }, () => {
   let op: TestOidcProvider;
   let server: TestServer;
   let gateway: string;

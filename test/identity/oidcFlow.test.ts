@@ -13,7 +13,7 @@ const APP = 'http://localhost:5173/auth/done';
 const ME = `{ me { id email } identities { id provider subject email linkedAt } }`;
 
 for (const store of ['redis', 'memory'] as const) {
-  describe(`sign-in with an OpenID Connect provider (${store} store)`, () => {
+  describe(`sign-in with an OpenID Connect provider (${store} store)`, { timeout: 20_000 }, () => {
     let op: TestOidcProvider;
     let server: TestServer;
     let gateway: string;
@@ -167,7 +167,7 @@ for (const store of ['redis', 'memory'] as const) {
   });
 }
 
-describe('sign-in with a provider in cookie mode', () => {
+describe('sign-in with a provider in cookie mode', { timeout: 20_000 }, () => {
   let op: TestOidcProvider;
   let server: TestServer;
   let gateway: string;

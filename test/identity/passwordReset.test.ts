@@ -7,7 +7,7 @@ import { CookieBrowser, EXCHANGE, providersFile, signIn, startOidcProvider, type
 /** An account made by a provider sign-in has no password, and sets one through the reset flow (section 9), over real SMTP. */
 const APP = 'http://localhost:5173/auth/done';
 
-describe('a passwordless account from a provider', () => {
+describe('a passwordless account from a provider', { timeout: 20_000 }, () => {
   let op: TestOidcProvider;
   let server: TestServer;
   let mailbox: SmtpInbox;
