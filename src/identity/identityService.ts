@@ -144,7 +144,8 @@ export class IdentityService {
       const record: StateRecord = { provider: providerId, redirectUri, nonce, codeVerifier, binding: digest(browser), linkUserId };
       const now = clock.now();
       await store.putFlowRecord('state', digest(state), JSON.stringify(record), now + STATE_TTL_MS, now);
-      return { kind: 'redirect', location: location.href, ...(browser !== binding ? { binding: browser } : {}) };
+      // Set again on every start, so the cookie lives as long as the newest state it binds.
+      return { kind: 'redirect', location: location.href, binding: browser };
     } catch (error) {
       return errorRedirect(redirectUri, this.reasonOf(error));
     }
