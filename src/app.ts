@@ -20,6 +20,8 @@ import { apolloEndpoint } from './graphql/httpEndpoint.js';
 import { originPolicy } from './http/cors.js';
 import { loadGraphiQL } from './http/graphiql.js';
 import { createHttpServer } from './http/httpServer.js';
+import { IdentityService } from './identity/identityService.js';
+import type { ProviderClient } from './identity/providers.js';
 import type { Logger } from './logger.js';
 import { createMailer } from './mail/mailer.js';
 import type { Mailer } from './mail/types.js';
@@ -51,6 +53,8 @@ export interface AppDeps {
   webhookTimings?: Partial<WebhookTimings>;
   /** AUDIT_WEBHOOK_URL: the backoff's jitter source, in [0, 1). */
   webhookRandom?: () => number;
+  /** IDENTITY_PROVIDERS_FILE: provider clients of the test's own instead of those of the file. */
+  identityProviders?: ProviderClient[];
   /** A mailer other than the one of config.mail (tests: short retry timings, a transport of their own). */
   mailer?: Mailer;
 }
@@ -186,6 +190,22 @@ export async function createApp(deps: AppDeps): Promise<App> {
     totpIssuer: issuerHost,
     metrics,
   });
+  const identity =
+    config.identity.providers.length > 0 || deps.identityProviders
+      ? new IdentityService({
+          store,
+          clock,
+          settings: config.identity,
+          issuer: config.issuer,
+          sessions: auth,
+          signupEnabled: config.signupEnabled,
+          defaultRoles: ['user'],
+          logger,
+          revocations,
+          metrics,
+          ...(deps.identityProviders ? { providers: deps.identityProviders } : {}),
+        })
+      : null;
   const freshAuth = new FreshAuthRule(config.accounts.freshAuthMaxAgeMs, clock);
   accounts = new AccountService({
     store,
@@ -223,6 +243,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
       metrics,
       events: new SecurityEventService(store),
       factors,
+      identity,
       freshAuth,
       accounts,
       admin,
@@ -235,6 +256,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
     origins,
     graphiql: config.production ? null : loadGraphiQL(),
     logger,
+    identity,
   });
   observed.server(server);
 

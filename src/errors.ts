@@ -28,9 +28,17 @@ export type FactorReason =
   | 'PASSKEY_INVALID'
   | 'PASSKEY_RESPONSE_MALFORMED'
   | 'FACTOR_NOT_FOUND';
-export type AuthReason = 'INVALID_CREDENTIALS' | TokenRejection | RefreshRejection | FactorReason;
+/** A login code of a provider sign-in (exchangeLoginCode) that is unknown, spent, expired or forged. */
+export type LoginCodeRejection = 'LOGIN_CODE_INVALID';
+export type AuthReason = 'INVALID_CREDENTIALS' | TokenRejection | RefreshRejection | FactorReason | LoginCodeRejection;
 /** Why a signed-in caller (or a disabled account's correct password) is refused: FORBIDDEN's reasons. */
-export type ForbiddenReason = 'ACCOUNT_DISABLED' | 'STEP_UP_REQUIRED' | 'EMAIL_NOT_VERIFIED' | 'FEATURE_DISABLED';
+export type ForbiddenReason =
+  | 'ACCOUNT_DISABLED'
+  | 'STEP_UP_REQUIRED'
+  | 'EMAIL_NOT_VERIFIED'
+  | 'FEATURE_DISABLED'
+  /** unlinkIdentity of the account's only way to sign in. */
+  | 'LAST_SIGN_IN_METHOD';
 /** Why input was refused with a reason (BAD_USER_INPUT). */
 export type InputReason = 'TOKEN_INVALID_OR_EXPIRED';
 export type ErrorReason = AuthReason | ForbiddenReason | InputReason;
@@ -51,6 +59,7 @@ const MESSAGES: Record<AuthReason, string> = {
   PASSKEY_INVALID: 'The passkey could not be verified.',
   PASSKEY_RESPONSE_MALFORMED: 'The WebAuthn response is not well formed.',
   FACTOR_NOT_FOUND: 'No such factor (an enrolment expires after 15 minutes).',
+  LOGIN_CODE_INVALID: 'The login code is not valid, has expired or was already used.',
 };
 
 /** A domain error with one of the reasons above and its message (plus extra fields). */
@@ -101,6 +110,7 @@ const FORBIDDEN_MESSAGES: Record<ForbiddenReason, string> = {
   STEP_UP_REQUIRED: 'Sign in again to do this.',
   EMAIL_NOT_VERIFIED: 'Verify your email address first.',
   FEATURE_DISABLED: 'This feature is not available.',
+  LAST_SIGN_IN_METHOD: 'This is the account’s last way to sign in: set a password or link another identity first.',
 };
 
 /** FORBIDDEN with a reason (and extra fields, e.g. `maxAge` for STEP_UP_REQUIRED). */

@@ -109,6 +109,7 @@ describe('loadConfig defaults', () => {
         passwordResetMaxRequestsPerAddress: 30,
         notifyNewSignIn: false,
       },
+      identity: { providers: [], redirectUris: [], providerTimeoutMs: 10_000 },
       mail: {
         transport: { kind: 'log' },
         from: '"Tessera" <no-reply@localhost>',

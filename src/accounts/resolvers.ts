@@ -42,6 +42,8 @@ export const UNVERIFIED_ALLOWED_FIELDS: ReadonlySet<string> = new Set([
   'Mutation.requestEmailChange',
   'Mutation.confirmEmailChange',
   'Mutation.deleteAccount',
+  // A sign-in with another provider ends like login (src/identity/).
+  'Mutation.exchangeLoginCode',
 ]);
 
 export function accountResolvers(payload: (issued: IssuedSession, context: GraphQLContext) => AuthPayloadModel) {

@@ -15,6 +15,7 @@ import {
 } from '../errors.js';
 import type { SecurityEventService } from '../events/eventService.js';
 import type { FactorService } from '../factors/factorService.js';
+import type { IdentityService } from '../identity/identityService.js';
 import type { RevocationFeed } from '../revocation/revocationFeed.js';
 import type { Store } from '../store/types.js';
 import type { AccessTokenService } from '../tokens/accessTokens.js';
@@ -32,6 +33,8 @@ export interface ContextBuilderDeps {
   metrics?: Metrics;
   events: SecurityEventService;
   factors: FactorService;
+  /** Sign-in with other identity providers; absent or null when none are configured. */
+  identity?: IdentityService | null;
   freshAuth: FreshAuthRule;
   accounts: AccountService;
   admin: AdminService;
@@ -85,6 +88,7 @@ export class ContextBuilder {
       request: request.request,
       events,
       factors,
+      identity: this.deps.identity ?? null,
       freshAuth,
       accounts,
       admin,
@@ -169,6 +173,7 @@ class RequestContext implements GraphQLContext {
   readonly [SCOPE]: RequestScope;
   readonly events: ContextFields['events'];
   readonly factors: ContextFields['factors'];
+  readonly identity: ContextFields['identity'];
   readonly freshAuth: ContextFields['freshAuth'];
   readonly accounts: ContextFields['accounts'];
   readonly admin: ContextFields['admin'];
@@ -188,6 +193,7 @@ class RequestContext implements GraphQLContext {
     this[SCOPE] = fields.request;
     this.events = fields.events;
     this.factors = fields.factors;
+    this.identity = fields.identity;
     this.freshAuth = fields.freshAuth;
     this.accounts = fields.accounts;
     this.admin = fields.admin;

@@ -59,7 +59,12 @@ export class RedisKeys {
       // enrolment, an MFA ticket, a WebAuthn challenge) expire by themselves within 15 minutes,
       // and none of them works without the user's record.
       this.factors(userId),
+      this.identities(userId),
     ];
+  }
+  /** The user's identities at other providers (identityRedis.ts): identity id → record. */
+  identities(userId: string): string {
+    return `${this.prefix}{u:${userId}}:idp`;
   }
   /**
    * Admin listing: a sorted set (all scores 0) of `<email>\u0000<user id>`, read in email order
