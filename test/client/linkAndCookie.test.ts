@@ -47,9 +47,9 @@ describe('createApolloLink (Apollo Client 4)', () => {
 });
 
 /** A browser's cookie jar for one site, in front of fetch: it sends the cookies only with `credentials: 'include'`. */
-function cookieJar(): { fetch: FetchLike; cookies: Map<string, string>; requests: { credentials?: RequestCredentials; body: string }[] } {
+function cookieJar(): { fetch: FetchLike; cookies: Map<string, string>; requests: { credentials?: RequestInit['credentials']; body: string }[] } {
   const cookies = new Map<string, string>();
-  const requests: { credentials?: RequestCredentials; body: string }[] = [];
+  const requests: { credentials?: RequestInit['credentials']; body: string }[] = [];
   const jarFetch: FetchLike = async (input, init) => {
     requests.push({ credentials: init?.credentials, body: String(init?.body ?? '') });
     const headers = new Headers(init?.headers);
