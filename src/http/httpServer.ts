@@ -8,6 +8,7 @@ import type { ContextBuilder } from '../graphql/contextBuilder.js';
 import type { GraphQLEndpoint } from '../graphql/httpEndpoint.js';
 import type { Logger } from '../logger.js';
 import { clientAddress } from './clientAddress.js';
+import { appendVary, applyCors, type OriginPolicy } from './cors.js';
 import { clearRefreshCookie, cookieContext, readRefreshCookie, setRefreshCookie } from './refreshCookie.js';
 import { beginRequest, type RequestScope, requestScope } from './requestId.js';
 import { BodyTooLargeError, readBody } from './requestBody.js';
@@ -22,6 +23,8 @@ export interface HttpServerDeps {
   maxBodyBytes: number;
   /** 1: batched requests are refused (by Apollo); N > 1: at most N operations in one request. */
   maxBatchSize: number;
+  /** CORS_ORIGINS and the gateway's own origin (cors.ts). */
+  origins: OriginPolicy;
   logger: Logger;
 }
 
@@ -46,7 +49,7 @@ const BAD_REQUEST = 'BAD_REQUEST';
  */
 export function createHttpServer(deps: HttpServerDeps): Server {
   const routes: Record<string, (req: IncomingMessage, res: ServerResponse) => Promise<void> | void> = {
-    '/graphql': (req, res) => handleGraphQL(deps, req, res),
+    '/graphql': (req, res) => (applyCors(deps.origins, req, res) ? undefined : handleGraphQL(deps, req, res)),
     '/.well-known/jwks.json': (_req, res) =>
       sendJson(res, 200, deps.jwks(), { 'cache-control': 'public, max-age=300' }),
     '/healthz': (_req, res) => sendJson(res, 200, { status: 'ok' }),
@@ -122,7 +125,10 @@ async function handleGraphQL(deps: HttpServerDeps, req: IncomingMessage, res: Se
         request: requestScope(req),
       }),
   );
-  for (const [name, value] of result.headers) res.setHeader(name, value);
+  for (const [name, value] of result.headers) {
+    if (name.toLowerCase() === 'vary') appendVary(res, value);
+    else res.setHeader(name, value);
+  }
   if (setCookies.length > 0) res.setHeader('set-cookie', setCookies);
   res.setHeader('cache-control', cacheControl(result.headers.get('cache-control'), req.headers.authorization, setCookies.length > 0));
   res.statusCode = result.status ?? 200;
