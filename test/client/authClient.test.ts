@@ -43,6 +43,8 @@ describe('signing in and calling the gateway', () => {
     const signedIn = await tab.signup({ email, password: TEST_PASSWORD });
     expect(signedIn.user.email).toBe(email);
     expect(tab.session).toMatchObject({ userId: signedIn.user.id, sessionId: signedIn.session.id, roles: expect.any(Array) });
+    // One object until it changes (a React external store's snapshot must be).
+    expect(tab.session).toBe(tab.session);
     const me = await query(tab, ME);
     expect(me.errors).toBeUndefined();
     expect(me.data.me.email).toBe(email);

@@ -188,6 +188,7 @@ class TesseraAuthClient implements AuthClient {
   readonly #refreshBeforeMs: number;
   readonly #retryDelayMs: number;
   #current: Current | null = null;
+  #session: Session | null = null;
   #inflight: Promise<Session | null> | undefined;
   #timer: unknown;
   #closed = false;
@@ -221,10 +222,9 @@ class TesseraAuthClient implements AuthClient {
     if (stored) this.#adopt(stored, 'storage');
   }
 
+  /** The same object until the session changes (so it can be a React external store's snapshot). */
   get session(): Session | null {
-    const current = this.#current;
-    if (!current) return null;
-    return { userId: current.claims.sub, sessionId: current.claims.sid, roles: current.claims.roles, scope: current.claims.scope, expiresAt: current.tokens.expiresAt };
+    return this.#session;
   }
 
   // ---- signing in
@@ -464,6 +464,9 @@ class TesseraAuthClient implements AuthClient {
 
   #set(current: Current | null): void {
     this.#current = current;
+    this.#session = current
+      ? Object.freeze({ userId: current.claims.sub, sessionId: current.claims.sid, roles: current.claims.roles, scope: current.claims.scope, expiresAt: current.tokens.expiresAt })
+      : null;
     this.#schedule(current);
     const session = this.session;
     for (const listener of [...this.#changeListeners]) listener(session);
