@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -80,6 +80,20 @@ async function renewals(page: Page): Promise<number> {
   return Number(/renewed (\d+)×/.exec(text)?.[1] ?? Number.NaN);
 }
 
+/** Screenshots put side by side, each under its caption, saved as one more screenshot. */
+async function sideBySide(context: BrowserContext, name: string, shots: [caption: string, file: string][]): Promise<void> {
+  const cells = await Promise.all(
+    shots.map(async ([caption, file]) => `<figure><figcaption>${caption}</figcaption><img src="data:image/png;base64,${(await readFile(file)).toString('base64')}"></figure>`),
+  );
+  const page = await context.newPage();
+  await page.setViewportSize({ width: 1300, height: 400 });
+  await page.setContent(
+    `<style>body{margin:0;display:flex;gap:12px;padding:12px;background:#cfd3da;font:600 18px system-ui}figure{margin:0;flex:1}img{width:100%;border:1px solid #999;display:block}figcaption{margin:0 0 6px}</style>${cells.join('')}`,
+  );
+  await saveScreenshot(page, name);
+  await page.close();
+}
+
 async function signUp(page: Page, email: string): Promise<void> {
   await expect.poll(() => status(page), { timeout: 15_000 }).toBe('Signed out');
   await page.getByLabel('Email').fill(email);
@@ -109,7 +123,7 @@ describe('the example app in Chromium, cookie mode', () => {
   });
 
   it('two tabs through several access-token expiries: one refresh per expiry reaches the gateway, neither tab is ever signed out; then log out in one tab signs the other out within a second', async () => {
-    const context = await browser.newContext();
+    const context = await browser.newContext({ viewport: { width: 840, height: 600 } });
     await watchStatus(context);
     const seen = recordRequests(context);
     const one = await context.newPage();
@@ -152,16 +166,26 @@ describe('the example app in Chromium, cookie mode', () => {
     expect(cookie).toMatchObject({ httpOnly: true, sameSite: 'Strict' });
     const pageState = await one.evaluate<string>('document.cookie + JSON.stringify({ ...localStorage }) + JSON.stringify({ ...sessionStorage })');
     expect(pageState).not.toContain(cookie!.value);
-    await saveScreenshot(one, 'client-3-tab-one-after-refreshes');
-    await saveScreenshot(two, 'client-3-tab-two-after-refreshes');
+    for (const page of [one, two]) {
+      // The session list, reloaded, shows the refreshes (its last refresh is after its start).
+      await page.getByRole('button', { name: 'Reload sessions' }).click();
+      const cells = page.locator('[data-testid="sessions"] tbody tr td');
+      await expect.poll(async () => (await cells.nth(1).textContent()) !== (await cells.nth(0).textContent())).toBe(true);
+    }
+    await sideBySide(context, 'client-3-two-tabs-after-refreshes', [
+      ['Tab 1', await saveScreenshot(one, 'client-3-tab-one-after-refreshes')],
+      ['Tab 2', await saveScreenshot(two, 'client-3-tab-two-after-refreshes')],
+    ]);
 
     // Log out in tab one: tab two shows it within a second.
     await one.getByRole('button', { name: 'Log out', exact: true }).click();
     await expect.poll(() => status(one), { timeout: 5_000 }).toBe('Signed out');
     await expect.poll(() => status(two), { timeout: 1_000, interval: 50 }).toBe('Signed out');
     expect(await two.getByTestId('ended').textContent()).toBe('You logged out (in another tab).');
-    await saveScreenshot(one, 'client-4-logged-out');
-    await saveScreenshot(two, 'client-4-other-tab-signed-out');
+    await sideBySide(context, 'client-4-two-tabs-logged-out', [
+      ['Tab 1: Log out', await saveScreenshot(one, 'client-4-logged-out')],
+      ['Tab 2', await saveScreenshot(two, 'client-4-other-tab-signed-out')],
+    ]);
     // Over at the gateway too: the cookie is gone, and a reload stays signed out.
     expect((await context.cookies(gateway.url)).filter((c) => c.name === 'tessera_refresh')).toEqual([]);
     await two.reload();
