@@ -12,6 +12,7 @@ import { createApolloServer } from './graphql/apolloServer.js';
 import { ContextBuilder } from './graphql/contextBuilder.js';
 import { apolloEndpoint } from './graphql/httpEndpoint.js';
 import { originPolicy } from './http/cors.js';
+import { loadGraphiQL } from './http/graphiql.js';
 import { createHttpServer } from './http/httpServer.js';
 import type { Logger } from './logger.js';
 import type { Metrics } from './observability/metrics.js';
@@ -182,6 +183,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
     maxBodyBytes: config.limits.maxBodyBytes,
     maxBatchSize: config.limits.maxBatchSize,
     origins,
+    graphiql: config.production ? null : loadGraphiQL(),
     logger,
   });
   observed.server(server);

@@ -99,6 +99,7 @@ describe('loadConfig defaults', () => {
       redisMinReplicasAck: 0,
       observability: { metricsPort: 9464, metricsHost: '0.0.0.0', logFormat: 'json', otlpEndpoint: null },
       audit: { streamMax: 100_000, webhook: null },
+      corsOrigins: [],
     });
   });
 

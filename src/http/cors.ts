@@ -18,12 +18,18 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 /** The methods a preflight may ask for. */
 export const CORS_METHODS = ['GET', 'POST'] as const;
 
-/** The request headers a preflight may ask for: what Apollo clients (and the Tessera client) send. */
+/**
+ * The request headers a preflight may ask for: what Apollo clients send (Apollo Client 4's
+ * HttpLink adds `apollographql-client-name`/`-version` when `clientAwareness` is set), and a
+ * request id to follow a call through the logs.
+ */
 export const CORS_REQUEST_HEADERS = [
   'content-type',
   'authorization',
   'apollo-require-preflight',
   'x-apollo-operation-name',
+  'apollographql-client-name',
+  'apollographql-client-version',
   'x-request-id',
 ] as const;
 

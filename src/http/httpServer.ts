@@ -9,6 +9,7 @@ import type { GraphQLEndpoint } from '../graphql/httpEndpoint.js';
 import type { Logger } from '../logger.js';
 import { clientAddress } from './clientAddress.js';
 import { appendVary, applyCors, type OriginPolicy } from './cors.js';
+import { GRAPHIQL_CSP, type GraphiQLFiles } from './graphiql.js';
 import { clearRefreshCookie, cookieContext, readRefreshCookie, setRefreshCookie } from './refreshCookie.js';
 import { beginRequest, type RequestScope, requestScope } from './requestId.js';
 import { BodyTooLargeError, readBody } from './requestBody.js';
@@ -25,6 +26,8 @@ export interface HttpServerDeps {
   maxBatchSize: number;
   /** CORS_ORIGINS and the gateway's own origin (cors.ts). */
   origins: OriginPolicy;
+  /** GraphiQL's page and files (graphiql.ts); null in production: /graphiql is then 404. */
+  graphiql: GraphiQLFiles | null;
   logger: Logger;
 }
 
@@ -62,6 +65,20 @@ export function createHttpServer(deps: HttpServerDeps): Server {
       }
     },
   };
+  for (const [path, file] of deps.graphiql ?? []) {
+    routes[path] = (req, res) => {
+      if (req.method !== 'GET' && req.method !== 'HEAD') return sendJson(res, 405, { error: 'method not allowed' }, { allow: 'GET, HEAD' });
+      res.writeHead(200, {
+        'content-type': file.contentType,
+        'content-length': file.body.length,
+        'cache-control': 'no-cache',
+        'x-content-type-options': 'nosniff',
+        'content-security-policy': GRAPHIQL_CSP,
+        'referrer-policy': 'no-referrer',
+      });
+      res.end(req.method === 'HEAD' ? undefined : file.body);
+    };
+  }
   return createServer((req, res) => {
     const scope = beginRequest(req, res, deps.logger);
     const path = (req.url ?? '/').split('?')[0]!;

@@ -53,7 +53,8 @@ describe('CORS on /graphql', () => {
       'access-control-allow-origin': APP,
       'access-control-allow-credentials': 'true',
       'access-control-allow-methods': 'GET, POST',
-      'access-control-allow-headers': 'content-type, authorization, apollo-require-preflight, x-apollo-operation-name, x-request-id',
+      'access-control-allow-headers':
+        'content-type, authorization, apollo-require-preflight, x-apollo-operation-name, apollographql-client-name, apollographql-client-version, x-request-id',
       'access-control-max-age': '600',
     });
     expect(varyOf(response.headers)).toContain('origin');
@@ -123,7 +124,10 @@ describe('CORS on /graphql', () => {
       body: JSON.stringify({ query: SIGNUP, variables: { email, password: TEST_PASSWORD } }),
     });
     expect(form.status).toBe(400);
-    expect(await form.text()).toMatch(/CSRF/i);
+    const refused = (await form.json()) as { errors: { message: string; extensions: { code: string } }[] };
+    expect(refused.errors[0]?.message).toMatch(/Cross-Site Request Forgery/);
+    // Apollo's own code for what Apollo detects (contract section 11).
+    expect(refused.errors[0]?.extensions.code).toBe('BAD_REQUEST');
     // The account was not created: the same signup now succeeds.
     const signup = await server.graphql(SIGNUP, { email, password: TEST_PASSWORD });
     expect(signup.errors).toEqual([]);

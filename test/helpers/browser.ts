@@ -1,6 +1,10 @@
-import { mkdir, readFile, stat } from 'node:fs/promises';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { execFile } from 'node:child_process';
+import { mkdir, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { createServer, type IncomingMessage, request as httpRequest, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { type Browser, type BrowserContext, type BrowserContextOptions, chromium, type Page, type Request } from 'playwright-core';
 
@@ -110,6 +114,73 @@ const CONTENT_TYPES: Record<string, string> = {
   '.txt': 'text/plain; charset=utf-8',
 };
 
+export interface TlsCertificate {
+  key: string;
+  cert: string;
+}
+
+/**
+ * A throwaway self-signed certificate (openssl) for `hosts` (DNS names, wildcards allowed), for
+ * HTTPS between Chromium (launched with `--ignore-certificate-errors`) and local servers.
+ */
+export async function selfSignedCertificate(hosts: readonly string[]): Promise<TlsCertificate> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'tessera-tls-'));
+  try {
+    const key = path.join(dir, 'key.pem');
+    const cert = path.join(dir, 'cert.pem');
+    await promisify(execFile)('openssl', [
+      'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '2',
+      '-subj', `/CN=${hosts[0]}`, '-addext', `subjectAltName=${hosts.map((host) => `DNS:${host}`).join(',')}`,
+      '-keyout', key, '-out', cert,
+    ]);
+    return { key: await readFile(key, 'utf8'), cert: await readFile(cert, 'utf8') };
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * A TLS-terminating reverse proxy on a free port of 127.0.0.1 in front of `target`
+ * (`http://127.0.0.1:<port>`), as a load balancer in production: it passes the Host header on
+ * and adds `X-Forwarded-Proto: https` and `X-Forwarded-For` (so the gateway needs
+ * TRUST_PROXY=1 to believe them).
+ */
+export async function tlsProxy(target: string, certificate: TlsCertificate): Promise<{ port: number; close(): Promise<void> }> {
+  const upstream = new URL(target);
+  const server = createHttpsServer(certificate, (req, res) => {
+    const forwarded = httpRequest(
+      {
+        host: upstream.hostname,
+        port: upstream.port,
+        method: req.method,
+        path: req.url,
+        headers: { ...req.headers, 'x-forwarded-proto': 'https', 'x-forwarded-for': req.socket.remoteAddress ?? '127.0.0.1' },
+      },
+      (answer) => {
+        res.writeHead(answer.statusCode ?? 502, answer.headers);
+        answer.pipe(res);
+      },
+    );
+    forwarded.on('error', () => {
+      if (!res.headersSent) res.writeHead(502);
+      res.end();
+    });
+    req.pipe(forwarded);
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve());
+  });
+  return {
+    port: (server.address() as { port: number }).port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
 export interface StaticServerOptions {
   /** A folder to serve (e.g. a built app). */
   dir?: string;
@@ -119,10 +190,12 @@ export interface StaticServerOptions {
   spaFallback?: boolean;
   /** Listen address (default 127.0.0.1). */
   host?: string;
+  /** Serve HTTPS with this certificate (`url` is then https://). */
+  tls?: TlsCertificate;
 }
 
 export interface StaticServer {
-  /** `http://127.0.0.1:<port>` */
+  /** `http://127.0.0.1:<port>` (https:// with `tls`) */
   url: string;
   port: number;
   /** Paths requested, in order. */
@@ -163,12 +236,13 @@ export async function serveStatic(options: StaticServerOptions): Promise<StaticS
     }
     send(404, 'not found', 'text/plain; charset=utf-8');
   };
-  const server: Server = createServer((req, res) => {
+  const listener = (req: IncomingMessage, res: ServerResponse) => {
     handler(req, res).catch(() => {
       if (!res.headersSent) res.writeHead(500);
       res.end();
     });
-  });
+  };
+  const server: Server = options.tls ? createHttpsServer(options.tls, listener) : createServer(listener);
   const host = options.host ?? '127.0.0.1';
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -176,7 +250,7 @@ export async function serveStatic(options: StaticServerOptions): Promise<StaticS
   });
   const { port } = server.address() as { port: number };
   return {
-    url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
+    url: `${options.tls ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${port}`,
     port,
     requested,
     close: () =>
