@@ -181,6 +181,21 @@ describe('tabs of one origin', () => {
     for (const tab of tabs) expect((await query(tab, ME)).data.me.email).toBe(email);
   });
 
+  it('storage that lags behind the lock (each tab its own, as another renderer may see it): a tab that waited takes the token from the message, one refresh', async () => {
+    const { origin, email } = await setup({ store: 'redis' });
+    const tabs = [origin.tab({ storage: new MemoryStorage() }), origin.tab({ storage: new MemoryStorage() }), origin.tab({ storage: new MemoryStorage() })];
+    await tabs[0]!.signup({ email, password: TEST_PASSWORD });
+    await settle(() => tabs.every((tab) => tab.session !== null));
+    const first = await tabs[0]!.getAccessToken();
+    await Promise.all(tabs.map((tab) => tab.refresh()));
+    expect(origin.locks.contended).toBeGreaterThanOrEqual(2);
+    expect(origin.recorder.count('TesseraRefresh')).toBe(1);
+    const tokens = await Promise.all(tabs.map((tab) => tab.getAccessToken()));
+    expect(new Set(tokens).size).toBe(1);
+    expect(tokens[0]).not.toBe(first);
+    for (const tab of tabs) expect((await query(tab, ME)).data.me.email).toBe(email);
+  });
+
   it('proactive refresh in three tabs through several expiries: one refresh per expiry, no tab ever signed out', async () => {
     const { origin, email, timers } = await setup({ store: 'redis' });
     const tabs = [origin.tab(), origin.tab(), origin.tab()];

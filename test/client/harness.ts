@@ -10,14 +10,23 @@ import type { ManualClock } from '../../src/clock.js';
  * the test's clock, and a fetch that records which operations reached the gateway.
  */
 
-/** `navigator.locks.request(name, callback)`: exclusive, FIFO per name, held until the callback's promise settles. */
+/**
+ * `navigator.locks.request(name, options, callback)`: exclusive, FIFO per name, held until the
+ * callback's promise settles; `ifAvailable` calls back with null at once when it is held.
+ */
 export class TestLocks implements LockManagerLike {
   readonly #tails = new Map<string, Promise<unknown>>();
-  request<T>(name: string, callback: () => Promise<T>): Promise<T> {
+  /** How many requests found the lock held. */
+  contended = 0;
+  request<T>(name: string, options: { ifAvailable?: boolean }, callback: (lock: unknown) => Promise<T>): Promise<T> {
+    const held = this.#tails.has(name);
+    if (held) this.contended += 1;
+    if (held && options.ifAvailable) return Promise.resolve().then(() => callback(null));
+    const lock = { name };
     const previous = this.#tails.get(name) ?? Promise.resolve();
     const result = previous.then(
-      () => callback(),
-      () => callback(),
+      () => callback(lock),
+      () => callback(lock),
     );
     const tail = result.catch(() => undefined);
     this.#tails.set(name, tail);

@@ -149,6 +149,8 @@ interface Current {
 
 const DEFAULT_REFRESH_BEFORE_MS = 30_000;
 const DEFAULT_RETRY_DELAY_MS = 5_000;
+/** How long a tab that waited on the lock gives the previous holder's new tokens to arrive. */
+const HANDOFF_WAIT_MS = 1_000;
 
 export function createAuthClient(options: AuthClientOptions): AuthClient {
   return new TesseraAuthClient(options);
@@ -194,6 +196,7 @@ class TesseraAuthClient implements AuthClient {
   #closed = false;
   readonly #endedListeners = new Set<(ended: SessionEnded) => void>();
   readonly #changeListeners = new Set<(session: Session | null) => void>();
+  readonly #changeWaiters = new Set<() => void>();
   readonly #onMessage = (event: { data: unknown }) => this.#receive(event.data);
 
   constructor(options: AuthClientOptions) {
@@ -276,13 +279,50 @@ class TesseraAuthClient implements AuthClient {
   }
 
   async #refreshAcrossTabs(stale: string | null): Promise<Session | null> {
-    const run = async (): Promise<Session | null> => {
-      // A tab that waited on the lock first looks whether the tab before it refreshed already.
+    const locks = this.#locks;
+    if (!locks) return this.#refreshUnderLock(stale, false);
+    // The lock at once if it is free; if another tab holds it (it is refreshing), wait for it.
+    const WAIT = Symbol('wait');
+    const first = await locks.request(this.#lockName, { ifAvailable: true }, async (lock) => (lock ? this.#refreshUnderLock(stale, false) : WAIT));
+    if (first !== WAIT) return first;
+    return locks.request(this.#lockName, {}, () => this.#refreshUnderLock(stale, true));
+  }
+
+  /**
+   * Under the origin's lock: a tab that waited on it first looks whether the tab before it
+   * refreshed already (its message, or the shared storage), and uses that token. Storage and
+   * messages reach other tabs' processes on their own paths, not in step with the lock, so a tab
+   * that waited and sees nothing new yet gives the message a moment to arrive before it refreshes.
+   */
+  async #refreshUnderLock(stale: string | null, waited: boolean): Promise<Session | null> {
+    const renewed = (): boolean => {
+      const current = this.#current;
+      if (current && current.tokens.accessToken !== stale && !this.#expiringSoon(current.tokens)) return true;
       const shared = this.#readShared();
-      if (shared && shared.accessToken !== stale && !this.#expiringSoon(shared) && this.#adopt(shared, 'storage')) return this.session;
-      return this.#refreshOverNetwork(shared);
+      return shared !== null && shared.accessToken !== stale && !this.#expiringSoon(shared) && this.#adopt(shared, 'storage');
     };
-    return this.#locks ? this.#locks.request(this.#lockName, run) : run();
+    const hadSession = this.#current !== null;
+    if (renewed()) return this.session;
+    if (waited && this.#channel) {
+      await this.#nextChange(HANDOFF_WAIT_MS);
+      if (renewed()) return this.session;
+      // The other tab's refresh was refused: the session is over (it told every tab).
+      if (hadSession && !this.#current) return null;
+    }
+    return this.#refreshOverNetwork(this.#readShared());
+  }
+
+  /** Resolves at the next change of the session (or after `ms`). */
+  #nextChange(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        this.#timers.clearTimeout(timer);
+        this.#changeWaiters.delete(done);
+        resolve();
+      };
+      const timer = this.#timers.setTimeout(done, ms);
+      this.#changeWaiters.add(done);
+    });
   }
 
   async #refreshOverNetwork(shared: SharedTokens | null): Promise<Session | null> {
@@ -469,6 +509,7 @@ class TesseraAuthClient implements AuthClient {
       : null;
     this.#schedule(current);
     const session = this.session;
+    for (const waiter of [...this.#changeWaiters]) waiter();
     for (const listener of [...this.#changeListeners]) listener(session);
   }
 

@@ -13,9 +13,12 @@ export interface StorageLike {
   removeItem(key: string): void;
 }
 
-/** `navigator.locks`: an exclusive lock by name, held while `callback`'s promise is pending. */
+/**
+ * `navigator.locks`: an exclusive lock by name, held while `callback`'s promise is pending. With
+ * `ifAvailable`, `callback` gets `null` at once when another holds the lock.
+ */
 export interface LockManagerLike {
-  request<T>(name: string, callback: () => Promise<T>): Promise<T>;
+  request<T>(name: string, options: { ifAvailable?: boolean }, callback: (lock: unknown) => Promise<T>): Promise<T>;
 }
 
 /** A `BroadcastChannel` (messages to every other tab of the origin on the same channel name). */
