@@ -293,12 +293,13 @@ describe('malformed or missing tokens are "signed out", never a crash', () => {
     expect(tab.session).toBeNull();
   });
 
-  it('a broadcast message of any shape is ignored', async () => {
+  it('a broadcast message of any shape, or about another session, is ignored', async () => {
     const { origin, email } = await setup();
     const tab = origin.tab();
     await tab.signup({ email, password: TEST_PASSWORD });
     const channel = new BroadcastChannel(origin.channelName);
-    for (const message of [null, 1, 'x', {}, { type: 'tokens' }, { type: 'tokens', tokens: { v: 2 } }, { type: 'ended' }]) channel.postMessage(message);
+    // Nonsense, and the end of another session (not this tab's).
+    for (const message of [null, 1, 'x', {}, { type: 'tokens' }, { type: 'tokens', tokens: { v: 2 } }, { type: 'ended' }, { type: 'ended', reason: 'LOGGED_OUT', sessionId: 'another' }]) channel.postMessage(message);
     channel.postMessage({ type: 'tokens', tokens: { v: 1, accessToken: 'garbage', refreshToken: 'r', expiresAt: 1, lifetimeMs: 1 } });
     const changes: unknown[] = [];
     tab.onChange((session) => changes.push(session));

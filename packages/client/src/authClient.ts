@@ -140,7 +140,7 @@ interface SharedTokens {
   lifetimeMs: number;
 }
 
-type Message = { type: 'tokens'; tokens: SharedTokens } | { type: 'ended'; reason: SessionEndReason };
+type Message = { type: 'tokens'; tokens: SharedTokens } | { type: 'ended'; reason: SessionEndReason; sessionId?: string };
 
 interface Current {
   tokens: SharedTokens;
@@ -166,12 +166,14 @@ function parseShared(raw: unknown): SharedTokens | null {
 
 function parseMessage(data: unknown): Message | null {
   if (typeof data !== 'object' || data === null) return null;
-  const message = data as { type?: unknown; tokens?: unknown; reason?: unknown };
+  const message = data as { type?: unknown; tokens?: unknown; reason?: unknown; sessionId?: unknown };
   if (message.type === 'tokens') {
     const tokens = parseShared(message.tokens);
     return tokens ? { type: 'tokens', tokens } : null;
   }
-  if (message.type === 'ended' && typeof message.reason === 'string') return { type: 'ended', reason: message.reason as SessionEndReason };
+  if (message.type === 'ended' && typeof message.reason === 'string') {
+    return { type: 'ended', reason: message.reason as SessionEndReason, ...(typeof message.sessionId === 'string' ? { sessionId: message.sessionId } : {}) };
+  }
   return null;
 }
 
@@ -522,8 +524,10 @@ class TesseraAuthClient implements AuthClient {
   #end(reason: SessionEndReason, options: { broadcast: boolean; fromOtherTab?: boolean }): void {
     const had = this.#current !== null;
     this.#storage.removeItem(this.#key);
-    if (options.broadcast) this.#post({ type: 'ended', reason });
-    if (!had && options.fromOtherTab) return;
+    const sessionId = this.#current?.claims.sid;
+    if (options.broadcast) this.#post({ type: 'ended', reason, ...(sessionId ? { sessionId } : {}) });
+    // Nothing was signed in here: nothing ended here either.
+    if (!had) return;
     this.#set(null);
     const ended: SessionEnded = { reason, fromOtherTab: options.fromOtherTab === true };
     for (const listener of [...this.#endedListeners]) listener(ended);
@@ -534,7 +538,8 @@ class TesseraAuthClient implements AuthClient {
     const message = parseMessage(data);
     if (!message) return;
     if (message.type === 'tokens') this.#adopt(message.tokens, 'message');
-    else this.#end(message.reason, { broadcast: false, fromOtherTab: true });
+    // The end of another session (a tab signed in anew meanwhile) is not this one's.
+    else if (!message.sessionId || !this.#current || message.sessionId === this.#current.claims.sid) this.#end(message.reason, { broadcast: false, fromOtherTab: true });
   }
 
   #post(message: Message): void {
