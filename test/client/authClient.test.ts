@@ -106,6 +106,37 @@ describe('refresh', () => {
     expect(origin.recorder.count('TesseraRefresh')).toBe(3);
   });
 
+  it('a proactive refresh that fails on the network is tried again after retryDelayMs, still signed in meanwhile', async () => {
+    const { server, email, clock, timers } = await setup();
+    const recorder = new Recorder();
+    let down = false;
+    const tab = createAuthClient({
+      url: `${server.url}/graphql`,
+      transport: 'body',
+      storage: new MemoryStorage(),
+      locks: null,
+      channel: null,
+      now: () => clock.now(),
+      timers,
+      retryDelayMs: 2_000,
+      // The gateway unreachable while `down` (a closed port answers nothing).
+      fetch: (input, init) => (down ? fetch('http://127.0.0.1:9/graphql', init) : recorder.fetch(input, init)),
+    });
+    open.push(tab);
+    await tab.signup({ email, password: TEST_PASSWORD });
+    const before = await tab.getAccessToken();
+    down = true;
+    timers.advance(TTL_S * 1000 * 0.75);
+    // The failed attempt schedules the next one.
+    await settle(() => timers.size === 1 && timers.next === clock.now() + 2_000);
+    expect(tab.session).not.toBeNull();
+    down = false;
+    timers.advance(2_000);
+    await settle(() => recorder.count('TesseraRefresh') === 1);
+    await expect.poll(() => tab.getAccessToken()).not.toBe(before);
+    expect((await query(tab, ME)).data.me.email).toBe(email);
+  });
+
   it('single flight in a page: many concurrent refresh() calls, one refreshToken at the gateway (no locks, no channel)', async () => {
     const { server, email } = await setup();
     const recorder = new Recorder();
