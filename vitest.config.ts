@@ -14,6 +14,8 @@ export default defineConfig({
       // The workspace package from its sources, as tsconfig.json's paths have it: nothing needs building first.
       { find: /^@tessera-gateway\/subgraph$/, replacement: fileURLToPath(new URL('./packages/subgraph/src/index.ts', import.meta.url)) },
       { find: /^@tessera-gateway\/subgraph\/claims$/, replacement: fileURLToPath(new URL('./packages/subgraph/src/claims.ts', import.meta.url)) },
+      { find: /^@tessera-gateway\/client$/, replacement: fileURLToPath(new URL('./packages/client/src/index.ts', import.meta.url)) },
+      { find: /^@tessera-gateway\/client\/apollo$/, replacement: fileURLToPath(new URL('./packages/client/src/apollo.ts', import.meta.url)) },
     ],
   },
   test: {

@@ -36,9 +36,11 @@ const children: ChildProcess[] = [];
 const keyPrefix = uniquePrefix('pack');
 let gatewayPack: Packed;
 let subgraphPack: Packed;
-/** A project with both tarballs installed; another with the subgraph's alone. */
+let clientPack: Packed;
+/** A project with both tarballs installed; another with the subgraph's alone; another with the client's alone. */
 let app: string;
 let subgraphOnly: string;
+let clientOnly: string;
 
 async function tempDir(label: string): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), `tessera-${label}-`));
@@ -95,16 +97,21 @@ beforeAll(async () => {
   const stage = await stageRepository({ all: true });
   temp.push(stage);
   // What a developer's checkout also has: dev keys and secrets, which must never be packed.
-  for (const dir of [stage, join(stage, 'packages', 'subgraph')]) {
+  for (const dir of [stage, join(stage, 'packages', 'subgraph'), join(stage, 'packages', 'client')]) {
     await mkdir(join(dir, '.tessera'), { recursive: true });
     await writeFile(join(dir, '.tessera', 'signing-keys.json'), '{"keys":[]}\n');
   }
   const out = await tempDir('tarballs');
   gatewayPack = await pack(stage, out);
   subgraphPack = await pack(stage, out, 'packages/subgraph');
+  clientPack = await pack(stage, out, 'packages/client');
   const gatewayTarball = join(out, gatewayPack.filename);
   const subgraphTarball = join(out, subgraphPack.filename);
-  [app, subgraphOnly] = await Promise.all([newProject('app', [gatewayTarball, subgraphTarball]), newProject('subgraph-only', [subgraphTarball])]);
+  [app, subgraphOnly, clientOnly] = await Promise.all([
+    newProject('app', [gatewayTarball, subgraphTarball]),
+    newProject('subgraph-only', [subgraphTarball]),
+    newProject('client-only', [join(out, clientPack.filename)]),
+  ]);
 }, INSTALL_TIMEOUT);
 
 afterAll(async () => {
@@ -121,6 +128,33 @@ describe('the tarballs', () => {
   it('are named under the @tessera-gateway scope', () => {
     expect(gatewayPack.name).toBe('@tessera-gateway/gateway');
     expect(subgraphPack.name).toBe('@tessera-gateway/subgraph');
+    expect(clientPack.name).toBe('@tessera-gateway/client');
+  });
+
+  it('the client package holds its compiled code (the main entry and /apollo), README, LICENSE and package.json, and nothing else', () => {
+    const files = paths(clientPack);
+    for (const needed of ['package.json', 'README.md', 'LICENSE', 'dist/index.js', 'dist/index.d.ts', 'dist/apollo.js', 'dist/apollo.d.ts']) expect(files).toContain(needed);
+    expect(files.filter((path) => !/^(package\.json|README\.md|LICENSE|dist\/[^/]+\.(js|d\.ts))$/.test(path))).toEqual([]);
+  });
+
+  it('the client package has no runtime dependencies; @apollo/client is an optional peer the main entry never loads', async () => {
+    const manifest = JSON.parse(await readFile(join(clientOnly, 'node_modules', '@tessera-gateway', 'client', 'package.json'), 'utf8'));
+    expect(manifest.dependencies).toBeUndefined();
+    expect(Object.keys(manifest.peerDependencies)).toEqual(['@apollo/client']);
+    expect(manifest.peerDependenciesMeta).toEqual({ '@apollo/client': { optional: true } });
+    expect((await readdir(join(clientOnly, 'node_modules'))).filter((name) => !name.startsWith('.')).sort()).toEqual(['@tessera-gateway']);
+    await writeFile(
+      join(clientOnly, 'use.mjs'),
+      [
+        "import { createAuthClient, decodeAccessToken, MemoryStorage } from '@tessera-gateway/client';",
+        "const client = createAuthClient({ url: 'http://127.0.0.1:9/graphql', transport: 'cookie', storage: new MemoryStorage(), locks: null, channel: null });",
+        "const apollo = await import('@tessera-gateway/client/apollo').then(() => 'loaded', (error) => error.code);",
+        "console.log(JSON.stringify({ session: client.session, token: await client.getAccessToken(), garbage: decodeAccessToken('not.a.jwt'), apollo }));",
+      ].join('\n'),
+    );
+    const result = await run(process.execPath, ['use.mjs'], { cwd: clientOnly });
+    expect(result.stderr).toBe('');
+    expect(JSON.parse(result.stdout)).toEqual({ session: null, token: null, garbage: null, apollo: 'ERR_MODULE_NOT_FOUND' });
   });
 
   it("the gateway holds its compiled code, GraphiQL's files, the SDL, README, LICENSE and package.json, and nothing else", () => {
