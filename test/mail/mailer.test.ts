@@ -222,6 +222,27 @@ describe('mailer over a signed webhook', () => {
   });
 });
 
+describe('mailer over a webhook that hangs or resets', () => {
+  for (const mode of ['hang', 'reset'] as const) {
+    it(`a receiver that ${mode === 'hang' ? 'never answers' : 'resets the connection'}: bounded attempts, counted failed, no token in the log`, async () => {
+      const secret = webhookSecret();
+      const hook = await receiver(secret);
+      hook.setMode(mode);
+      const { mailer, metrics, logs } = harness({ MAIL_TRANSPORT: 'webhook', MAIL_WEBHOOK_URL: hook.url, MAIL_WEBHOOK_SECRET: secret, MAIL_SEND_TIMEOUT: '1s' });
+      mailer.send({ kind: 'email_verification', to: 'ivy@example.com', token: TOKEN });
+      await until(async () => (await mailCount(metrics, 'email_verification', 'failed')) === 1, 'the failure count', 20_000);
+      expect(hook.attempts).toBe(3);
+      expect(await mailCount(metrics, 'email_verification', 'retried')).toBe(2);
+      const reasons = logs.map((line) => (JSON.parse(line) as { mail?: { reason?: string } }).mail?.reason);
+      expect(reasons).toEqual(Array(3).fill(mode === 'hang' ? 'timed out' : 'UND_ERR_SOCKET'));
+      for (const line of logs) {
+        expect(line).not.toContain(encodeURIComponent(TOKEN));
+        expect(line).not.toContain('ivy@example.com');
+      }
+    });
+  }
+});
+
 describe('no transport', () => {
   it('production without MAIL_TRANSPORT: the mailer is disabled', () => {
     const { logger } = capture();
