@@ -139,7 +139,7 @@ describe('mailer over real SMTP', () => {
         expect(line).not.toContain('reset-password');
         expect(line).not.toContain('dave@example.com');
       }
-    });
+    }, 30_000);
   }
 
   it('a failure followed by a recovery: the retry delivers the mail', async () => {
@@ -152,7 +152,7 @@ describe('mailer over real SMTP', () => {
     expect(mail.subject).toBe('Your Tessera password was changed');
     expect(await mailCount(metrics, 'password_changed', 'retried')).toBe(1);
     await until(async () => (await mailCount(metrics, 'password_changed', 'sent')) === 1, 'the sent count');
-  });
+  }, 30_000);
 
   it('a full queue drops the newest message, logged and counted as failed, and send still returns', async () => {
     const server = await inbox({ mode: 'hang' });
@@ -178,7 +178,7 @@ describe('mailer over real SMTP', () => {
     await stuck.mailer.close();
     expect(Date.now() - started).toBeLessThan(10_000);
     expect(stuck.logs.some((line) => line.includes('still in flight'))).toBe(true);
-  });
+  }, 30_000);
 });
 
 describe('mailer over a signed webhook', () => {
@@ -219,7 +219,7 @@ describe('mailer over a signed webhook', () => {
     other.mailer.send({ kind: 'password_changed', to: 'hank@example.com', token: null });
     await until(() => hook.rejected >= 1, 'the rejection');
     expect(hook.delivered).toHaveLength(1);
-  });
+  }, 30_000);
 });
 
 describe('mailer over a webhook that hangs or resets', () => {
@@ -239,7 +239,7 @@ describe('mailer over a webhook that hangs or resets', () => {
         expect(line).not.toContain(encodeURIComponent(TOKEN));
         expect(line).not.toContain('ivy@example.com');
       }
-    });
+    }, 30_000);
   }
 });
 
