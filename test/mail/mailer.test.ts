@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
@@ -96,6 +99,25 @@ describe('mailer over real SMTP', () => {
     expect(notice.subject).toBe('Your Tessera email address is being changed');
     expect(notice.text).toContain('new@example.com');
     expect(notice.links).toEqual([]);
+  });
+
+  it("an operator's MAIL_TEMPLATES_DIR: its file is used, a kind it lacks falls back to the built-in template", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tessera-templates-'));
+    cleanups.push(async () => rmSync(dir, { recursive: true, force: true }));
+    writeFileSync(join(dir, 'password_reset.txt'), 'Subject: {{productName}} password help\n\nHi {{email}}, use {{link}}\n');
+    writeFileSync(join(dir, 'password_reset.html'), '<h1>{{productName}}</h1><a href="{{link}}">reset</a>');
+    const server = await inbox();
+    const { mailer } = harness({ ...server.env, MAIL_TEMPLATES_DIR: dir, MAIL_PRODUCT_NAME: 'Acme' });
+    mailer.send({ kind: 'password_reset', to: 'op@example.com', token: 'tok-op' });
+    mailer.send({ kind: 'password_changed', to: 'op@example.com', token: null });
+    // Sent side by side: either may arrive first.
+    await server.waitFor(() => server.mailsTo('op@example.com').length === 2);
+    const reset = server.mailsTo('op@example.com').find((mail) => mail.link !== null)!;
+    const changed = server.mailsTo('op@example.com').find((mail) => mail.link === null)!;
+    expect(reset.subject).toBe('Acme password help');
+    expect(reset.text.trim()).toBe('Hi op@example.com, use https://auth.tessera.test/reset-password?token=tok-op');
+    expect(reset.html).toContain('<h1>Acme</h1><a href="https://auth.tessera.test/reset-password?token=tok-op">reset</a>');
+    expect(changed.subject).toBe('Your Acme password was changed');
   });
 
   it('send returns at once, before the SMTP server has answered', async () => {
