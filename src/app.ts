@@ -11,6 +11,8 @@ import { WebhookSender } from './events/webhookSender.js';
 import { createApolloServer } from './graphql/apolloServer.js';
 import { ContextBuilder } from './graphql/contextBuilder.js';
 import { apolloEndpoint } from './graphql/httpEndpoint.js';
+import { originPolicy } from './http/cors.js';
+import { loadGraphiQL } from './http/graphiql.js';
 import { createHttpServer } from './http/httpServer.js';
 import type { Logger } from './logger.js';
 import { createMailer } from './mail/mailer.js';
@@ -168,6 +170,8 @@ export async function createApp(deps: AppDeps): Promise<App> {
     ...(config.federation ? { federation: await federationMode(config.federation, deps, clock, revocations, observed) } : {}),
   });
   await apollo.start();
+  // CORS on /graphql and the WebSocket upgrade's Origin rule (contract sections 11 and 12).
+  const origins = originPolicy({ origins: config.corsOrigins, issuer: config.issuer });
   const server = createHttpServer({
     graphql: apolloEndpoint(observed.apollo(apollo)),
     contexts: new ContextBuilder({
@@ -185,6 +189,8 @@ export async function createApp(deps: AppDeps): Promise<App> {
     trustProxy: config.trustProxy,
     maxBodyBytes: config.limits.maxBodyBytes,
     maxBatchSize: config.limits.maxBatchSize,
+    origins,
+    graphiql: config.production ? null : loadGraphiQL(),
     logger,
   });
   observed.server(server);

@@ -57,6 +57,8 @@ export interface Config {
   audit: AuditSettings;
   /** Mail: transport, sender, templates and links (docs/contract.md section 7; src/mail/settings.ts). */
   mail: MailSettings;
+  /** CORS_ORIGINS: the exact origins (normalized) allowed to call /graphql with credentials. */
+  corsOrigins: string[];
 }
 
 export interface ObservabilityConfig {
@@ -211,7 +213,39 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): Config {
     observability: readObservability(env, host),
     audit: readAuditSettings(env),
     mail: readMailSettings(env, production, issuer, cwd),
+    corsOrigins: readCorsOrigins(env),
   };
+}
+
+/**
+ * CORS_ORIGINS: comma-separated exact origins (`scheme://host[:port]`, http or https, no path,
+ * no trailing slash). `*` and `null` are refused: credentials need exact origins, and `null` is
+ * what sandboxed frames and file: pages send. Normalized as browsers send them (lower case, no
+ * default port).
+ */
+function readCorsOrigins(env: Env): string[] {
+  const raw = read(env, 'CORS_ORIGINS');
+  if (raw === undefined) return [];
+  const origins: string[] = [];
+  for (const entry of raw.split(',').map((part) => part.trim())) {
+    if (entry === '') continue;
+    if (entry === '*') fail('CORS_ORIGINS: "*" is not allowed (credentials need exact origins): list each origin, e.g. https://app.example.com');
+    if (entry.toLowerCase() === 'null') fail('CORS_ORIGINS: "null" is not allowed (sandboxed frames and file: pages send it; any page can)');
+    let url: URL | undefined;
+    try {
+      url = new URL(entry);
+    } catch {
+      // reported below
+    }
+    if (url === undefined || (url.protocol !== 'http:' && url.protocol !== 'https:') || HAS_SPACE_OR_CONTROL.test(entry) || entry.includes('*')) {
+      fail(`CORS_ORIGINS: ${show(entry)} is not an http(s) origin (scheme://host[:port], e.g. https://app.example.com)`);
+    }
+    if (url.username !== '' || url.password !== '' || url.pathname !== '/' || url.search !== '' || url.hash !== '' || entry.endsWith('/')) {
+      fail(`CORS_ORIGINS: ${show(entry)} is not a bare origin: write ${url.origin} (no path, query or trailing slash)`);
+    }
+    if (!origins.includes(url.origin)) origins.push(url.origin);
+  }
+  return origins;
 }
 
 /** METRICS_PORT (default 9464, 0 off), METRICS_HOST (default HOST), LOG_FORMAT, OTEL_EXPORTER_OTLP_ENDPOINT. */

@@ -112,6 +112,7 @@ describe('loadConfig defaults', () => {
         },
         sendTimeoutMs: 10_000,
       },
+      corsOrigins: [],
     });
   });
 
