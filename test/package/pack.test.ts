@@ -251,7 +251,17 @@ describe('the installed gateway, used', () => {
     const signedIn = await post(`${gatewayUrl}/graphql`, { query: '{ whoami }' }, bearer(token));
     expect(signedIn.errors).toBeUndefined();
     expect(JSON.parse(signedIn.data.whoami)).toEqual({
-      user: { id: userId, roles: ['user', 'orders:read'], sessionId: login.data.login.session.id, scopes: ['user', 'orders:read'] },
+      user: {
+        id: userId,
+        roles: ['user', 'orders:read'],
+        sessionId: login.data.login.session.id,
+        scopes: ['user', 'orders:read'],
+        // The account claims (auth_time, email_verified, amr, acr) the gateway's context carries.
+        authTime: expect.any(Number),
+        emailVerified: expect.any(Boolean),
+        amr: ['pwd'],
+        acr: 'aal1',
+      },
     });
 
     // Anonymous, with a context header of the client's own: the gateway drops it, the subgraph sees no user.
