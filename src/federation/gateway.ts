@@ -78,7 +78,7 @@ export function createGateway(options: GatewayOptions): AuthorizingGateway {
       return options.tracing ? tracedDataSource(remote, name, url, options.tracing) : remote;
     },
   });
-  return new AuthorizingGateway(inner);
+  return new AuthorizingGateway(inner, options.clock);
 }
 
 /** A supergraph manager whose every SDL passes through `transform` before the gateway sees it. */
