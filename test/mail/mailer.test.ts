@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
@@ -98,6 +101,25 @@ describe('mailer over real SMTP', () => {
     expect(notice.links).toEqual([]);
   });
 
+  it("an operator's MAIL_TEMPLATES_DIR: its file is used, a kind it lacks falls back to the built-in template", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tessera-templates-'));
+    cleanups.push(async () => rmSync(dir, { recursive: true, force: true }));
+    writeFileSync(join(dir, 'password_reset.txt'), 'Subject: {{productName}} password help\n\nHi {{email}}, use {{link}}\n');
+    writeFileSync(join(dir, 'password_reset.html'), '<h1>{{productName}}</h1><a href="{{link}}">reset</a>');
+    const server = await inbox();
+    const { mailer } = harness({ ...server.env, MAIL_TEMPLATES_DIR: dir, MAIL_PRODUCT_NAME: 'Acme' });
+    mailer.send({ kind: 'password_reset', to: 'op@example.com', token: 'tok-op' });
+    mailer.send({ kind: 'password_changed', to: 'op@example.com', token: null });
+    // Sent side by side: either may arrive first.
+    await server.waitFor(() => server.mailsTo('op@example.com').length === 2);
+    const reset = server.mailsTo('op@example.com').find((mail) => mail.link !== null)!;
+    const changed = server.mailsTo('op@example.com').find((mail) => mail.link === null)!;
+    expect(reset.subject).toBe('Acme password help');
+    expect(reset.text.trim()).toBe('Hi op@example.com, use https://auth.tessera.test/reset-password?token=tok-op');
+    expect(reset.html).toContain('<h1>Acme</h1><a href="https://auth.tessera.test/reset-password?token=tok-op">reset</a>');
+    expect(changed.subject).toBe('Your Acme password was changed');
+  });
+
   it('send returns at once, before the SMTP server has answered', async () => {
     const server = await inbox({ mode: 'hang' });
     const { mailer } = harness(server.env);
@@ -139,7 +161,7 @@ describe('mailer over real SMTP', () => {
         expect(line).not.toContain('reset-password');
         expect(line).not.toContain('dave@example.com');
       }
-    });
+    }, 30_000);
   }
 
   it('a failure followed by a recovery: the retry delivers the mail', async () => {
@@ -152,7 +174,7 @@ describe('mailer over real SMTP', () => {
     expect(mail.subject).toBe('Your Tessera password was changed');
     expect(await mailCount(metrics, 'password_changed', 'retried')).toBe(1);
     await until(async () => (await mailCount(metrics, 'password_changed', 'sent')) === 1, 'the sent count');
-  });
+  }, 30_000);
 
   it('a full queue drops the newest message, logged and counted as failed, and send still returns', async () => {
     const server = await inbox({ mode: 'hang' });
@@ -178,7 +200,7 @@ describe('mailer over real SMTP', () => {
     await stuck.mailer.close();
     expect(Date.now() - started).toBeLessThan(10_000);
     expect(stuck.logs.some((line) => line.includes('still in flight'))).toBe(true);
-  });
+  }, 30_000);
 });
 
 describe('mailer over a signed webhook', () => {
@@ -219,7 +241,28 @@ describe('mailer over a signed webhook', () => {
     other.mailer.send({ kind: 'password_changed', to: 'hank@example.com', token: null });
     await until(() => hook.rejected >= 1, 'the rejection');
     expect(hook.delivered).toHaveLength(1);
-  });
+  }, 30_000);
+});
+
+describe('mailer over a webhook that hangs or resets', () => {
+  for (const mode of ['hang', 'reset'] as const) {
+    it(`a receiver that ${mode === 'hang' ? 'never answers' : 'resets the connection'}: bounded attempts, counted failed, no token in the log`, async () => {
+      const secret = webhookSecret();
+      const hook = await receiver(secret);
+      hook.setMode(mode);
+      const { mailer, metrics, logs } = harness({ MAIL_TRANSPORT: 'webhook', MAIL_WEBHOOK_URL: hook.url, MAIL_WEBHOOK_SECRET: secret, MAIL_SEND_TIMEOUT: '1s' });
+      mailer.send({ kind: 'email_verification', to: 'ivy@example.com', token: TOKEN });
+      await until(async () => (await mailCount(metrics, 'email_verification', 'failed')) === 1, 'the failure count', 20_000);
+      expect(hook.attempts).toBe(3);
+      expect(await mailCount(metrics, 'email_verification', 'retried')).toBe(2);
+      const reasons = logs.map((line) => (JSON.parse(line) as { mail?: { reason?: string } }).mail?.reason);
+      expect(reasons).toEqual(Array(3).fill(mode === 'hang' ? 'timed out' : 'UND_ERR_SOCKET'));
+      for (const line of logs) {
+        expect(line).not.toContain(encodeURIComponent(TOKEN));
+        expect(line).not.toContain('ivy@example.com');
+      }
+    }, 30_000);
+  }
 });
 
 describe('no transport', () => {

@@ -106,7 +106,7 @@ describe('smtp transport', () => {
     }
     expect(server.received).toHaveLength(0);
     expect(server.attempts).toBe(4);
-  });
+  }, 30_000);
 });
 
 describe('log transport', () => {

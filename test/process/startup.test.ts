@@ -32,6 +32,18 @@ describe('node dist/main.js', () => {
     expect(run.output().trim()).toMatch(/^tessera: CLOCK_TOLERANCE[^\n]*$/);
   });
 
+  it('refuses MAIL_TRANSPORT=log in production, with one line', async () => {
+    const log = runGateway(dir, { NODE_ENV: 'production', REDIS_URL: 'redis://127.0.0.1:6379', SIGNING_KEYS: '/nonexistent/keys.json', MAIL_TRANSPORT: 'log' });
+    expect(await log.exited).toBe(1);
+    expect(log.output().trim()).toMatch(/^tessera: MAIL_TRANSPORT=log is refused when NODE_ENV=production[^\n]*$/);
+  }, 20_000);
+
+  it('refuses a MAIL_TEMPLATES_DIR that does not exist, with one line', async () => {
+    const templates = runGateway(dir, { MAIL_TEMPLATES_DIR: '/nonexistent/mail-templates' });
+    expect(await templates.exited).toBe(1);
+    expect(templates.output().trim()).toMatch(/^tessera: MAIL_TEMPLATES_DIR: "\/nonexistent\/mail-templates" is not a folder[^\n]*$/);
+  }, 20_000);
+
   it('starts with the embedded store and a kept key, says so, and stops cleanly on SIGTERM', async () => {
     const cwd = await mkdtemp(join(tmpdir(), 'tessera-cwd-'));
     const port = await freePort();

@@ -1,4 +1,4 @@
-import { createTransport } from 'nodemailer';
+import type { createTransport } from 'nodemailer';
 import { DeliveryError, type MailTransport, type OutgoingMail } from './transport.js';
 
 export interface SmtpSettings {
@@ -15,19 +15,29 @@ interface NodemailerError {
   command?: unknown;
 }
 
+type Transporter = ReturnType<typeof createTransport>;
+
 /**
  * MAIL_TRANSPORT=smtp, through nodemailer: one connection per message (auth mail is rare and
  * the mailer bounds how many go at once), every wait bounded (connection, greeting, and each
- * read or write), no file or URL access from message fields.
+ * read or write), no file or URL access from message fields. nodemailer is loaded with the first
+ * message (its import costs a few hundred ms at start, which a gateway without mail never pays).
  */
 export class SmtpTransport implements MailTransport {
   readonly name = 'smtp';
-  private readonly transporter: ReturnType<typeof createTransport>;
+  private transporter: Promise<Transporter> | null = null;
 
-  constructor(settings: SmtpSettings, timeoutMs: number) {
+  constructor(
+    private readonly settings: SmtpSettings,
+    private readonly timeoutMs: number,
+  ) {}
+
+  private async open(): Promise<Transporter> {
+    const { createTransport } = await import('nodemailer');
+    const { settings, timeoutMs } = this;
     const url = new URL(settings.url);
     const secure = url.protocol === 'smtps:';
-    this.transporter = createTransport({
+    return createTransport({
       host: url.hostname.replace(/^\[|\]$/g, ''),
       port: url.port === '' ? (secure ? 465 : 587) : Number(url.port),
       secure,
@@ -49,7 +59,9 @@ export class SmtpTransport implements MailTransport {
 
   async deliver(mail: OutgoingMail, _stop: AbortSignal): Promise<void> {
     try {
-      await this.transporter.sendMail({
+      this.transporter ??= this.open();
+      const transporter = await this.transporter;
+      await transporter.sendMail({
         from: mail.from,
         to: mail.to,
         subject: mail.subject,
@@ -65,7 +77,7 @@ export class SmtpTransport implements MailTransport {
   }
 
   async close(): Promise<void> {
-    this.transporter.close();
+    (await this.transporter?.catch(() => null))?.close();
   }
 }
 
