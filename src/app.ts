@@ -15,6 +15,8 @@ import { originPolicy } from './http/cors.js';
 import { loadGraphiQL } from './http/graphiql.js';
 import { createHttpServer } from './http/httpServer.js';
 import type { Logger } from './logger.js';
+import { createMailer } from './mail/mailer.js';
+import type { Mailer } from './mail/types.js';
 import type { Metrics } from './observability/metrics.js';
 import type { Tracing } from './observability/tracing.js';
 import { type Observability, observability } from './observability/wiring.js';
@@ -43,6 +45,8 @@ export interface AppDeps {
   webhookTimings?: Partial<WebhookTimings>;
   /** AUDIT_WEBHOOK_URL: the backoff's jitter source, in [0, 1). */
   webhookRandom?: () => number;
+  /** A mailer other than the one of config.mail (tests: short retry timings, a transport of their own). */
+  mailer?: Mailer;
 }
 
 export interface App {
@@ -50,6 +54,8 @@ export interface App {
   auth: AuthService;
   accessTokens: AccessTokenService;
   revocations: RevocationFeed;
+  /** The mail of the account flows (config.mail, or AppDeps.mailer). */
+  mailer: Mailer;
   listen(port: number, host: string): Promise<AddressInfo>;
   /** Stops accepting, lets in-flight requests finish, then closes the store. */
   close(): Promise<void>;
@@ -133,6 +139,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
     }
   });
   const webhook = startWebhookDelivery(deps, clock);
+  const mailer = deps.mailer ?? createMailer(config.mail, { logger, metrics });
   const auth = new AuthService({
     store,
     clock,
@@ -193,6 +200,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
     auth,
     accessTokens,
     revocations,
+    mailer,
     listen: (port, host) =>
       new Promise((resolve, reject) => {
         server.once('error', reject);
@@ -207,6 +215,8 @@ export async function createApp(deps: AppDeps): Promise<App> {
       await closed;
       clearTimeout(deadline);
       await apollo.stop();
+      // No request runs any more, so no mail is queued after this; those in flight get a moment.
+      await mailer.close();
       await webhook?.stop();
       stopAuditLog();
       stopEvictionCount();

@@ -2,6 +2,8 @@ import { isIP } from 'node:net';
 import path from 'node:path';
 import { parseDuration } from './duration.js';
 import { ConfigError } from './errors.js';
+import { isWebhookSecret } from './events/webhookSender.js';
+import { type MailSettings, readMailSettings } from './mail/settings.js';
 
 /** Settings, read once at start from the environment (docs/contract.md section 1). */
 export interface Config {
@@ -55,6 +57,8 @@ export interface Config {
   audit: AuditSettings;
   /** CORS_ORIGINS: the exact origins (normalized) allowed to call /graphql with credentials. */
   corsOrigins: string[];
+  /** Mail: transport, sender, templates and links (docs/contract.md section 7; src/mail/settings.ts). */
+  mail: MailSettings;
 }
 
 export interface ObservabilityConfig {
@@ -209,6 +213,7 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): Config {
     observability: readObservability(env, host),
     audit: readAuditSettings(env),
     corsOrigins: readCorsOrigins(env),
+    mail: readMailSettings(env, production, issuer, cwd),
   };
 }
 
@@ -283,9 +288,7 @@ function readAuditSettings(env: Env): AuditSettings {
 
 /** Standard Webhooks' form: `whsec_` and the base64 of 24 to 64 random bytes. Never echoed. */
 function checkWebhookSecret(secret: string): void {
-  const body = secret.startsWith('whsec_') ? secret.slice('whsec_'.length) : null;
-  const bytes = body !== null && /^[A-Za-z0-9+/]+={0,2}$/.test(body) && body.length % 4 === 0 ? Buffer.from(body, 'base64').length : 0;
-  if (bytes < 24 || bytes > 64) {
+  if (!isWebhookSecret(secret)) {
     fail('AUDIT_WEBHOOK_SECRET must be whsec_ followed by the base64 of 24 to 64 random bytes (e.g. whsec_$(openssl rand -base64 32))');
   }
 }

@@ -100,6 +100,19 @@ describe('loadConfig defaults', () => {
       observability: { metricsPort: 9464, metricsHost: '0.0.0.0', logFormat: 'json', otlpEndpoint: null },
       audit: { streamMax: 100_000, webhook: null },
       corsOrigins: [],
+      mail: {
+        transport: { kind: 'log' },
+        from: '"Tessera" <no-reply@localhost>',
+        productName: 'Tessera',
+        templatesDir: null,
+        templates: expect.objectContaining({ password_reset: expect.objectContaining({ subject: 'Reset your {{productName}} password' }) }),
+        links: {
+          password_reset: 'http://localhost:4000/reset-password?token={token}',
+          email_verification: 'http://localhost:4000/verify-email?token={token}',
+          email_change: 'http://localhost:4000/confirm-email-change?token={token}',
+        },
+        sendTimeoutMs: 10_000,
+      },
     });
   });
 

@@ -33,6 +33,10 @@ export interface BenchOptions {
   gatewayOnly: boolean;
   /** Everything but the gateway-mode scenarios. */
   noGateway: boolean;
+  /** Only the login step (bench/login/bench.ts). */
+  loginOnly: boolean;
+  /** Everything but the login step. */
+  noLogin: boolean;
   /** Seconds per HTTP run; null: the default (6, or 2 with --quick). */
   durationSec: number | null;
   /** Alternating rounds; null: the default (2, or 1 with --quick). */
@@ -55,6 +59,8 @@ Options:
   --profile               also write each server's CPU profile to bench-results/profiles/
   --gateway               only the gateway-mode scenarios (Tessera, @apollo/gateway, Hive Gateway)
   --no-gateway            everything but the gateway-mode scenarios
+  --login                 only the login step (logins and refreshes through the gateway, raw argon2id beside them)
+  --no-login              everything but the login step
   --duration=<seconds>    seconds per HTTP run (default 6; 2 with --quick)
   --rounds=<n>            alternating rounds (default 2; 1 with --quick)
   --only=<scenario,...>   only these HTTP scenarios (and the Redis command counts)
@@ -70,6 +76,8 @@ const FLAGS = {
   '--profile': 'profile',
   '--gateway': 'gatewayOnly',
   '--no-gateway': 'noGateway',
+  '--login': 'loginOnly',
+  '--no-login': 'noLogin',
 } as const;
 const VALUED = new Set(['--duration', '--rounds', '--only']);
 const SEE_HELP = '(npm run bench -- --help lists the options)';
@@ -84,6 +92,8 @@ export function parseBenchArgs(argv: readonly string[]): ParsedBenchArgs {
     profile: false,
     gatewayOnly: false,
     noGateway: false,
+    loginOnly: false,
+    noLogin: false,
     durationSec: null,
     rounds: null,
     only: null,
@@ -116,5 +126,7 @@ export function parseBenchArgs(argv: readonly string[]): ParsedBenchArgs {
   }
   if (options.memoryOnly && options.noMemory) return error('--memory and --no-memory exclude each other');
   if (options.memoryOnly && options.only) return error('--memory and --only exclude each other');
+  if (options.loginOnly && options.noLogin) return error('--login and --no-login exclude each other');
+  if (options.loginOnly && (options.memoryOnly || options.gatewayOnly || options.only)) return error('--login runs the login step alone: it excludes --memory, --gateway and --only');
   return { kind: 'run', options };
 }

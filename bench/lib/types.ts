@@ -1,4 +1,5 @@
 import type { GatewayFigures } from '../gateway/types.js';
+import type { LoginFigures } from '../login/bench.js';
 import type { LoadResult } from './load.js';
 import type { MemoryFigure } from './memory.js';
 import type { VerifyFigures } from './micro.js';
@@ -68,4 +69,6 @@ export interface Results {
   memory: MemoryFigure[] | null;
   /** The gateway-mode scenarios (bench/gateway/). */
   gateway: GatewayFigures | null;
+  /** Password logins against raw argon2id, and refreshes, per core (bench/login/). */
+  login: LoginFigures | null;
 }
