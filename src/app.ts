@@ -1,5 +1,9 @@
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
+import { AccountService } from './accounts/accountService.js';
+import { AdminService } from './accounts/adminService.js';
+import { FreshAuthRule } from './accounts/freshAuth.js';
+import { MailTokenCodec } from './tokens/mailTokens.js';
 import { AuthService } from './auth/authService.js';
 import { LoginThrottle } from './auth/loginThrottle.js';
 import { type Clock, systemClock } from './clock.js';
@@ -140,18 +144,25 @@ export async function createApp(deps: AppDeps): Promise<App> {
   });
   const webhook = startWebhookDelivery(deps, clock);
   const mailer = deps.mailer ?? createMailer(config.mail, { logger, metrics });
+  const throttle = new LoginThrottle(store, clock, {
+    maxFailures: config.loginMaxFailures,
+    maxFailuresPerAddress: config.loginMaxFailuresPerAddress,
+    windowMs: config.loginFailureWindowMs,
+  }, metrics);
+  // The account flows hear of signups (the verification mail) and logins (NOTIFY_NEW_SIGN_IN).
+  let accounts: AccountService | undefined;
   const auth = new AuthService({
     store,
     clock,
     accessTokens,
     refreshTokens: new RefreshTokenCodec(keys.refreshTagKeys),
     passwords,
-    throttle: new LoginThrottle(store, clock, {
-      maxFailures: config.loginMaxFailures,
-      maxFailuresPerAddress: config.loginMaxFailuresPerAddress,
-      windowMs: config.loginFailureWindowMs,
-    }, metrics),
+    throttle,
     revocations,
+    hooks: {
+      onSignedUp: (user, client) => accounts?.sendSignupVerification(user, client),
+      onSignedIn: (user, _session, client) => accounts?.notifySignIn(user, client),
+    },
     policy: {
       signupEnabled: config.signupEnabled,
       refreshTokenTtlMs: config.refreshTokenTtlMs,
@@ -162,6 +173,21 @@ export async function createApp(deps: AppDeps): Promise<App> {
     },
     metrics,
   });
+  const freshAuth = new FreshAuthRule(config.accounts.freshAuthMaxAgeMs, clock);
+  accounts = new AccountService({
+    store,
+    clock,
+    auth,
+    passwords,
+    mailer,
+    mailTokens: new MailTokenCodec(keys.refreshTagKeys),
+    revocations,
+    throttle,
+    freshAuth,
+    settings: config.accounts,
+    metrics,
+  });
+  const admin = new AdminService({ store, clock, revocations, metrics });
   const apollo = createApolloServer({
     production: config.production,
     logger,
@@ -183,6 +209,9 @@ export async function createApp(deps: AppDeps): Promise<App> {
       auth,
       metrics,
       events: new SecurityEventService(store),
+      freshAuth,
+      accounts,
+      admin,
     }),
     jwks: () => accessTokens.jwks(),
     ready: () => store.ping(),

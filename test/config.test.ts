@@ -99,7 +99,16 @@ describe('loadConfig defaults', () => {
       redisMinReplicasAck: 0,
       observability: { metricsPort: 9464, metricsHost: '0.0.0.0', logFormat: 'json', otlpEndpoint: null },
       audit: { streamMax: 100_000, webhook: null },
-      corsOrigins: [],
+      accounts: {
+        freshAuthMaxAgeMs: 5 * 60_000,
+        passwordResetTtlMs: 30 * 60_000,
+        emailVerificationTtlMs: 24 * 3_600_000,
+        emailVerification: 'optional',
+        passwordResetMaxRequests: 3,
+        passwordResetWindowMs: 15 * 60_000,
+        passwordResetMaxRequestsPerAddress: 30,
+        notifyNewSignIn: false,
+      },
       mail: {
         transport: { kind: 'log' },
         from: '"Tessera" <no-reply@localhost>',
@@ -113,6 +122,7 @@ describe('loadConfig defaults', () => {
         },
         sendTimeoutMs: 10_000,
       },
+      corsOrigins: [],
     });
   });
 

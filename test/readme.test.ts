@@ -39,7 +39,9 @@ describe('README', () => {
   it('only names tessera commands the package ships', () => {
     expect(pkg.bin.tessera).toBe('dist/cli/tessera.js');
     const used = [...readme.matchAll(/npx tessera ([a-z]+ [a-z]+)/g)].map((m) => m[1]);
-    expect(new Set(used)).toEqual(new Set(['keys generate', 'keys rotate', 'keys activate', 'users add']));
+    expect(new Set(used)).toEqual(
+      new Set(['keys generate', 'keys rotate', 'keys activate', 'users add', 'users list', 'users disable', 'users enable', 'users roles', 'users delete', 'sessions list', 'sessions revoke']),
+    );
   });
 
   it('documents every configuration variable the gateway reads', () => {

@@ -27,3 +27,10 @@ export type SecurityEventModel = SecurityEvent;
 
 /** A page of them, its cursor already opaque. */
 export type SecurityEventConnectionModel = SecurityEventPage;
+
+/** A page of users (admin `users`). */
+export interface UserConnectionModel {
+  nodes: UserModel[];
+  endCursor: string | null;
+  hasNextPage: boolean;
+}

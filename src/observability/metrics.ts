@@ -17,7 +17,7 @@ export const LOGIN_OUTCOMES = ['success', 'invalid_credentials', 'rate_limited',
 export const REFRESH_OUTCOMES = ['rotated', 'grace', 'reused', 'invalid', 'expired'] as const;
 export const REVOCATION_CAUSES = ['logout', 'all', 'reuse', 'admin', 'password_reset', 'disabled', 'deleted', 'evicted'] as const;
 /** Which limit refused: failed logins per account, or per client address. */
-export const RATE_LIMITS = ['login_account', 'login_address'] as const;
+export const RATE_LIMITS = ['login_account', 'login_address', 'password_reset_address'] as const;
 /** valid: signature and claims accepted and the session live; revoked: a genuine token of an ended session. */
 export const TOKEN_RESULTS = ['valid', 'invalid', 'expired', 'revoked'] as const;
 /** hit: answered from the cache of verified tokens (no signature check). */
