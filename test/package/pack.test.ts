@@ -251,8 +251,19 @@ describe('the installed gateway, used', () => {
     const signedIn = await post(`${gatewayUrl}/graphql`, { query: '{ whoami }' }, bearer(token));
     expect(signedIn.errors).toBeUndefined();
     expect(JSON.parse(signedIn.data.whoami)).toEqual({
-      user: { id: userId, roles: ['user', 'orders:read'], sessionId: login.data.login.session.id, scopes: ['user', 'orders:read'] },
+      user: {
+        id: userId,
+        roles: ['user', 'orders:read'],
+        sessionId: login.data.login.session.id,
+        scopes: ['user', 'orders:read'],
+        // How and when the user authenticated (a password login just now), and the verified email of a `tessera users add` account.
+        emailVerified: true,
+        authTime: expect.any(Number),
+        amr: ['pwd'],
+        acr: 'aal1',
+      },
     });
+    expect(Math.abs(JSON.parse(signedIn.data.whoami).user.authTime - Date.now() / 1000)).toBeLessThan(600);
 
     // Anonymous, with a context header of the client's own: the gateway drops it, the subgraph sees no user.
     const context = (await (await fetch(`http://127.0.0.1:${subgraphPort}/last-context`)).text()).trim();
