@@ -10,12 +10,15 @@ import { DEFAULT_WEBHOOK_TIMINGS, WebhookDelivery, type WebhookTimings } from '.
 import { WebhookSender } from './events/webhookSender.js';
 import { createApolloServer } from './graphql/apolloServer.js';
 import { ContextBuilder } from './graphql/contextBuilder.js';
+import { createExecutableSchema } from './graphql/executableSchema.js';
 import { apolloEndpoint } from './graphql/httpEndpoint.js';
+import { refusingDoor, WsOperations } from './graphql/wsOperations.js';
 import { createHttpServer } from './http/httpServer.js';
 import type { Logger } from './logger.js';
 import type { Metrics } from './observability/metrics.js';
 import type { Tracing } from './observability/tracing.js';
 import { type Observability, observability } from './observability/wiring.js';
+import { RealtimeServer } from './realtime/websocketServer.js';
 import { RevocationFeed } from './revocation/revocationFeed.js';
 import type { Store } from './store/types.js';
 import { AccessTokenService } from './tokens/accessTokens.js';
@@ -45,6 +48,8 @@ export interface AppDeps {
 
 export interface App {
   server: Server;
+  /** GraphQL over WebSocket on the same port (src/realtime). */
+  realtime: RealtimeServer;
   auth: AuthService;
   accessTokens: AccessTokenService;
   revocations: RevocationFeed;
@@ -153,26 +158,48 @@ export async function createApp(deps: AppDeps): Promise<App> {
     },
     metrics,
   });
+  const schema = config.federation ? null : createExecutableSchema();
   const apollo = createApolloServer({
     production: config.production,
     logger,
     limits: config.limits,
     plugins: observed.plugins,
+    ...(schema ? { schema } : {}),
     ...(config.federation ? { federation: await federationMode(config.federation, deps, clock, revocations, observed) } : {}),
   });
   await apollo.start();
+  const contexts = new ContextBuilder({
+    refreshTransport: config.refreshTokenTransport,
+    accessTokens,
+    revocations,
+    store,
+    clock,
+    auth,
+    metrics,
+    events: new SecurityEventService(store),
+  });
+  const realtime = new RealtimeServer({
+    settings: config.realtime,
+    issuer: config.issuer,
+    trustProxy: config.trustProxy,
+    maxPayloadBytes: config.limits.maxBodyBytes,
+    clockToleranceSec: config.clockToleranceSec,
+    shutdownTimeoutMs: config.shutdownTimeoutMs,
+    contexts,
+    operations: schema
+      ? new WsOperations(schema, config.limits, config.production, logger)
+      : refusingDoor(config.limits, config.production, logger),
+    revocations,
+    store,
+    clock,
+    logger,
+    metrics,
+  });
+  await realtime.start();
   const server = createHttpServer({
     graphql: apolloEndpoint(observed.apollo(apollo)),
-    contexts: new ContextBuilder({
-      refreshTransport: config.refreshTokenTransport,
-      accessTokens,
-      revocations,
-      store,
-      clock,
-      auth,
-      metrics,
-      events: new SecurityEventService(store),
-    }),
+    contexts,
+    upgrade: (req, socket, head) => realtime.handleUpgrade(req, socket, head),
     jwks: () => accessTokens.jwks(),
     ready: () => store.ping(),
     trustProxy: config.trustProxy,
@@ -184,6 +211,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
 
   return {
     server,
+    realtime,
     auth,
     accessTokens,
     revocations,
@@ -193,6 +221,8 @@ export async function createApp(deps: AppDeps): Promise<App> {
         server.listen(port, host, () => resolve(server.address() as AddressInfo));
       }),
     close: async () => {
+      // WebSockets first: upgraded sockets would keep server.close() waiting.
+      await realtime.close();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       // In-flight requests get SHUTDOWN_TIMEOUT to finish; then their connections are cut.

@@ -53,6 +53,22 @@ export interface Config {
   observability: ObservabilityConfig;
   /** Security events: how much the audit log keeps, and where it is delivered (docs/contract.md section 10). */
   audit: AuditSettings;
+  /** GraphQL over WebSocket (docs/contract.md section 12). */
+  realtime: RealtimeSettings;
+}
+
+export interface RealtimeSettings {
+  /** WS_CONNECTION_INIT_TIMEOUT: a connection that sends no `connection_init` within it is closed (4408). */
+  initTimeoutMs: number;
+  /** WS_MAX_SUBSCRIPTIONS: operations one connection may have running at once. */
+  maxSubscriptions: number;
+  /**
+   * CORS_ORIGINS: the browser origins (besides AUTH_ISSUER's own) allowed to open a WebSocket.
+   * Read here until the CORS work (src/http/cors.ts) owns the variable; the same rules as section 11.
+   */
+  allowedOrigins: string[];
+  /** SUBGRAPH_WS_URLS: where a subgraph serves graphql-transport-ws, when not its URL as ws(s)://. */
+  subgraphWsUrls: Record<string, string>;
 }
 
 export interface ObservabilityConfig {
@@ -206,7 +222,62 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): Config {
     redisMinReplicasAck: readWholeNumber(env, 'REDIS_MIN_REPLICAS_ACK', 0, 0),
     observability: readObservability(env, host),
     audit: readAuditSettings(env),
+    realtime: readRealtimeSettings(env),
   };
+}
+
+/** WS_CONNECTION_INIT_TIMEOUT (default 5s), WS_MAX_SUBSCRIPTIONS (default 20), CORS_ORIGINS, SUBGRAPH_WS_URLS. */
+function readRealtimeSettings(env: Env): RealtimeSettings {
+  return {
+    initTimeoutMs: readDuration(env, 'WS_CONNECTION_INIT_TIMEOUT', '5s', '1s', '5m'),
+    maxSubscriptions: readPositiveInteger(env, 'WS_MAX_SUBSCRIPTIONS', 20),
+    allowedOrigins: readOrigins(env, 'CORS_ORIGINS'),
+    subgraphWsUrls: readSubgraphWsUrls(env),
+  };
+}
+
+/** Comma-separated exact origins (`https://app.example.com`); `*` and anything with a path refused. */
+function readOrigins(env: Env, name: string): string[] {
+  const raw = read(env, name);
+  if (raw === undefined) return [];
+  return raw
+    .split(',')
+    .map((entry) => entry.trim())
+    .filter(Boolean)
+    .map((entry) => {
+      if (entry === '*') fail(`${name}: '*' is not allowed: list the exact origins`);
+      let origin: string | null = null;
+      try {
+        const url = new URL(entry);
+        if (url.protocol === 'http:' || url.protocol === 'https:') origin = url.origin;
+      } catch {
+        origin = null;
+      }
+      if (origin === null || origin !== entry.replace(/\/$/, '')) fail(`${name}: ${show(entry)} is not an origin (scheme://host[:port])`);
+      return origin;
+    });
+}
+
+/** SUBGRAPH_WS_URLS=name=ws://host/graphql,…: a ws:// or wss:// URL per subgraph name. */
+function readSubgraphWsUrls(env: Env): Record<string, string> {
+  const raw = read(env, 'SUBGRAPH_WS_URLS');
+  const out: Record<string, string> = {};
+  if (raw === undefined) return out;
+  for (const entry of raw.split(',').map((e) => e.trim()).filter(Boolean)) {
+    const at = entry.indexOf('=');
+    const name = at > 0 ? entry.slice(0, at) : '';
+    const url = at > 0 ? entry.slice(at + 1) : '';
+    let valid = false;
+    try {
+      const protocol = new URL(url).protocol;
+      valid = protocol === 'ws:' || protocol === 'wss:';
+    } catch {
+      valid = false;
+    }
+    if (!name || !valid) fail(`SUBGRAPH_WS_URLS: ${show(entry)} must be name=ws://… or name=wss://…`);
+    out[name] = url;
+  }
+  return out;
 }
 
 /** METRICS_PORT (default 9464, 0 off), METRICS_HOST (default HOST), LOG_FORMAT, OTEL_EXPORTER_OTLP_ENDPOINT. */

@@ -5,6 +5,7 @@ import { type TesseraError, unauthenticated } from '../errors.js';
 import type { SecurityEventService } from '../events/eventService.js';
 import type { AccessTokenClaims } from '../tokens/types.js';
 import type { Loaders } from './loaders.js';
+import type { LiveChannel } from '../realtime/types.js';
 
 /** The caller, as proven by a verified access token of a live session. */
 export interface AuthenticatedUser {
@@ -56,6 +57,8 @@ export interface GraphQLContext {
   logger: Logger;
   /** Reading security events (securityEvents, auditEvents). */
   events: SecurityEventService;
+  /** Over WebSocket: the connection the operation runs on (src/realtime); over HTTP none. */
+  live?: LiveChannel | undefined;
 }
 
 /** The caller, or the error that says why there is none. */

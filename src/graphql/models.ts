@@ -27,3 +27,6 @@ export type SecurityEventModel = SecurityEvent;
 
 /** A page of them, its cursor already opaque. */
 export type SecurityEventConnectionModel = SecurityEventPage;
+
+/** A session event pushed to a `sessionEvents` subscription (src/realtime). */
+export type { SessionEventModel } from '../realtime/types.js';

@@ -1,6 +1,7 @@
 import type { IssuedSession } from '../auth/authService.js';
 import { unauthenticated } from '../errors.js';
 import { eventResolvers } from '../events/resolvers.js';
+import { realtimeResolvers } from '../realtime/resolvers.js';
 import type { UserRecord } from '../store/types.js';
 import { type GraphQLContext, requireUser } from './context.js';
 import { DateTimeScalar } from './dateTimeScalar.js';
@@ -96,4 +97,5 @@ export const resolvers: Resolvers = withGraphQLErrors<Resolvers>({
   },
 
   SecurityEvent: eventResolvers.SecurityEvent,
+  ...realtimeResolvers,
 });

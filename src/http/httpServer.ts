@@ -1,4 +1,5 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import type { ClientInfo } from '../auth/authService.js';
 import type { Config } from '../config.js';
@@ -23,6 +24,8 @@ export interface HttpServerDeps {
   /** 1: batched requests are refused (by Apollo); N > 1: at most N operations in one request. */
   maxBatchSize: number;
   logger: Logger;
+  /** WebSocket upgrades (GraphQL over WebSocket on /graphql: src/realtime). None: upgrades are refused. */
+  upgrade?: (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
 }
 
 function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
@@ -59,7 +62,7 @@ export function createHttpServer(deps: HttpServerDeps): Server {
       }
     },
   };
-  return createServer((req, res) => {
+  const server = createServer((req, res) => {
     const scope = beginRequest(req, res, deps.logger);
     const path = (req.url ?? '/').split('?')[0]!;
     logRequest(deps.logger, scope, req, res, path);
@@ -71,6 +74,12 @@ export function createHttpServer(deps: HttpServerDeps): Server {
       else res.destroy();
     });
   });
+  const upgrade = deps.upgrade;
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    if (upgrade) return upgrade(req, socket, head);
+    socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+  });
+  return server;
 }
 
 async function handleGraphQL(deps: HttpServerDeps, req: IncomingMessage, res: ServerResponse): Promise<void> {
