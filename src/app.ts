@@ -12,12 +12,13 @@ import { createApolloServer } from './graphql/apolloServer.js';
 import { ContextBuilder } from './graphql/contextBuilder.js';
 import { createExecutableSchema } from './graphql/executableSchema.js';
 import { apolloEndpoint } from './graphql/httpEndpoint.js';
-import { refusingDoor, WsOperations } from './graphql/wsOperations.js';
+import { WsOperations } from './graphql/wsOperations.js';
 import { createHttpServer } from './http/httpServer.js';
 import type { Logger } from './logger.js';
 import type { Metrics } from './observability/metrics.js';
 import type { Tracing } from './observability/tracing.js';
 import { type Observability, observability } from './observability/wiring.js';
+import type { OperationDoor } from './realtime/types.js';
 import { RealtimeServer } from './realtime/websocketServer.js';
 import { RevocationFeed } from './revocation/revocationFeed.js';
 import type { Store } from './store/types.js';
@@ -69,7 +70,7 @@ async function federationMode(federation: FederationSource, deps: AppDeps, clock
     import('./federation/gateway.js'),
     import('./federation/gatewayErrors.js'),
   ]);
-  const gateway = createGateway({
+  const { gateway, signer, authSchema } = createGateway({
     federation,
     keys: deps.keys,
     issuer: deps.config.issuer,
@@ -80,7 +81,27 @@ async function federationMode(federation: FederationSource, deps: AppDeps, clock
     tracing: observed.tracing,
     ...(deps.supergraphPollIntervalMs ? { supergraphPollIntervalMs: deps.supergraphPollIntervalMs } : {}),
   });
-  return { gateway, formatError: createGatewayFormatError };
+  return { gateway, formatError: createGatewayFormatError, signer, authSchema };
+}
+
+/**
+ * Gateway mode over WebSocket: subscriptions passed through to the subgraph that serves them
+ * whole (src/federation/subscriptionDoor.ts), following the supergraph from before it loads.
+ */
+async function subscriptionDoor(federated: Awaited<ReturnType<typeof federationMode>>, deps: AppDeps, clock: Clock): Promise<OperationDoor> {
+  const { SubscriptionDoor } = await import('./federation/subscriptionDoor.js');
+  const door = new SubscriptionDoor({
+    gateway: federated.gateway,
+    // The API schema comes from the supergraph; this one only parses, validates with the limits, and formats.
+    operations: new WsOperations(federated.authSchema, deps.config.limits, deps.config.production, deps.logger),
+    authSchema: federated.authSchema,
+    signer: federated.signer,
+    wsUrls: deps.config.realtime.subgraphWsUrls,
+    clock,
+    logger: deps.logger,
+  });
+  door.watch();
+  return door;
 }
 
 /** AUDIT_WEBHOOK_URL: the delivery of the audit log, running until the app closes. */
@@ -159,13 +180,17 @@ export async function createApp(deps: AppDeps): Promise<App> {
     metrics,
   });
   const schema = config.federation ? null : createExecutableSchema();
+  const federated = config.federation ? await federationMode(config.federation, deps, clock, revocations, observed) : null;
+  const operations: OperationDoor = federated
+    ? await subscriptionDoor(federated, deps, clock)
+    : new WsOperations(schema!, config.limits, config.production, logger);
   const apollo = createApolloServer({
     production: config.production,
     logger,
     limits: config.limits,
     plugins: observed.plugins,
     ...(schema ? { schema } : {}),
-    ...(config.federation ? { federation: await federationMode(config.federation, deps, clock, revocations, observed) } : {}),
+    ...(federated ? { federation: { gateway: federated.gateway, formatError: federated.formatError } } : {}),
   });
   await apollo.start();
   const contexts = new ContextBuilder({
@@ -186,9 +211,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
     clockToleranceSec: config.clockToleranceSec,
     shutdownTimeoutMs: config.shutdownTimeoutMs,
     contexts,
-    operations: schema
-      ? new WsOperations(schema, config.limits, config.production, logger)
-      : refusingDoor(config.limits, config.production, logger),
+    operations,
     revocations,
     store,
     clock,

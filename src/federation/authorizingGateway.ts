@@ -94,7 +94,7 @@ export class AuthorizingGateway implements ServerGateway {
 }
 
 /** The caller as edge authorization sees it; why there is none, as the contract's `reason`. */
-function callerOf(context: GraphQLContext): Caller {
+export function callerOf(context: GraphQLContext): Caller {
   const { user, authFailure } = context;
   if (user) return { authenticated: true, scopes: new Set(user.scopes) };
   const reason = authFailure?.reason;

@@ -6,7 +6,7 @@ import {
   getOperationAST,
   GraphQLError,
   type GraphQLFormattedError,
-  GraphQLSchema,
+  type GraphQLSchema,
   NoSchemaIntrospectionCustomRule,
   type OperationTypeNode,
   parse,
@@ -57,7 +57,7 @@ export class WsOperations {
   }
 
   /** Parses and validates; mutations are refused (they go over HTTP, where the refresh cookie is written). */
-  prepare(payload: WsOperationPayload): PreparedOperation {
+  prepare(payload: WsOperationPayload, schema: GraphQLSchema = this.schema): PreparedOperation {
     if (typeof payload.query !== 'string') return refused('The operation has no query.', 'BAD_REQUEST');
     let document: DocumentNode;
     try {
@@ -66,7 +66,7 @@ export class WsOperations {
       const message = error instanceof GraphQLError ? error.message : 'The query could not be parsed.';
       return refused(message, 'GRAPHQL_PARSE_FAILED');
     }
-    const invalid = validate(this.schema, document, this.rules);
+    const invalid = validate(schema, document, this.rules);
     if (invalid.length > 0) {
       return {
         ok: false,
@@ -85,7 +85,7 @@ export class WsOperations {
       kind: operation.operation,
       document,
       args: {
-        schema: this.schema,
+        schema,
         document,
         operationName: payload.operationName ?? null,
         variableValues: payload.variables ?? null,
@@ -117,25 +117,33 @@ export class WsOperations {
   }
 
   /** A result as it goes on the wire, its errors formatted as over HTTP. */
-  formatResult(result: ExecutionResult): FormattedExecutionResult {
+  formatResult(result: ExecutionResult | FormattedExecutionResult): FormattedExecutionResult {
     const { errors, ...rest } = result;
     return errors ? { ...rest, errors: this.formatErrors(errors) } : rest;
   }
 
-  formatErrors(errors: readonly GraphQLError[]): GraphQLFormattedError[] {
-    return errors.map((error) => {
-      const formatted = error.toJSON();
-      return this.formatError(formatted, error);
-    });
+  /** Errors as over HTTP; one that is already formatted (a subgraph's, passed through) stays as it is. */
+  formatErrors(errors: readonly (GraphQLError | GraphQLFormattedError)[]): GraphQLFormattedError[] {
+    return errors.map((error) =>
+      error instanceof WsRefusal ? error.toJSON() : error instanceof GraphQLError ? this.formatError(error.toJSON(), error) : error,
+    );
   }
 
   /** A refusal decided outside graphql-js (the subscription cap), as graphql-ws sends it. */
-  refuse(message: string, code: string): readonly GraphQLError[] {
-    return [WsOperations.error(message, code)];
+  refuse(message: string, code: string, extensions: Record<string, unknown> = {}): readonly GraphQLError[] {
+    return [WsOperations.error(message, code, extensions)];
   }
 
-  static error(message: string, code: string): GraphQLError {
-    return new GraphQLError(message, { extensions: { code } });
+  static error(message: string, code: string, extensions: Record<string, unknown> = {}): GraphQLError {
+    return new WsRefusal(message, { ...extensions, code });
+  }
+}
+
+/** A refusal the gateway decided itself, with its contract code: shown as it is. */
+class WsRefusal extends GraphQLError {
+  constructor(message: string, extensions: Record<string, unknown>) {
+    super(message, { extensions });
+    this.name = 'WsRefusal';
   }
 }
 
@@ -158,15 +166,3 @@ function withoutSuggestions(error: GraphQLError): GraphQLError {
   return message === error.message ? error : new GraphQLError(message, { extensions: error.extensions });
 }
 
-/**
- * Gateway mode until subscriptions pass through to subgraphs: every operation over WebSocket is
- * refused with GRAPHQL_VALIDATION_FAILED (section 12: what cannot pass through is refused).
- */
-export function refusingDoor(limits: RequestLimits, production: boolean, logger: Logger) {
-  const formatting = new WsOperations(new GraphQLSchema({}), limits, production, logger);
-  return {
-    execution: async () => formatting.refuse('This subscription cannot be served over WebSocket by this gateway.', 'GRAPHQL_VALIDATION_FAILED'),
-    refuse: (message: string, code: string) => formatting.refuse(message, code),
-    hooks: () => formatting.hooks(),
-  };
-}

@@ -1,3 +1,4 @@
+import type { AccessTokenClaims } from '../tokens/types.js';
 import { EventQueue } from './eventQueue.js';
 import type { LiveChannel, SessionEventModel } from './types.js';
 
@@ -14,6 +15,8 @@ export interface LiveIdentity {
   expiresAt: number;
   /** `Bearer <token>`: per-operation contexts are built from it, as an HTTP request's are. */
   authorization: string;
+  /** The token's verified claims (the access-token cache's own object). */
+  claims: AccessTokenClaims;
 }
 
 /** How long a final event may take to reach the socket before the connection is closed anyway. */
@@ -38,6 +41,11 @@ export class LiveConnection implements LiveChannel {
     /** The hub's hook: a new subscription may need an ACCESS_TOKEN_EXPIRING at once. */
     private readonly onSubscribed: (connection: LiveConnection, queue: EventQueue<SessionEventModel>) => void,
   ) {}
+
+  /** The claims of the connection's current token: after a renewal, the new one's. */
+  currentClaims(): AccessTokenClaims | null {
+    return this.identity?.claims ?? null;
+  }
 
   get subscriptions(): number {
     return this.queues?.size ?? 0;

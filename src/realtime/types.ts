@@ -1,5 +1,6 @@
 import type { ServerOptions, SubscribePayload } from 'graphql-ws';
 import type { GraphQLContext } from '../graphql/context.js';
+import type { AccessTokenClaims } from '../tokens/types.js';
 
 /** The `SessionEvent` of schema/realtime.graphql, as the realtime hub makes it. */
 export type SessionEventType = 'SIGNED_IN_ELSEWHERE' | 'SESSION_REVOKED' | 'PASSWORD_CHANGED' | 'ACCESS_TOKEN_EXPIRING';
@@ -20,6 +21,8 @@ export interface SessionEventModel {
 export interface LiveChannel {
   /** The session events of this connection's user and session, until the subscription ends. */
   sessionEvents(): AsyncIterableIterator<SessionEventModel>;
+  /** The claims of the connection's current access token (renewals replace it); null when anonymous. */
+  currentClaims(): AccessTokenClaims | null;
 }
 
 /** What graphql-ws runs for a `subscribe` message: execution arguments, or the errors that refuse it. */
@@ -32,5 +35,5 @@ export type OperationVerdict = Exclude<Awaited<ReturnType<NonNullable<ServerOpti
 export interface OperationDoor {
   execution(payload: SubscribePayload, context: () => Promise<GraphQLContext>, kind?: (kind: string) => void): Promise<OperationVerdict>;
   refuse(message: string, code: string): OperationVerdict;
-  hooks(): Pick<ServerOptions, 'onNext' | 'onError'>;
+  hooks(): Pick<ServerOptions, 'onNext' | 'onError' | 'subscribe'>;
 }

@@ -223,7 +223,7 @@ export class RealtimeServer {
       if (failure?.code === ErrorCode.SERVICE_UNAVAILABLE) return { code: CloseCode.TRY_AGAIN_LATER, reason: ErrorCode.SERVICE_UNAVAILABLE };
       return { code: CloseCode.UNAUTHORIZED, reason: failure?.reason ?? 'TOKEN_INVALID' };
     }
-    return { userId: user.id, sessionId: user.sessionId, expiresAt: user.claims.exp * 1000, authorization };
+    return { userId: user.id, sessionId: user.sessionId, expiresAt: user.claims.exp * 1000, authorization, claims: user.claims };
   }
 
   private context(extra: Extra, authorization: string | undefined): Promise<GraphQLContext> {
