@@ -33,6 +33,10 @@ export interface BenchOptions {
   gatewayOnly: boolean;
   /** Everything but the gateway-mode scenarios. */
   noGateway: boolean;
+  /** Only the realtime scenarios (bench/realtime/bench.ts: idle WebSocket connections, revocation to close). */
+  realtimeOnly: boolean;
+  /** Everything but the realtime scenarios. */
+  noRealtime: boolean;
   /** Seconds per HTTP run; null: the default (6, or 2 with --quick). */
   durationSec: number | null;
   /** Alternating rounds; null: the default (2, or 1 with --quick). */
@@ -55,6 +59,8 @@ Options:
   --profile               also write each server's CPU profile to bench-results/profiles/
   --gateway               only the gateway-mode scenarios (Tessera, @apollo/gateway, Hive Gateway)
   --no-gateway            everything but the gateway-mode scenarios
+  --realtime              only the realtime scenarios (idle WebSocket connections, revocation to close)
+  --no-realtime           everything but the realtime scenarios
   --duration=<seconds>    seconds per HTTP run (default 6; 2 with --quick)
   --rounds=<n>            alternating rounds (default 2; 1 with --quick)
   --only=<scenario,...>   only these HTTP scenarios (and the Redis command counts)
@@ -70,6 +76,8 @@ const FLAGS = {
   '--profile': 'profile',
   '--gateway': 'gatewayOnly',
   '--no-gateway': 'noGateway',
+  '--realtime': 'realtimeOnly',
+  '--no-realtime': 'noRealtime',
 } as const;
 const VALUED = new Set(['--duration', '--rounds', '--only']);
 const SEE_HELP = '(npm run bench -- --help lists the options)';
@@ -84,6 +92,8 @@ export function parseBenchArgs(argv: readonly string[]): ParsedBenchArgs {
     profile: false,
     gatewayOnly: false,
     noGateway: false,
+    realtimeOnly: false,
+    noRealtime: false,
     durationSec: null,
     rounds: null,
     only: null,
@@ -116,5 +126,9 @@ export function parseBenchArgs(argv: readonly string[]): ParsedBenchArgs {
   }
   if (options.memoryOnly && options.noMemory) return error('--memory and --no-memory exclude each other');
   if (options.memoryOnly && options.only) return error('--memory and --only exclude each other');
+  if (options.realtimeOnly && options.noRealtime) return error('--realtime and --no-realtime exclude each other');
+  if (options.realtimeOnly && (options.memoryOnly || options.gatewayOnly || options.only)) {
+    return error('--realtime excludes --memory, --gateway and --only');
+  }
   return { kind: 'run', options };
 }

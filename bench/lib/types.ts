@@ -1,3 +1,4 @@
+import type { RealtimeFigures } from '../realtime/bench.js';
 import type { GatewayFigures } from '../gateway/types.js';
 import type { LoadResult } from './load.js';
 import type { MemoryFigure } from './memory.js';
@@ -68,4 +69,6 @@ export interface Results {
   memory: MemoryFigure[] | null;
   /** The gateway-mode scenarios (bench/gateway/). */
   gateway: GatewayFigures | null;
+  /** The realtime scenarios (bench/realtime/). */
+  realtime: RealtimeFigures | null;
 }

@@ -17,7 +17,7 @@ describe('npm run bench: its command line', () => {
   });
 
   it('the usage lists every option and every scenario name', () => {
-    for (const option of ['--quick', '--memory', '--no-memory', '--profile', '--gateway', '--no-gateway', '--duration=', '--rounds=', '--only=', '--help']) {
+    for (const option of ['--quick', '--memory', '--no-memory', '--profile', '--gateway', '--no-gateway', '--realtime', '--no-realtime', '--duration=', '--rounds=', '--only=', '--help']) {
       expect(BENCH_USAGE).toContain(option);
     }
     for (const name of SCENARIO_NAMES) expect(BENCH_USAGE).toContain(name);
@@ -27,7 +27,7 @@ describe('npm run bench: its command line', () => {
   it('no option: everything, with the defaults', () => {
     expect(parseBenchArgs([])).toEqual({
       kind: 'run',
-      options: { quick: false, memoryOnly: false, noMemory: false, profile: false, gatewayOnly: false, noGateway: false, durationSec: null, rounds: null, only: null },
+      options: { quick: false, memoryOnly: false, noMemory: false, profile: false, gatewayOnly: false, noGateway: false, realtimeOnly: false, noRealtime: false, durationSec: null, rounds: null, only: null },
     });
   });
 
@@ -42,12 +42,16 @@ describe('npm run bench: its command line', () => {
         profile: true,
         gatewayOnly: false,
         noGateway: false,
+        realtimeOnly: false,
+        noRealtime: false,
         durationSec: 1.5,
         rounds: 3,
         only: new Set(['warmMeId', 'coldMeId']),
       },
     });
     expect(parseBenchArgs(['--memory'])).toMatchObject({ kind: 'run', options: { memoryOnly: true } });
+    expect(parseBenchArgs(['--realtime'])).toMatchObject({ kind: 'run', options: { realtimeOnly: true } });
+    expect(parseBenchArgs(['--no-realtime'])).toMatchObject({ kind: 'run', options: { noRealtime: true } });
   });
 
   it('refuses what it does not know, in one line naming it', () => {
@@ -60,6 +64,8 @@ describe('npm run bench: its command line', () => {
       [['--rounds=1.5'], /^--rounds must be a whole number above 0, not "1.5" /],
       [['--only=warmMeId,nope'], /^--only: no scenario "nope" /],
       [['--memory', '--no-memory'], /^--memory and --no-memory exclude each other /],
+      [['--realtime', '--no-realtime'], /^--realtime and --no-realtime exclude each other /],
+      [['--realtime', '--gateway'], /^--realtime excludes --memory, --gateway and --only /],
     ];
     for (const [argv, message] of refusals) {
       const parsed = parseBenchArgs(argv);
