@@ -16,6 +16,9 @@ import type { Store } from './store/types.js';
 import { type KeySet, loadKeySetFile, loadOrCreateDevKeySet } from './tokens/keys.js';
 import { PasswordHasher } from './users/passwords.js';
 
+/** How long an exiting process waits for its log lines to be written. */
+const EXIT_FLUSH_TIMEOUT_MS = 2_000;
+
 async function loadKeys(config: Config, logger: Logger): Promise<KeySet> {
   if (config.signingKeysFile) return loadKeySetFile(config.signingKeysFile);
   const { keySet, path, created } = await loadOrCreateDevKeySet(config.devKeyDir);
@@ -59,7 +62,12 @@ async function main(): Promise<void> {
     { production: config.production, level: config.logLevel },
     observability.logFormat === 'pretty' ? await prettyDestination() : asyncStdout(),
   );
-  const exit = (code: number) => logger.flush(() => process.exit(code));
+  const exit = (code: number) => {
+    // Standard output whose reader has gone (a closed pipe) never lets the flush finish: the
+    // process still exits, with what it would have said lost.
+    setTimeout(() => process.exit(code), EXIT_FLUSH_TIMEOUT_MS);
+    logger.flush(() => process.exit(code));
+  };
   // METRICS_PORT first: a port that cannot be bound stops the start before anything else.
   const metrics = observability.metricsPort === 0 ? undefined : new PrometheusMetrics();
   const metricsServer = metrics ? await startMetricsServer(metrics.registry, observability.metricsPort, observability.metricsHost) : null;

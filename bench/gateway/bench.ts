@@ -364,9 +364,11 @@ export async function gatewayBenchmarks(options: GatewayBenchOptions): Promise<G
         );
       }
       // One call per answer; the requests still in flight when autocannon stops (one per
-      // connection at most) reach the subgraph without being counted as answers.
+      // connection at most) reach the subgraph without being counted as answers, and so may
+      // those of the run before, still in flight when this one's count began (on a loaded
+      // machine a 1 s warm-up answered 80 and the subgraph counted 93).
       const extra = operations - result.responses;
-      if (extra < 0 || extra > options.connections + 0.02 * result.responses) {
+      if (extra < 0 || extra > 2 * options.connections + 0.02 * result.responses) {
         throw new Error(`${key}: the subgraph served ${operations} operations for ${result.responses} answers, not one per request`);
       }
       lastRps[key] = Math.max(result.rps, lastRps[key] ?? 0);

@@ -78,6 +78,23 @@ describe('a query across auth and the orders subgraph', () => {
     expect(requests[0]).not.toHaveProperty('cookie');
   });
 
+  it('the subgraph gets the request id of the gateway’s response and log lines, never a bad one a client sent', async () => {
+    const p = await signup(f.gateway);
+    const sent = 'trace-4f1c2a';
+    const { value: answer, requests } = await seenBySubgraph(() =>
+      f.gateway.graphql(ME_ORDERS, {}, { ...bearer(p.accessToken), 'x-request-id': sent }),
+    );
+    expect(answer.headers.get('x-request-id')).toBe(sent);
+    expect(requests.map((headers) => headers['x-request-id'])).toEqual([sent]);
+
+    const bad = 'not a valid id; '.padEnd(200, 'x');
+    const second = await seenBySubgraph(() => f.gateway.graphql(ME_ORDERS, {}, { ...bearer(p.accessToken), 'x-request-id': bad }));
+    const assigned = second.value.headers.get('x-request-id');
+    expect(assigned).toBeTruthy();
+    expect(assigned).not.toBe(bad);
+    expect(second.requests.map((headers) => headers['x-request-id'])).toEqual([assigned]);
+  });
+
   it('a client-sent x-tessera-context never reaches a subgraph: the subgraph gets the gateway’s', async () => {
     const victim = await signup(f.gateway);
     const { requests: genuine } = await seenBySubgraph(() => f.gateway.graphql(ME_ORDERS, {}, bearer(victim.accessToken)));

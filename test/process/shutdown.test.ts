@@ -53,4 +53,16 @@ describe('graceful shutdown (SIGTERM)', () => {
     expect(await run.exited).toBe(0);
     expect(run.output()).toContain('stopped: requests finished, store closed');
   }, 40_000);
+
+  it('stops on SIGTERM even when its standard output is a closed pipe (a log shipper gone)', async () => {
+    const port = await freePort();
+    const cwd = await mkdtemp(join(tmpdir(), 'tessera-stop-'));
+    const run = runGateway(dir, { PORT: String(port), HOST: '127.0.0.1', REDIS_URL: 'redis://127.0.0.1:6379', REDIS_KEY_PREFIX: uniquePrefix('stop') }, cwd);
+    await expect.poll(() => run.output(), { timeout: 15_000 }).toContain('serving GraphQL');
+    // The reader of its stdout goes away: every log write from now on fails with EPIPE.
+    run.child.stdout!.destroy();
+    expect((await fetch(`http://127.0.0.1:${port}/healthz`)).status).toBe(200);
+    run.child.kill('SIGTERM');
+    expect(await run.exited).toBe(0);
+  }, 40_000);
 });
