@@ -13,6 +13,8 @@ import { ContextBuilder } from './graphql/contextBuilder.js';
 import { createExecutableSchema } from './graphql/executableSchema.js';
 import { apolloEndpoint } from './graphql/httpEndpoint.js';
 import { WsOperations } from './graphql/wsOperations.js';
+import { originPolicy } from './http/cors.js';
+import { loadGraphiQL } from './http/graphiql.js';
 import { createHttpServer } from './http/httpServer.js';
 import type { Logger } from './logger.js';
 import type { Metrics } from './observability/metrics.js';
@@ -203,9 +205,11 @@ export async function createApp(deps: AppDeps): Promise<App> {
     metrics,
     events: new SecurityEventService(store),
   });
+  // CORS on /graphql and the WebSocket upgrade's Origin rule (contract sections 11 and 12).
+  const origins = originPolicy({ origins: config.corsOrigins, issuer: config.issuer });
   const realtime = new RealtimeServer({
     settings: config.realtime,
-    issuer: config.issuer,
+    origins,
     trustProxy: config.trustProxy,
     maxPayloadBytes: config.limits.maxBodyBytes,
     clockToleranceSec: config.clockToleranceSec,
@@ -228,6 +232,8 @@ export async function createApp(deps: AppDeps): Promise<App> {
     trustProxy: config.trustProxy,
     maxBodyBytes: config.limits.maxBodyBytes,
     maxBatchSize: config.limits.maxBatchSize,
+    origins,
+    graphiql: config.production ? null : loadGraphiQL(),
     logger,
   });
   observed.server(server);

@@ -53,6 +53,8 @@ export interface Config {
   observability: ObservabilityConfig;
   /** Security events: how much the audit log keeps, and where it is delivered (docs/contract.md section 10). */
   audit: AuditSettings;
+  /** CORS_ORIGINS: the exact origins (normalized) allowed to call /graphql with credentials. */
+  corsOrigins: string[];
   /** GraphQL over WebSocket (docs/contract.md section 12). */
   realtime: RealtimeSettings;
 }
@@ -62,11 +64,6 @@ export interface RealtimeSettings {
   initTimeoutMs: number;
   /** WS_MAX_SUBSCRIPTIONS: operations one connection may have running at once. */
   maxSubscriptions: number;
-  /**
-   * CORS_ORIGINS: the browser origins (besides AUTH_ISSUER's own) allowed to open a WebSocket.
-   * Read here until the CORS work (src/http/cors.ts) owns the variable; the same rules as section 11.
-   */
-  allowedOrigins: string[];
   /** SUBGRAPH_WS_URLS: where a subgraph serves graphql-transport-ws, when not its URL as ws(s)://. */
   subgraphWsUrls: Record<string, string>;
 }
@@ -222,40 +219,18 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): Config {
     redisMinReplicasAck: readWholeNumber(env, 'REDIS_MIN_REPLICAS_ACK', 0, 0),
     observability: readObservability(env, host),
     audit: readAuditSettings(env),
+    corsOrigins: readCorsOrigins(env),
     realtime: readRealtimeSettings(env),
   };
 }
 
-/** WS_CONNECTION_INIT_TIMEOUT (default 5s), WS_MAX_SUBSCRIPTIONS (default 20), CORS_ORIGINS, SUBGRAPH_WS_URLS. */
+/** WS_CONNECTION_INIT_TIMEOUT (default 5s), WS_MAX_SUBSCRIPTIONS (default 20), SUBGRAPH_WS_URLS. */
 function readRealtimeSettings(env: Env): RealtimeSettings {
   return {
     initTimeoutMs: readDuration(env, 'WS_CONNECTION_INIT_TIMEOUT', '5s', '1s', '5m'),
     maxSubscriptions: readPositiveInteger(env, 'WS_MAX_SUBSCRIPTIONS', 20),
-    allowedOrigins: readOrigins(env, 'CORS_ORIGINS'),
     subgraphWsUrls: readSubgraphWsUrls(env),
   };
-}
-
-/** Comma-separated exact origins (`https://app.example.com`); `*` and anything with a path refused. */
-function readOrigins(env: Env, name: string): string[] {
-  const raw = read(env, name);
-  if (raw === undefined) return [];
-  return raw
-    .split(',')
-    .map((entry) => entry.trim())
-    .filter(Boolean)
-    .map((entry) => {
-      if (entry === '*') fail(`${name}: '*' is not allowed: list the exact origins`);
-      let origin: string | null = null;
-      try {
-        const url = new URL(entry);
-        if (url.protocol === 'http:' || url.protocol === 'https:') origin = url.origin;
-      } catch {
-        origin = null;
-      }
-      if (origin === null || origin !== entry.replace(/\/$/, '')) fail(`${name}: ${show(entry)} is not an origin (scheme://host[:port])`);
-      return origin;
-    });
 }
 
 /** SUBGRAPH_WS_URLS=name=ws://host/graphql,…: a ws:// or wss:// URL per subgraph name. */
@@ -278,6 +253,37 @@ function readSubgraphWsUrls(env: Env): Record<string, string> {
     out[name] = url;
   }
   return out;
+}
+
+/**
+ * CORS_ORIGINS: comma-separated exact origins (`scheme://host[:port]`, http or https, no path,
+ * no trailing slash). `*` and `null` are refused: credentials need exact origins, and `null` is
+ * what sandboxed frames and file: pages send. Normalized as browsers send them (lower case, no
+ * default port).
+ */
+function readCorsOrigins(env: Env): string[] {
+  const raw = read(env, 'CORS_ORIGINS');
+  if (raw === undefined) return [];
+  const origins: string[] = [];
+  for (const entry of raw.split(',').map((part) => part.trim())) {
+    if (entry === '') continue;
+    if (entry === '*') fail('CORS_ORIGINS: "*" is not allowed (credentials need exact origins): list each origin, e.g. https://app.example.com');
+    if (entry.toLowerCase() === 'null') fail('CORS_ORIGINS: "null" is not allowed (sandboxed frames and file: pages send it; any page can)');
+    let url: URL | undefined;
+    try {
+      url = new URL(entry);
+    } catch {
+      // reported below
+    }
+    if (url === undefined || (url.protocol !== 'http:' && url.protocol !== 'https:') || HAS_SPACE_OR_CONTROL.test(entry) || entry.includes('*')) {
+      fail(`CORS_ORIGINS: ${show(entry)} is not an http(s) origin (scheme://host[:port], e.g. https://app.example.com)`);
+    }
+    if (url.username !== '' || url.password !== '' || url.pathname !== '/' || url.search !== '' || url.hash !== '' || entry.endsWith('/')) {
+      fail(`CORS_ORIGINS: ${show(entry)} is not a bare origin: write ${url.origin} (no path, query or trailing slash)`);
+    }
+    if (!origins.includes(url.origin)) origins.push(url.origin);
+  }
+  return origins;
 }
 
 /** METRICS_PORT (default 9464, 0 off), METRICS_HOST (default HOST), LOG_FORMAT, OTEL_EXPORTER_OTLP_ENDPOINT. */

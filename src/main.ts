@@ -85,7 +85,8 @@ async function main(): Promise<void> {
   });
   const address = await app.listen(config.port, config.host);
   const shown = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-  logger.info({ store: store.kind, port: address.port, federation: describeFederation(config) }, `Tessera serving GraphQL at http://${shown === '0.0.0.0' ? 'localhost' : shown}:${address.port}/graphql`);
+  const base = `http://${shown === '0.0.0.0' ? 'localhost' : shown}:${address.port}`;
+  logger.info({ store: store.kind, port: address.port, federation: describeFederation(config) }, `Tessera serving GraphQL at ${base}/graphql${config.production ? '' : ` (GraphiQL: ${base}/graphiql)`}`);
   const metricsAt = metricsServer ? `http://${observability.metricsHost}:${metricsServer.port}/metrics` : 'off (METRICS_PORT=0)';
   // The collector's origin only: its URL may carry credentials.
   const tracingTo = observability.otlpEndpoint ? `OTLP/HTTP to ${new URL(observability.otlpEndpoint).origin}` : 'off';

@@ -99,7 +99,8 @@ describe('loadConfig defaults', () => {
       redisMinReplicasAck: 0,
       observability: { metricsPort: 9464, metricsHost: '0.0.0.0', logFormat: 'json', otlpEndpoint: null },
       audit: { streamMax: 100_000, webhook: null },
-      realtime: { initTimeoutMs: 5_000, maxSubscriptions: 20, allowedOrigins: [], subgraphWsUrls: {} },
+      corsOrigins: [],
+      realtime: { initTimeoutMs: 5_000, maxSubscriptions: 20, subgraphWsUrls: {} },
     });
   });
 
@@ -413,18 +414,16 @@ describe('security event settings', () => {
 });
 
 describe('WebSocket settings', () => {
-  it('reads WS_CONNECTION_INIT_TIMEOUT, WS_MAX_SUBSCRIPTIONS, CORS_ORIGINS and SUBGRAPH_WS_URLS', () => {
+  it('reads WS_CONNECTION_INIT_TIMEOUT, WS_MAX_SUBSCRIPTIONS and SUBGRAPH_WS_URLS', () => {
     expect(
       load({
         WS_CONNECTION_INIT_TIMEOUT: '2s',
         WS_MAX_SUBSCRIPTIONS: '3',
-        CORS_ORIGINS: 'https://app.example.com, http://localhost:5173',
         SUBGRAPH_WS_URLS: 'orders=ws://orders:4001/graphql,reviews=wss://reviews.example.com/ws',
       }).realtime,
     ).toEqual({
       initTimeoutMs: 2 * S,
       maxSubscriptions: 3,
-      allowedOrigins: ['https://app.example.com', 'http://localhost:5173'],
       subgraphWsUrls: { orders: 'ws://orders:4001/graphql', reviews: 'wss://reviews.example.com/ws' },
     });
   });
@@ -432,9 +431,6 @@ describe('WebSocket settings', () => {
   it.each([
     [{ WS_CONNECTION_INIT_TIMEOUT: '0' }, 'WS_CONNECTION_INIT_TIMEOUT'],
     [{ WS_MAX_SUBSCRIPTIONS: '0' }, 'WS_MAX_SUBSCRIPTIONS'],
-    [{ CORS_ORIGINS: '*' }, 'CORS_ORIGINS'],
-    [{ CORS_ORIGINS: 'https://app.example.com/path' }, 'CORS_ORIGINS'],
-    [{ CORS_ORIGINS: 'app.example.com' }, 'CORS_ORIGINS'],
     [{ SUBGRAPH_WS_URLS: 'orders=http://orders:4001/graphql' }, 'SUBGRAPH_WS_URLS'],
     [{ SUBGRAPH_WS_URLS: 'ws://orders:4001/graphql' }, 'SUBGRAPH_WS_URLS'],
   ])('refuses %j with one line naming %s', (env, variable) => {

@@ -9,6 +9,8 @@ import type { ContextBuilder } from '../graphql/contextBuilder.js';
 import type { GraphQLEndpoint } from '../graphql/httpEndpoint.js';
 import type { Logger } from '../logger.js';
 import { clientAddress } from './clientAddress.js';
+import { appendVary, applyCors, type OriginPolicy } from './cors.js';
+import { GRAPHIQL_CSP, type GraphiQLFiles } from './graphiql.js';
 import { clearRefreshCookie, cookieContext, readRefreshCookie, setRefreshCookie } from './refreshCookie.js';
 import { beginRequest, type RequestScope, requestScope } from './requestId.js';
 import { BodyTooLargeError, readBody } from './requestBody.js';
@@ -23,6 +25,10 @@ export interface HttpServerDeps {
   maxBodyBytes: number;
   /** 1: batched requests are refused (by Apollo); N > 1: at most N operations in one request. */
   maxBatchSize: number;
+  /** CORS_ORIGINS and the gateway's own origin (cors.ts). */
+  origins: OriginPolicy;
+  /** GraphiQL's page and files (graphiql.ts); null in production: /graphiql is then 404. */
+  graphiql: GraphiQLFiles | null;
   logger: Logger;
   /** WebSocket upgrades (GraphQL over WebSocket on /graphql: src/realtime). None: upgrades are refused. */
   upgrade?: (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
@@ -49,7 +55,7 @@ const BAD_REQUEST = 'BAD_REQUEST';
  */
 export function createHttpServer(deps: HttpServerDeps): Server {
   const routes: Record<string, (req: IncomingMessage, res: ServerResponse) => Promise<void> | void> = {
-    '/graphql': (req, res) => handleGraphQL(deps, req, res),
+    '/graphql': (req, res) => (applyCors(deps.origins, req, res) ? undefined : handleGraphQL(deps, req, res)),
     '/.well-known/jwks.json': (_req, res) =>
       sendJson(res, 200, deps.jwks(), { 'cache-control': 'public, max-age=300' }),
     '/healthz': (_req, res) => sendJson(res, 200, { status: 'ok' }),
@@ -62,6 +68,20 @@ export function createHttpServer(deps: HttpServerDeps): Server {
       }
     },
   };
+  for (const [path, file] of deps.graphiql ?? []) {
+    routes[path] = (req, res) => {
+      if (req.method !== 'GET' && req.method !== 'HEAD') return sendJson(res, 405, { error: 'method not allowed' }, { allow: 'GET, HEAD' });
+      res.writeHead(200, {
+        'content-type': file.contentType,
+        'content-length': file.body.length,
+        'cache-control': 'no-cache',
+        'x-content-type-options': 'nosniff',
+        'content-security-policy': GRAPHIQL_CSP,
+        'referrer-policy': 'no-referrer',
+      });
+      res.end(req.method === 'HEAD' ? undefined : file.body);
+    };
+  }
   const server = createServer((req, res) => {
     const scope = beginRequest(req, res, deps.logger);
     const path = (req.url ?? '/').split('?')[0]!;
@@ -131,7 +151,10 @@ async function handleGraphQL(deps: HttpServerDeps, req: IncomingMessage, res: Se
         request: requestScope(req),
       }),
   );
-  for (const [name, value] of result.headers) res.setHeader(name, value);
+  for (const [name, value] of result.headers) {
+    if (name.toLowerCase() === 'vary') appendVary(res, value);
+    else res.setHeader(name, value);
+  }
   if (setCookies.length > 0) res.setHeader('set-cookie', setCookies);
   res.setHeader('cache-control', cacheControl(result.headers.get('cache-control'), req.headers.authorization, setCookies.length > 0));
   res.statusCode = result.status ?? 200;

@@ -9,6 +9,7 @@ import { ErrorCode } from '../errors.js';
 import type { GraphQLContext, RefreshCookieIntents, RequestScope } from '../graphql/context.js';
 import type { ContextBuilder } from '../graphql/contextBuilder.js';
 import { clientAddress } from '../http/clientAddress.js';
+import type { OriginPolicy } from '../http/cors.js';
 import { REQUEST_ID_HEADER, requestIdFrom } from '../http/requestId.js';
 import type { Logger } from '../logger.js';
 import type { Metrics } from '../observability/metrics.js';
@@ -16,13 +17,12 @@ import type { RevocationFeed } from '../revocation/revocationFeed.js';
 import type { LiveEventFeed, SessionStore } from '../store/types.js';
 import { LiveConnection, type LiveIdentity } from './liveConnection.js';
 import { CloseCode, LiveHub } from './liveHub.js';
-import { isAllowedOrigin } from './origin.js';
 import type { OperationDoor } from './types.js';
 
 export interface RealtimeDeps {
   settings: RealtimeSettings;
-  /** AUTH_ISSUER: its origin is the gateway's own. */
-  issuer: string;
+  /** The upgrade's Origin rule (src/http/cors.ts): none, the gateway's own (AUTH_ISSUER's) or one of CORS_ORIGINS. */
+  origins: Pick<OriginPolicy, 'isAllowedOrigin'>;
   trustProxy: Config['trustProxy'];
   /** The largest frame accepted (MAX_BODY_BYTES, as for an HTTP body). */
   maxPayloadBytes: number;
@@ -67,14 +67,12 @@ export class RealtimeServer {
   private readonly wss: WebSocketServer;
   private readonly hub: LiveHub;
   private readonly server;
-  private readonly ownOrigin: string;
   private accepting = true;
   private keepalive: NodeJS.Timeout | undefined;
   private readonly alive = new WeakSet<WebSocket>();
   private readonly inFlight = new WeakMap<WebSocket, Set<string>>();
 
   constructor(private readonly deps: RealtimeDeps) {
-    this.ownOrigin = new URL(deps.issuer).origin;
     this.wss = new WebSocketServer({
       noServer: true,
       maxPayload: deps.maxPayloadBytes,
@@ -116,7 +114,9 @@ export class RealtimeServer {
     const path = (request.url ?? '/').split('?')[0];
     if (path !== '/graphql') return refuseUpgrade(socket, 404, 'Not Found');
     if (!this.accepting) return refuseUpgrade(socket, 503, 'Service Unavailable');
-    if (!isAllowedOrigin(request.headers.origin, this.ownOrigin, this.deps.settings.allowedOrigins)) {
+    // Cross-site WebSocket hijacking: a browser sends cookies with any site's handshake and no
+    // preflight guards it, so the Origin is checked here, before the upgrade.
+    if (!this.deps.origins.isAllowedOrigin(request.headers.origin)) {
       return refuseUpgrade(socket, 403, 'Forbidden');
     }
     this.wss.handleUpgrade(request, socket, head, (ws) => this.opened(ws, request));

@@ -122,12 +122,16 @@ describe('the tarballs', () => {
     expect(subgraphPack.name).toBe('@tessera-gateway/subgraph');
   });
 
-  it('the gateway holds its compiled code, the SDL, README, LICENSE and package.json, and nothing else', () => {
+  it("the gateway holds its compiled code, GraphiQL's files, the SDL, README, LICENSE and package.json, and nothing else", () => {
     const files = paths(gatewayPack);
     for (const needed of ['package.json', 'README.md', 'LICENSE', 'dist/main.js', 'dist/index.js', 'dist/index.d.ts', 'dist/cli/tessera.js', 'dist/subgraph/index.js', 'dist/subgraph/index.d.ts', 'schema/auth.graphql', 'schema/federation/auth-entity.graphql']) {
       expect(files).toContain(needed);
     }
-    const strays = files.filter((path) => !/^(package\.json|README\.md|LICENSE|dist\/.+\.(js|d\.ts)|schema\/.+\.graphql)$/.test(path));
+    // GraphiQL (/graphiql outside production) from the package's own files: no CDN.
+    for (const needed of ['graphiql.min.js', 'graphiql.min.css', 'react.production.min.js', 'react-dom.production.min.js']) {
+      expect(files).toContain(`dist/graphiql/${needed}`);
+    }
+    const strays = files.filter((path) => !/^(package\.json|README\.md|LICENSE|dist\/.+\.(js|d\.ts)|dist\/graphiql\/[^/]+\.css|schema\/.+\.graphql)$/.test(path));
     expect(strays).toEqual([]);
     // No sources, tests, bench, examples, workspace packages, keys or secrets (dist/ is the compiled src/ alone).
     expect(files.filter((path) => /^(src|test|bench|examples|packages|secrets|\.tessera)\/|\.tessera\/|\.map$/.test(path))).toEqual([]);
@@ -222,6 +226,16 @@ describe('the installed gateway, used', () => {
       env: { ...redisEnv, PORT: String(gatewayPort), HOST: '127.0.0.1', AUTH_ISSUER: ISSUER, SIGNING_KEYS: keysFile, SUBGRAPHS: `tiny=${subgraphUrl}` },
     });
     await expect.poll(() => gateway.output(), { timeout: 30_000 }).toContain('serving GraphQL');
+    expect(gateway.output()).toContain(`GraphiQL: http://127.0.0.1:${gatewayPort}/graphiql`);
+
+    // GraphiQL from the installed package's own files (graphiql and react are not installed: they are dev dependencies).
+    expect((await readdir(join(app, 'node_modules'))).filter((name) => ['graphiql', 'react', 'react-dom'].includes(name))).toEqual([]);
+    const graphiql = await fetch(`${gatewayUrl}/graphiql`);
+    expect(graphiql.status).toBe(200);
+    expect(await graphiql.text()).toContain('graphiql/graphiql.min.js');
+    const bundle = await fetch(`${gatewayUrl}/graphiql/graphiql.min.js`);
+    expect(bundle.status).toBe(200);
+    expect((await bundle.text()).length).toBeGreaterThan(100_000);
 
     const login = await post(`${gatewayUrl}/graphql`, { query: LOGIN, variables: { email, password: PASSWORD } });
     expect(login.errors).toBeUndefined();
