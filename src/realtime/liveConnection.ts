@@ -34,6 +34,8 @@ export class LiveConnection implements LiveChannel {
   /** Queries and subscriptions being set up or run (not counting the long-lived ones' waiting). */
   inFlight = 0;
   closing = false;
+  /** A last event is on its way (closeAfter): nothing else is sent, and it is not sent twice. */
+  private ending = false;
   private queues: Set<EventQueue<SessionEventModel>> | null = null;
 
   constructor(
@@ -60,7 +62,7 @@ export class LiveConnection implements LiveChannel {
   }
 
   deliver(event: SessionEventModel): void {
-    if (this.closing || !this.queues) return;
+    if (this.closing || this.ending || !this.queues) return;
     for (const queue of this.queues) queue.push(event);
   }
 
@@ -78,7 +80,8 @@ export class LiveConnection implements LiveChannel {
 
   /** Delivers a last event to every subscription, lets it reach the socket, then closes. */
   async closeAfter(event: SessionEventModel, code: number, reason: string): Promise<void> {
-    if (this.closing) return;
+    if (this.closing || this.ending) return;
+    this.ending = true;
     const queues = [...(this.queues ?? [])];
     for (const queue of queues) queue.push(event);
     if (queues.length > 0) await withTimeout(Promise.all(queues.map((queue) => queue.flushed())), FLUSH_TIMEOUT_MS);

@@ -55,6 +55,16 @@ describe.each(['memory', 'redis'] as const)('GraphQL over WebSocket (%s store)',
     expect(await ws.closed).toEqual({ code: 4403, reason: 'SESSION_REVOKED' });
   });
 
+  it('over HTTP a subscription is refused with a pointer to the WebSocket', async () => {
+    const s = await server(store);
+    const me = await signUp(s);
+    const answer = await s.graphql(SESSION_EVENTS, {}, bearer(me.accessToken));
+    expect(answer.errors[0]).toMatchObject({
+      message: 'Subscriptions are served over WebSocket (graphql-transport-ws) at /graphql.',
+      extensions: { code: 'BAD_USER_INPUT' },
+    });
+  });
+
   it('closes with 4401 at connection_init for a malformed, forged or revoked token, and for a non-string one', async () => {
     const s = await server(store);
     const me = await signUp(s);
