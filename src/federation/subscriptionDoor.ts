@@ -69,23 +69,44 @@ const RENEW_CHECK_MS = 1_000;
  */
 export class SubscriptionDoor implements OperationDoor {
   private loaded: Loaded | null = null;
+  private latest: { apiSchema: GraphQLSchema; coreSupergraphSdl: string } | null = null;
   private readonly plans = new WeakMap<object, PassThrough>();
   private stopWatching: (() => void) | null = null;
 
   constructor(private readonly deps: SubscriptionDoorDeps) {}
 
-  /** Follows the supergraph (call before the gateway loads, so the first one is seen). */
+  /**
+   * Follows the supergraph (call before the gateway loads, so the first one is seen). Its planner
+   * is built on the first WebSocket operation, not at load: a gateway that serves no
+   * subscriptions pays nothing for them.
+   */
   watch(): void {
     this.stopWatching = this.deps.gateway.onSchemaLoadOrUpdate(({ apiSchema, coreSupergraphSdl }) => {
-      try {
-        const supergraph = Supergraph.build(coreSupergraphSdl);
-        const urls = new Map(supergraph.subgraphsMetadata().map(({ name, url }) => [name, this.wsUrl(name, url)] as const));
-        this.loaded = { apiSchema, supergraph, planner: new QueryPlanner(supergraph), requirements: collectRequirements(coreSupergraphSdl), urls };
-      } catch (error) {
-        this.deps.logger.error({ err: error }, 'subscriptions: the supergraph could not be planned; WebSocket operations are refused');
-        this.loaded = null;
-      }
+      this.latest = { apiSchema, coreSupergraphSdl };
+      this.loaded = null;
     });
+  }
+
+  /** The current supergraph's planner and the rest, made once per supergraph. */
+  private current(): Loaded | null {
+    if (this.loaded) return this.loaded;
+    const latest = this.latest;
+    if (!latest) return null;
+    try {
+      const supergraph = Supergraph.build(latest.coreSupergraphSdl);
+      const urls = new Map(supergraph.subgraphsMetadata().map(({ name, url }) => [name, this.wsUrl(name, url)] as const));
+      this.loaded = {
+        apiSchema: latest.apiSchema,
+        supergraph,
+        planner: new QueryPlanner(supergraph),
+        requirements: collectRequirements(latest.coreSupergraphSdl),
+        urls,
+      };
+    } catch (error) {
+      this.deps.logger.error({ err: error }, 'subscriptions: the supergraph could not be planned; WebSocket operations are refused');
+      this.latest = null;
+    }
+    return this.loaded;
   }
 
   stop(): void {
@@ -103,7 +124,7 @@ export class SubscriptionDoor implements OperationDoor {
   }
 
   async execution(payload: SubscribePayload, context: () => Promise<GraphQLContext>, kind?: (kind: string) => void): Promise<OperationVerdict> {
-    const loaded = this.loaded;
+    const loaded = this.current();
     if (!loaded) return this.refuse('The supergraph is not loaded yet.', 'SERVICE_UNAVAILABLE');
     const prepared = this.deps.operations.prepare(payload, loaded.apiSchema);
     if (!prepared.ok) return prepared.errors;
