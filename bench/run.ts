@@ -35,6 +35,7 @@ import { type CapturedCommands, RedisMonitor } from './lib/monitor.js';
 import { type Child, freePort, startChild, startRedis, waitForHttp, waitForOutput } from './lib/processes.js';
 import { printReport } from './lib/report.js';
 import { gatewayBenchmarks } from './gateway/bench.js';
+import { type LoginFigures, loginBenchmarks } from './login/bench.js';
 import { printRealtime, type RealtimeFigures, realtimeBenchmarks } from './realtime/bench.js';
 import type { GatewayFigures } from './gateway/types.js';
 import type { HttpFigures, PerOperation, Results, ScenarioFigure, ScenarioName } from './lib/types.js';
@@ -101,10 +102,13 @@ async function main(): Promise<void> {
   await mkdir(RESULTS, { recursive: true });
   // src/graphql/schema.js reads the SDL two levels up, as from dist/.
   if (!existsSync(join(BUILD, 'schema'))) await symlink(join(ROOT, 'schema'), join(BUILD, 'schema'));
+  // src/mail/templates.ts reads the built-in mail templates beside itself, as dist/mail/templates.
+  if (!existsSync(join(BUILD, 'src', 'mail', 'templates'))) await symlink(join(ROOT, 'src', 'mail', 'templates'), join(BUILD, 'src', 'mail', 'templates'));
   const started = Date.now();
   const loadavgAtStart = loadavg();
   const onlyMemory = options.memoryOnly;
   const onlyGateway = options.gatewayOnly;
+  const onlyLogin = options.loginOnly;
   const onlyRealtime = options.realtimeOnly;
   let realtime: RealtimeFigures | null = null;
   let http: HttpFigures | null = null;
@@ -112,8 +116,11 @@ async function main(): Promise<void> {
   let redisCommands: Record<string, PerOperation> | null = null;
   let verify: VerifyFigures[] | null = null;
   let memory: MemoryFigure[] | null = null;
-  if (!onlyMemory && !onlyGateway && !onlyRealtime) ({ http, redisCommands } = await serverBenchmarks());
-  if (onlyRealtime || (!onlyMemory && !onlyGateway && !only && !options.noRealtime)) {
+  let login: LoginFigures | null = null;
+  const excluding = onlyMemory || onlyGateway || onlyLogin || onlyRealtime;
+  if (!excluding) ({ http, redisCommands } = await serverBenchmarks());
+  if (onlyLogin || (!onlyMemory && !onlyGateway && !onlyRealtime && !only && !options.noLogin)) login = await loginStep();
+  if (onlyRealtime || (!onlyMemory && !onlyGateway && !onlyLogin && !only && !options.noRealtime)) {
     const keyDir = await mkdtemp(join(tmpdir(), 'tessera-bench-realtime-'));
     try {
       realtime = await realtimeBenchmarks({ build: BUILD, keyDir, quick, log: (line) => process.stdout.write(line) });
@@ -121,15 +128,15 @@ async function main(): Promise<void> {
       await rm(keyDir, { recursive: true, force: true });
     }
   }
-  if (!onlyRealtime && (onlyGateway || (!onlyMemory && !only && !options.noGateway))) {
+  if (onlyGateway || (!onlyMemory && !only && !onlyLogin && !onlyRealtime && !options.noGateway)) {
     const nodeArgs = options.profile ? ['--cpu-prof', '--cpu-prof-interval=100', `--cpu-prof-dir=${join(RESULTS, 'profiles')}`] : [];
     gateway = await gatewayBenchmarks({ ...settings, build: BUILD, root: ROOT, nodeArgs, log: (line) => process.stdout.write(line) });
   }
-  if (!onlyMemory && !onlyGateway && !onlyRealtime && !only) {
+  if (!excluding && !only) {
     process.stdout.write('access-token verify micro-benchmark (tinybench) …\n');
     verify = [await verifyFigures('EdDSA', settings.microTimeMs), await verifyFigures('ES256', settings.microTimeMs)];
   }
-  if (!options.noMemory && !only && !onlyGateway && !onlyRealtime) {
+  if (!options.noMemory && !only && !onlyGateway && !onlyLogin && !onlyRealtime) {
     process.stdout.write('session memory (100k sessions per line) …\n');
     const roomy = { redisConfig: { 'hash-max-listpack-value': '256' } };
     memory = [
@@ -159,6 +166,7 @@ async function main(): Promise<void> {
     verify,
     memory,
     gateway,
+    login,
     realtime,
   };
   const file = join(RESULTS, 'latest.json');
@@ -254,6 +262,33 @@ async function startGateway(alg: SigningAlgorithm, redisUrl: string, keyDir: str
   const expectMeId = await post(url, ME_ID, bearer(signed.accessToken));
   if (!expectMeId.includes(`"me":{"id":"${signed.user.id}"}`)) throw new Error(`unexpected answer: ${expectMeId}`);
   return { child, url, email, signed, mint, expectMeId };
+}
+
+/** Logins through a gateway of its own (on a Redis of its own) against raw argon2id, and refreshes (bench/login/bench.ts). */
+async function loginStep(): Promise<LoginFigures> {
+  const redis = await startRedis();
+  const keyDir = await mkdtemp(join(tmpdir(), 'tessera-bench-keys-'));
+  let gateway: Gateway | null = null;
+  try {
+    gateway = await startGateway('EdDSA', redis.url, keyDir, [], 0, 'login');
+    const { url, child } = gateway;
+    return await loginBenchmarks({
+      build: BUILD,
+      url,
+      serverPid: child.pid,
+      signUp: (n) => signUpUsers(url, n),
+      password: PASSWORD,
+      durationSec: settings.durationSec,
+      rounds: settings.rounds,
+      warmupSec: settings.warmupSec,
+      connections: settings.connections,
+      log: (line) => process.stdout.write(line),
+    });
+  } finally {
+    await gateway?.child.stop();
+    await redis.stop();
+    await rm(keyDir, { recursive: true, force: true });
+  }
 }
 
 async function serverBenchmarks(): Promise<{ http: HttpFigures; redisCommands: Record<string, PerOperation> }> {

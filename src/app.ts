@@ -1,5 +1,9 @@
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
+import { AccountService } from './accounts/accountService.js';
+import { AdminService } from './accounts/adminService.js';
+import { FreshAuthRule } from './accounts/freshAuth.js';
+import { MailTokenCodec } from './tokens/mailTokens.js';
 import { AuthService } from './auth/authService.js';
 import { LoginThrottle } from './auth/loginThrottle.js';
 import { type Clock, systemClock } from './clock.js';
@@ -17,6 +21,8 @@ import { originPolicy } from './http/cors.js';
 import { loadGraphiQL } from './http/graphiql.js';
 import { createHttpServer } from './http/httpServer.js';
 import type { Logger } from './logger.js';
+import { createMailer } from './mail/mailer.js';
+import type { Mailer } from './mail/types.js';
 import type { Metrics } from './observability/metrics.js';
 import type { Tracing } from './observability/tracing.js';
 import { type Observability, observability } from './observability/wiring.js';
@@ -47,6 +53,8 @@ export interface AppDeps {
   webhookTimings?: Partial<WebhookTimings>;
   /** AUDIT_WEBHOOK_URL: the backoff's jitter source, in [0, 1). */
   webhookRandom?: () => number;
+  /** A mailer other than the one of config.mail (tests: short retry timings, a transport of their own). */
+  mailer?: Mailer;
 }
 
 export interface App {
@@ -56,6 +64,8 @@ export interface App {
   auth: AuthService;
   accessTokens: AccessTokenService;
   revocations: RevocationFeed;
+  /** The mail of the account flows (config.mail, or AppDeps.mailer). */
+  mailer: Mailer;
   listen(port: number, host: string): Promise<AddressInfo>;
   /** Stops accepting, lets in-flight requests finish, then closes the store. */
   close(): Promise<void>;
@@ -159,18 +169,26 @@ export async function createApp(deps: AppDeps): Promise<App> {
     }
   });
   const webhook = startWebhookDelivery(deps, clock);
+  const mailer = deps.mailer ?? createMailer(config.mail, { logger, metrics });
+  const throttle = new LoginThrottle(store, clock, {
+    maxFailures: config.loginMaxFailures,
+    maxFailuresPerAddress: config.loginMaxFailuresPerAddress,
+    windowMs: config.loginFailureWindowMs,
+  }, metrics);
+  // The account flows hear of signups (the verification mail) and logins (NOTIFY_NEW_SIGN_IN).
+  let accounts: AccountService | undefined;
   const auth = new AuthService({
     store,
     clock,
     accessTokens,
     refreshTokens: new RefreshTokenCodec(keys.refreshTagKeys),
     passwords,
-    throttle: new LoginThrottle(store, clock, {
-      maxFailures: config.loginMaxFailures,
-      maxFailuresPerAddress: config.loginMaxFailuresPerAddress,
-      windowMs: config.loginFailureWindowMs,
-    }, metrics),
+    throttle,
     revocations,
+    hooks: {
+      onSignedUp: (user, client) => accounts?.sendSignupVerification(user, client),
+      onSignedIn: (user, _session, client) => accounts?.notifySignIn(user, client),
+    },
     policy: {
       signupEnabled: config.signupEnabled,
       refreshTokenTtlMs: config.refreshTokenTtlMs,
@@ -181,6 +199,21 @@ export async function createApp(deps: AppDeps): Promise<App> {
     },
     metrics,
   });
+  const freshAuth = new FreshAuthRule(config.accounts.freshAuthMaxAgeMs, clock);
+  accounts = new AccountService({
+    store,
+    clock,
+    auth,
+    passwords,
+    mailer,
+    mailTokens: new MailTokenCodec(keys.refreshTagKeys),
+    revocations,
+    throttle,
+    freshAuth,
+    settings: config.accounts,
+    metrics,
+  });
+  const admin = new AdminService({ store, clock, revocations, metrics });
   const schema = config.federation ? null : createExecutableSchema();
   const federated = config.federation ? await federationMode(config.federation, deps, clock, revocations, observed) : null;
   const operations: OperationDoor = federated
@@ -204,6 +237,9 @@ export async function createApp(deps: AppDeps): Promise<App> {
     auth,
     metrics,
     events: new SecurityEventService(store),
+    freshAuth,
+    accounts,
+    admin,
   });
   // CORS on /graphql and the WebSocket upgrade's Origin rule (contract sections 11 and 12).
   const origins = originPolicy({ origins: config.corsOrigins, issuer: config.issuer });
@@ -244,6 +280,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
     auth,
     accessTokens,
     revocations,
+    mailer,
     listen: (port, host) =>
       new Promise((resolve, reject) => {
         server.once('error', reject);
@@ -260,6 +297,8 @@ export async function createApp(deps: AppDeps): Promise<App> {
       await closed;
       clearTimeout(deadline);
       await apollo.stop();
+      // No request runs any more, so no mail is queued after this; those in flight get a moment.
+      await mailer.close();
       await webhook?.stop();
       stopAuditLog();
       stopEvictionCount();

@@ -2,6 +2,8 @@ import { isIP } from 'node:net';
 import path from 'node:path';
 import { parseDuration } from './duration.js';
 import { ConfigError } from './errors.js';
+import { isWebhookSecret } from './events/webhookSender.js';
+import { type MailSettings, readMailSettings } from './mail/settings.js';
 
 /** Settings, read once at start from the environment (docs/contract.md section 1). */
 export interface Config {
@@ -53,6 +55,10 @@ export interface Config {
   observability: ObservabilityConfig;
   /** Security events: how much the audit log keeps, and where it is delivered (docs/contract.md section 10). */
   audit: AuditSettings;
+  /** Accounts: recovery, verification, fresh authentication (docs/contract.md section 7). */
+  accounts: AccountSettings;
+  /** Mail: transport, sender, templates and links (docs/contract.md section 7; src/mail/settings.ts). */
+  mail: MailSettings;
   /** CORS_ORIGINS: the exact origins (normalized) allowed to call /graphql with credentials. */
   corsOrigins: string[];
   /** GraphQL over WebSocket (docs/contract.md section 12). */
@@ -66,6 +72,26 @@ export interface RealtimeSettings {
   maxSubscriptions: number;
   /** SUBGRAPH_WS_URLS: where a subgraph serves graphql-transport-ws, when not its URL as ws(s)://. */
   subgraphWsUrls: Record<string, string>;
+}
+
+export type EmailVerificationMode = 'off' | 'optional' | 'required';
+
+export interface AccountSettings {
+  /** FRESH_AUTH_MAX_AGE: how recent `auth_time` must be for the fields that need fresh auth. */
+  freshAuthMaxAgeMs: number;
+  /** PASSWORD_RESET_TTL: how long a reset link works. */
+  passwordResetTtlMs: number;
+  /** EMAIL_VERIFICATION_TTL: how long a verification (or email change) link works. */
+  emailVerificationTtlMs: number;
+  /** EMAIL_VERIFICATION: off, optional (a mail at signup), required (unverified users may do little). */
+  emailVerification: EmailVerificationMode;
+  /** PASSWORD_RESET_MAX_REQUESTS per PASSWORD_RESET_WINDOW: reset mails per account (more are silently not sent). */
+  passwordResetMaxRequests: number;
+  passwordResetWindowMs: number;
+  /** PASSWORD_RESET_MAX_REQUESTS_PER_ADDRESS per PASSWORD_RESET_WINDOW: reset requests per client address before RATE_LIMITED. */
+  passwordResetMaxRequestsPerAddress: number;
+  /** NOTIFY_NEW_SIGN_IN: a `new_sign_in` mail after each password login. */
+  notifyNewSignIn: boolean;
 }
 
 export interface ObservabilityConfig {
@@ -219,6 +245,8 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): Config {
     redisMinReplicasAck: readWholeNumber(env, 'REDIS_MIN_REPLICAS_ACK', 0, 0),
     observability: readObservability(env, host),
     audit: readAuditSettings(env),
+    accounts: readAccountSettings(env),
+    mail: readMailSettings(env, production, issuer, cwd),
     corsOrigins: readCorsOrigins(env),
     realtime: readRealtimeSettings(env),
   };
@@ -307,6 +335,20 @@ function readObservability(env: Env, host: string): ObservabilityConfig {
 }
 
 /** AUDIT_*: the audit stream's bound and the webhook delivery (both URL and secret, or neither). */
+/** Section 7's settings (the mail transport's are the mail module's). */
+function readAccountSettings(env: Env): AccountSettings {
+  return {
+    freshAuthMaxAgeMs: readDuration(env, 'FRESH_AUTH_MAX_AGE', '5m', '1s', '30d'),
+    passwordResetTtlMs: readDuration(env, 'PASSWORD_RESET_TTL', '30m', '1m', '7d'),
+    emailVerificationTtlMs: readDuration(env, 'EMAIL_VERIFICATION_TTL', '24h', '1m', '30d'),
+    emailVerification: readChoice(env, 'EMAIL_VERIFICATION', ['off', 'optional', 'required'] as const, 'optional'),
+    passwordResetMaxRequests: readPositiveInteger(env, 'PASSWORD_RESET_MAX_REQUESTS', 3),
+    passwordResetWindowMs: readDuration(env, 'PASSWORD_RESET_WINDOW', '15m', '1s', '30d'),
+    passwordResetMaxRequestsPerAddress: readPositiveInteger(env, 'PASSWORD_RESET_MAX_REQUESTS_PER_ADDRESS', 30),
+    notifyNewSignIn: readBoolean(env, 'NOTIFY_NEW_SIGN_IN', false),
+  };
+}
+
 function readAuditSettings(env: Env): AuditSettings {
   const streamMax = readPositiveInteger(env, 'AUDIT_STREAM_MAX', 100_000);
   const url = read(env, 'AUDIT_WEBHOOK_URL');
@@ -326,9 +368,7 @@ function readAuditSettings(env: Env): AuditSettings {
 
 /** Standard Webhooks' form: `whsec_` and the base64 of 24 to 64 random bytes. Never echoed. */
 function checkWebhookSecret(secret: string): void {
-  const body = secret.startsWith('whsec_') ? secret.slice('whsec_'.length) : null;
-  const bytes = body !== null && /^[A-Za-z0-9+/]+={0,2}$/.test(body) && body.length % 4 === 0 ? Buffer.from(body, 'base64').length : 0;
-  if (bytes < 24 || bytes > 64) {
+  if (!isWebhookSecret(secret)) {
     fail('AUDIT_WEBHOOK_SECRET must be whsec_ followed by the base64 of 24 to 64 random bytes (e.g. whsec_$(openssl rand -base64 32))');
   }
 }

@@ -20,6 +20,11 @@ export type TokenRejection = 'TOKEN_MISSING' | 'TOKEN_EXPIRED' | 'TOKEN_INVALID'
 /** Why a refresh failed. */
 export type RefreshRejection = 'REFRESH_TOKEN_INVALID' | 'REFRESH_TOKEN_EXPIRED' | 'REFRESH_TOKEN_REUSED';
 export type AuthReason = 'INVALID_CREDENTIALS' | TokenRejection | RefreshRejection;
+/** Why a signed-in caller (or a disabled account's correct password) is refused: FORBIDDEN's reasons. */
+export type ForbiddenReason = 'ACCOUNT_DISABLED' | 'STEP_UP_REQUIRED' | 'EMAIL_NOT_VERIFIED' | 'FEATURE_DISABLED';
+/** Why input was refused with a reason (BAD_USER_INPUT). */
+export type InputReason = 'TOKEN_INVALID_OR_EXPIRED';
+export type ErrorReason = AuthReason | ForbiddenReason | InputReason;
 
 const MESSAGES: Record<AuthReason, string> = {
   INVALID_CREDENTIALS: 'Invalid email or password.',
@@ -34,7 +39,7 @@ const MESSAGES: Record<AuthReason, string> = {
 
 export interface TesseraErrorOptions {
   /** `extensions.reason`. */
-  reason?: AuthReason;
+  reason?: ErrorReason;
   /** Further fields the client sees beside the code and reason (`retryAfter`, …). */
   extra?: Readonly<Record<string, unknown>>;
   /** The HTTP status the answer should have (unset: the transport's default). */
@@ -44,7 +49,7 @@ export interface TesseraErrorOptions {
 /** The one error class the services throw: a contract code, and what the client sees with it. */
 export class TesseraError extends Error {
   readonly code: ErrorCode;
-  readonly reason: AuthReason | undefined;
+  readonly reason: ErrorReason | undefined;
   readonly extra: Readonly<Record<string, unknown>>;
   readonly httpStatus: number | undefined;
 
@@ -66,8 +71,20 @@ export function forbidden(message = 'Not allowed.'): TesseraError {
   return new TesseraError(ErrorCode.FORBIDDEN, message);
 }
 
-export function badUserInput(message: string): TesseraError {
-  return new TesseraError(ErrorCode.BAD_USER_INPUT, message);
+export function badUserInput(message: string, reason?: InputReason): TesseraError {
+  return new TesseraError(ErrorCode.BAD_USER_INPUT, message, reason ? { reason } : {});
+}
+
+const FORBIDDEN_MESSAGES: Record<ForbiddenReason, string> = {
+  ACCOUNT_DISABLED: 'This account is disabled.',
+  STEP_UP_REQUIRED: 'Sign in again to do this.',
+  EMAIL_NOT_VERIFIED: 'Verify your email address first.',
+  FEATURE_DISABLED: 'This feature is not available.',
+};
+
+/** FORBIDDEN with a reason (and extra fields, e.g. `maxAge` for STEP_UP_REQUIRED). */
+export function forbiddenBecause(reason: ForbiddenReason, extra?: Readonly<Record<string, unknown>>): TesseraError {
+  return new TesseraError(ErrorCode.FORBIDDEN, FORBIDDEN_MESSAGES[reason], { reason, ...(extra ? { extra } : {}) });
 }
 
 export function rateLimited(retryAfterSeconds: number): TesseraError {

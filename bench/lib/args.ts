@@ -33,6 +33,10 @@ export interface BenchOptions {
   gatewayOnly: boolean;
   /** Everything but the gateway-mode scenarios. */
   noGateway: boolean;
+  /** Only the login step (bench/login/bench.ts). */
+  loginOnly: boolean;
+  /** Everything but the login step. */
+  noLogin: boolean;
   /** Only the realtime scenarios (bench/realtime/bench.ts: idle WebSocket connections, revocation to close). */
   realtimeOnly: boolean;
   /** Everything but the realtime scenarios. */
@@ -59,6 +63,8 @@ Options:
   --profile               also write each server's CPU profile to bench-results/profiles/
   --gateway               only the gateway-mode scenarios (Tessera, @apollo/gateway, Hive Gateway)
   --no-gateway            everything but the gateway-mode scenarios
+  --login                 only the login step (logins and refreshes through the gateway, raw argon2id beside them)
+  --no-login              everything but the login step
   --realtime              only the realtime scenarios (idle WebSocket connections, revocation to close)
   --no-realtime           everything but the realtime scenarios
   --duration=<seconds>    seconds per HTTP run (default 6; 2 with --quick)
@@ -76,6 +82,8 @@ const FLAGS = {
   '--profile': 'profile',
   '--gateway': 'gatewayOnly',
   '--no-gateway': 'noGateway',
+  '--login': 'loginOnly',
+  '--no-login': 'noLogin',
   '--realtime': 'realtimeOnly',
   '--no-realtime': 'noRealtime',
 } as const;
@@ -92,6 +100,8 @@ export function parseBenchArgs(argv: readonly string[]): ParsedBenchArgs {
     profile: false,
     gatewayOnly: false,
     noGateway: false,
+    loginOnly: false,
+    noLogin: false,
     realtimeOnly: false,
     noRealtime: false,
     durationSec: null,
@@ -126,9 +136,11 @@ export function parseBenchArgs(argv: readonly string[]): ParsedBenchArgs {
   }
   if (options.memoryOnly && options.noMemory) return error('--memory and --no-memory exclude each other');
   if (options.memoryOnly && options.only) return error('--memory and --only exclude each other');
+  if (options.loginOnly && options.noLogin) return error('--login and --no-login exclude each other');
+  if (options.loginOnly && (options.memoryOnly || options.gatewayOnly || options.only)) return error('--login runs the login step alone: it excludes --memory, --gateway and --only');
   if (options.realtimeOnly && options.noRealtime) return error('--realtime and --no-realtime exclude each other');
-  if (options.realtimeOnly && (options.memoryOnly || options.gatewayOnly || options.only)) {
-    return error('--realtime excludes --memory, --gateway and --only');
+  if (options.realtimeOnly && (options.memoryOnly || options.gatewayOnly || options.loginOnly || options.only)) {
+    return error('--realtime excludes --memory, --gateway, --login and --only');
   }
   return { kind: 'run', options };
 }

@@ -43,6 +43,8 @@ function benchUser(id: string, now: number) {
     passwordHash: `$argon2id$v=19$m=19456,t=2,p=1$${b64(16)}$${b64(32)}`,
     roles: ['user'],
     createdAt: now,
+    emailVerified: false,
+    disabled: false,
   };
 }
 
@@ -92,6 +94,7 @@ export async function measureSessionMemory(users: number, sessionsPerUser: numbe
       ipAddress: IP,
       maxSessions: 100,
       origin,
+      auth: { authTime: now, amr: ['pwd'], acr: 'aal1' as const },
     });
     // Loads the scripts (and warms the allocator) before the first reading.
     const warm = sessionInput(newId(), newId(), randomBytes(32));

@@ -37,7 +37,7 @@ export async function verifyFigures(alg: SigningAlgorithm, timeMs: number): Prom
   const options = { keys, issuer: ISSUER, audience: AUDIENCE, clientId: 'tessera', ttlMs: 15 * 60_000, clockToleranceSec: 5, clock: systemClock };
   const cached = new AccessTokenService(options);
   const uncached = new AccessTokenService({ ...options, verifiedCacheSize: 0 });
-  const { token } = await cached.issue({ userId: 'bench-user', sessionId: 'bench-session', roles: ['user'] });
+  const { token } = await cached.issue({ userId: 'bench-user', sessionId: 'bench-session', roles: ['user'], authTime: Date.now(), emailVerified: true, amr: ['pwd'], acr: 'aal1' });
 
   const [header, payload, signature] = token.split('.') as [string, string, string];
   const signingInput = Buffer.from(`${header}.${payload}`);

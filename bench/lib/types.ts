@@ -1,5 +1,6 @@
 import type { RealtimeFigures } from '../realtime/bench.js';
 import type { GatewayFigures } from '../gateway/types.js';
+import type { LoginFigures } from '../login/bench.js';
 import type { LoadResult } from './load.js';
 import type { MemoryFigure } from './memory.js';
 import type { VerifyFigures } from './micro.js';
@@ -69,6 +70,8 @@ export interface Results {
   memory: MemoryFigure[] | null;
   /** The gateway-mode scenarios (bench/gateway/). */
   gateway: GatewayFigures | null;
+  /** Password logins against raw argon2id, and refreshes, per core (bench/login/). */
+  login: LoginFigures | null;
   /** The realtime scenarios (bench/realtime/). */
   realtime: RealtimeFigures | null;
 }

@@ -1,10 +1,10 @@
 import type { Clock } from '../clock.js';
-import { badUserInput, forbidden, rateLimited, unauthenticated } from '../errors.js';
+import { badUserInput, forbidden, forbiddenBecause, rateLimited, unauthenticated } from '../errors.js';
 import type { EventOrigin } from '../events/types.js';
 import { newId } from '../ids.js';
 import { type Metrics, noMetrics } from '../observability/metrics.js';
 import type { RevocationFeed } from '../revocation/revocationFeed.js';
-import type { SessionRecord, SessionRef, Store, UserRecord } from '../store/types.js';
+import type { AssuranceLevel, SessionRecord, SessionRef, Store, UserRecord } from '../store/types.js';
 import type { AccessTokenService } from '../tokens/accessTokens.js';
 import {
   hashSecret,
@@ -40,10 +40,33 @@ export interface AuthServiceDeps {
   newId?: () => string;
   /** Counters of logins, refreshes and revocations, incremented where each is decided. */
   metrics?: Metrics;
+  hooks?: AuthHooks;
 }
 
 /** Who is asking: for the session record, and the security events the request causes. */
 export type ClientInfo = EventOrigin;
+
+/**
+ * How the user proved who they are when a session starts (or re-authenticates): RFC 8176 `amr`
+ * values and the `acr`; `authTime` defaults to now. A password login is `PASSWORD_AUTH`; second
+ * factors and identity providers pass their own (`['pwd', 'otp', 'mfa']` / `aal2`, `['fed']` …).
+ */
+export interface SessionAuthInput {
+  amr: readonly string[];
+  acr: AssuranceLevel;
+  /** Epoch ms; default: the clock's now. */
+  authTime?: number;
+}
+
+export const PASSWORD_AUTH: SessionAuthInput = Object.freeze({ amr: Object.freeze(['pwd']), acr: 'aal1' });
+
+/** Told of what the session rules did, for the account features built on them (mail notices). */
+export interface AuthHooks {
+  /** A new account (signup): e.g. send the verification mail. Must not throw. */
+  onSignedUp?(user: UserRecord, client: ClientInfo): void;
+  /** A password login succeeded: e.g. NOTIFY_NEW_SIGN_IN. Must not throw. */
+  onSignedIn?(user: UserRecord, session: SessionRecord, client: ClientInfo): void;
+}
 
 /** What login, signup and refresh hand back: a session with a fresh token pair. */
 export interface IssuedSession {
@@ -78,9 +101,13 @@ export class AuthService {
       passwordHash: await passwords.hash(password),
       roles: [...policy.defaultRoles],
       createdAt: clock.now(),
+      emailVerified: false,
+      disabled: false,
     };
     if ((await store.createUser(user, client)) === 'email_taken') throw badUserInput('This email is already registered.');
-    return this.startSession(user, client);
+    const issued = await this.startSession(user, client, PASSWORD_AUTH);
+    this.deps.hooks?.onSignedUp?.(user, client);
+    return issued;
   }
 
   async login(rawEmail: string, password: string, client: ClientInfo): Promise<IssuedSession> {
@@ -110,8 +137,14 @@ export class AuthService {
       throw unauthenticated('INVALID_CREDENTIALS');
     }
     await throttle.recordSuccess(email, client.ipAddress);
-    const issued = await this.startSession(user, client);
+    if (user.disabled) {
+      // Only a correct password learns that the account is disabled; a wrong one fails as usual.
+      this.metrics.login('disabled');
+      throw forbiddenBecause('ACCOUNT_DISABLED');
+    }
+    const issued = await this.startSession(user, client, PASSWORD_AUTH);
     this.metrics.login('success');
+    this.deps.hooks?.onSignedIn?.(user, issued.session, client);
     return issued;
   }
 
@@ -129,21 +162,49 @@ export class AuthService {
     });
   }
 
-  private async startSession(user: UserRecord, client: ClientInfo): Promise<IssuedSession> {
+  /**
+   * Starts a session for a user whose credentials were just proven (`auth` says how), and issues
+   * its first token pair. Login and signup call it with PASSWORD_AUTH; a reset, a second factor or
+   * an identity provider with their own.
+   */
+  async startSession(user: UserRecord, client: ClientInfo, auth: SessionAuthInput): Promise<IssuedSession> {
     const { store, clock, refreshTokens, policy } = this.deps;
     const secret = refreshTokens.newSecret();
+    const now = clock.now();
     const session = await store.createSession({
       userId: user.id,
       sessionId: this.newId(),
       secretHash: hashSecret(secret),
-      now: clock.now(),
+      now,
       idleTtlMs: policy.refreshTokenTtlMs,
       absoluteTtlMs: policy.sessionMaxLifetimeMs,
       userAgent: client.userAgent,
       ipAddress: client.ipAddress,
       maxSessions: policy.maxSessionsPerUser,
       origin: client,
+      auth: { authTime: auth.authTime ?? now, amr: [...auth.amr], acr: auth.acr },
     });
+    return this.issue(user, session, secret);
+  }
+
+  /**
+   * The caller proved a credential again in their session (`reauthenticate`; a second factor):
+   * the session's auth_time (and amr, acr) renewed in one store step, and a new token pair for
+   * the same session (the refresh token held before stops working). UNAUTHENTICATED
+   * SESSION_REVOKED when the session is no longer live.
+   */
+  async reauthenticate(user: UserRecord, sessionId: string, auth: SessionAuthInput): Promise<IssuedSession> {
+    const { store, clock, refreshTokens } = this.deps;
+    const secret = refreshTokens.newSecret();
+    const now = clock.now();
+    const session = await store.reauthenticateSession({
+      userId: user.id,
+      sessionId,
+      now,
+      auth: { authTime: auth.authTime ?? now, amr: [...auth.amr], acr: auth.acr },
+      nextSecretHash: hashSecret(secret),
+    });
+    if (!session) throw unauthenticated('SESSION_REVOKED');
     return this.issue(user, session, secret);
   }
 
@@ -156,7 +217,9 @@ export class AuthService {
       throw unauthenticated('REFRESH_TOKEN_INVALID');
     }
     const { session, secret, user } = await this.rotate(token, client);
-    if (!user) throw unauthenticated('REFRESH_TOKEN_INVALID');
+    // A deleted or disabled account's sessions were ended when it was; this refuses a refresh
+    // that raced that step. The roles and email_verified come from the record read in the step.
+    if (!user || user.disabled) throw unauthenticated('REFRESH_TOKEN_INVALID');
     return this.issue(user, session, secret);
   }
 
@@ -204,6 +267,10 @@ export class AuthService {
       sessionId: session.id,
       roles: user.roles,
       notAfter: session.absoluteExpiresAt,
+      authTime: session.authTime,
+      emailVerified: user.emailVerified,
+      amr: session.amr,
+      acr: session.acr,
     });
     const refreshToken = this.deps.refreshTokens.encode({
       userId: user.id,

@@ -25,6 +25,11 @@ export interface LimitReached {
  * (aliases, batches, parallel requests) cannot slip past between a check and a count; a success
  * then takes its count back, and clears the account's.
  */
+/** The counter of an account's failed logins (keyed by its normalized email). */
+export function accountFailuresKey(email: string): string {
+  return `login-failures:account:${email}`;
+}
+
 export class LoginThrottle {
   constructor(
     private readonly counters: CounterStore,
@@ -34,7 +39,7 @@ export class LoginThrottle {
   ) {}
 
   private accountKey(email: string): string {
-    return `login-failures:account:${email}`;
+    return accountFailuresKey(email);
   }
 
   private addressKey(address: string): string {
@@ -59,6 +64,11 @@ export class LoginThrottle {
     this.metrics.rateLimited(reached.limit === 'account' ? 'login_account' : 'login_address');
     this.metrics.login('rate_limited');
     return reached;
+  }
+
+  /** Forgets the account's failed logins (a password reset proved the owner). */
+  async clearAccount(email: string): Promise<void> {
+    await this.counters.reset(this.accountKey(email));
   }
 
   async recordSuccess(email: string, address: string | null): Promise<void> {

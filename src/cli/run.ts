@@ -2,6 +2,7 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { ConfigError } from '../errors.js';
 import { CliError, type CliIO, oneLine, UsageError } from './common.js';
 import { keysActivate, keysGenerate, keysRotate } from './keysCommands.js';
+import { sessionsList, sessionsRevoke, usersChange, usersList, usersRoles } from './accountCommands.js';
 import { usersAdd } from './usersCommand.js';
 
 export const USAGE = `Usage: tessera <command> [options]
@@ -30,6 +31,25 @@ Commands:
       Roles default to "user". Prints the new user's id.
       e.g.: tessera users add --email ada@example.com --roles user,admin < password.txt
 
+  users list [--email-prefix P]
+      Every user (or those whose email starts with P) in email order, one line each:
+      id, email, roles, flags (verified/unverified, disabled, no-password), tab-separated.
+
+  users disable --email E | users enable --email E | users delete --email E
+      Disable the account (every session ends at once, login refused), enable it again, or
+      delete it and everything it holds (the email may sign up again).
+
+  users roles --email E --set a,b
+      Replace the user's roles; their tokens carry them from the next refresh.
+
+  sessions list --email E
+      The user's live sessions, newest first: id, created, last refresh, expires, IP, User-Agent.
+
+  sessions revoke --email E [--id S]
+      End one session (--id) or all of the user's sessions, on every gateway within a second.
+
+  The users and sessions commands use the same Redis settings as users add.
+
 Options:
   -h, --help   Show this help.
 
@@ -57,6 +77,19 @@ const COMMANDS: Record<string, Command> = {
   'keys activate': {
     options: { file: { type: 'string' }, kid: { type: 'string' } },
     run: (values, io) => keysActivate({ file: text(values.file), kid: text(values.kid) }, io),
+  },
+  'users list': { options: { 'email-prefix': { type: 'string' } }, run: (values, io) => usersList({ 'email-prefix': text(values['email-prefix']) }, io) },
+  'users disable': { options: { email: { type: 'string' } }, run: (values, io) => usersChange('disable')({ email: text(values.email) }, io) },
+  'users enable': { options: { email: { type: 'string' } }, run: (values, io) => usersChange('enable')({ email: text(values.email) }, io) },
+  'users delete': { options: { email: { type: 'string' } }, run: (values, io) => usersChange('delete')({ email: text(values.email) }, io) },
+  'users roles': {
+    options: { email: { type: 'string' }, set: { type: 'string' } },
+    run: (values, io) => usersRoles({ email: text(values.email), set: text(values.set) }, io),
+  },
+  'sessions list': { options: { email: { type: 'string' } }, run: (values, io) => sessionsList({ email: text(values.email) }, io) },
+  'sessions revoke': {
+    options: { email: { type: 'string' }, id: { type: 'string' } },
+    run: (values, io) => sessionsRevoke({ email: text(values.email), id: text(values.id) }, io),
   },
   'users add': {
     options: { email: { type: 'string' }, roles: { type: 'string' } },

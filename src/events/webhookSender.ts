@@ -2,6 +2,13 @@ import { Webhook } from 'standardwebhooks';
 import type { SecurityEvent } from './types.js';
 import { webhookPayload } from './wire.js';
 
+/** Standard Webhooks' secret form: `whsec_` and the base64 of 24 to 64 random bytes. */
+export function isWebhookSecret(secret: string): boolean {
+  const body = secret.startsWith('whsec_') ? secret.slice('whsec_'.length) : null;
+  const bytes = body !== null && /^[A-Za-z0-9+/]+={0,2}$/.test(body) && body.length % 4 === 0 ? Buffer.from(body, 'base64').length : 0;
+  return bytes >= 24 && bytes <= 64;
+}
+
 /** How one delivery attempt ended. */
 export type SendResult = { ok: true; status: number } | { ok: false; status: number | null; error: string };
 
@@ -27,14 +34,18 @@ export class WebhookSender {
   }
 
   async send(event: SecurityEvent, stop: AbortSignal): Promise<SendResult> {
-    const body = JSON.stringify(webhookPayload(event));
+    return this.post(event.id, JSON.stringify(webhookPayload(event)), stop);
+  }
+
+  /** One signed POST of `body` (JSON) as message `id` (the same id on every retry of one message). */
+  async post(id: string, body: string, stop: AbortSignal): Promise<SendResult> {
     const at = new Date();
     const headers = {
       'content-type': 'application/json',
       'user-agent': 'Tessera-Webhooks',
-      'webhook-id': event.id,
+      'webhook-id': id,
       'webhook-timestamp': String(Math.floor(at.getTime() / 1000)),
-      'webhook-signature': this.webhook.sign(event.id, at, body),
+      'webhook-signature': this.webhook.sign(id, at, body),
     };
     const signal = AbortSignal.any([stop, AbortSignal.timeout(this.options.timeoutMs)]);
     try {

@@ -8,11 +8,16 @@ import {
   type GraphQLFormattedError,
   type GraphQLSchema,
   getOperationAST,
+  isObjectType,
+  Kind,
+  parse,
   print,
 } from 'graphql';
+import { UNVERIFIED_ALLOWED_FIELDS } from '../accounts/resolvers.js';
 import type { GraphQLContext } from '../graphql/context.js';
+import { loadTypeDefs } from '../graphql/schema.js';
 import type { TokenRejection } from '../errors.js';
-import { type AuthRequirements, applyDenials, authorizeOperation, type Caller, collectRequirements } from './edgeAuthorization.js';
+import { type AuthRequirements, applyDenials, authorizeOperation, type Caller, collectRequirements, type Denial } from './edgeAuthorization.js';
 
 /** The gateway contract of the Apollo Server in use (@apollo/server-gateway-interface 2.x). */
 export type ServerGateway = ApolloServerOptionsWithGateway<GraphQLContext>['gateway'];
@@ -80,16 +85,90 @@ export class AuthorizingGateway implements ServerGateway {
     const requirements = this.requirements.get(requestContext.schema) ?? this.latest;
     if (!requirements) throw new Error('edge authorization: the supergraph has not been loaded');
     const { schema, document: original, operationName } = requestContext;
+    const context = requestContext.context as GraphQLContext;
+    const unverified = isUnverified(context) ? withVerifiedEmailRequired(schema, requirements) : null;
     const { document, denials } = authorizeOperation({
       schema,
       document: original,
       operationName,
-      requirements,
-      caller: callerOf(requestContext.context as GraphQLContext),
+      requirements: unverified ? unverified.requirements : requirements,
+      caller: callerOf(context),
     });
+    if (unverified) markUnverified(denials, unverified.gated);
     if (denials.length === 0) return execute(requestContext); // the very same document
     const result = await execute(withDocument(requestContext, document));
     return toExecutionResult(applyDenials(result as FormattedExecutionResult, denials));
+  }
+}
+
+/** EMAIL_VERIFICATION=required and a signed-in caller whose access token does not say `email_verified: true`. */
+function isUnverified(context: GraphQLContext): boolean {
+  return context.user !== null && context.accounts?.settings.emailVerification === 'required' && context.user.claims.email_verified !== true;
+}
+
+/** A scope no token holds: the stand-in requirement of every field an unverified user may not use. */
+const VERIFIED_EMAIL_SCOPE = '\u0000tessera:email_verified';
+
+/** `Type.field` of every field the auth schema itself serves (schema/*.graphql), read once. */
+let authFields: ReadonlySet<string> | undefined;
+function authSchemaFields(): ReadonlySet<string> {
+  if (authFields) return authFields;
+  const fields = new Set<string>();
+  for (const definition of parse(loadTypeDefs()).definitions) {
+    if (definition.kind !== Kind.OBJECT_TYPE_DEFINITION && definition.kind !== Kind.OBJECT_TYPE_EXTENSION) continue;
+    for (const field of definition.fields ?? []) fields.add(`${definition.name.value}.${field.name.value}`);
+  }
+  return (authFields = fields);
+}
+
+/**
+ * EMAIL_VERIFICATION=required at the edge (docs/contract.md section 7): for an unverified caller,
+ * every root field but UNVERIFIED_ALLOWED_FIELDS (me, sessions, the session and account
+ * mutations), and every field another subgraph adds (a `User.orders` under `me`), is required to
+ * hold a scope no token has, so it is denied (FORBIDDEN) before any subgraph is called;
+ * markUnverified gives those denials their reason. Built once per requirements and schema.
+ */
+const gatedRequirements = new WeakMap<AuthRequirements, WeakMap<GraphQLSchema, { requirements: AuthRequirements; gated: ReadonlySet<string> }>>();
+
+function withVerifiedEmailRequired(schema: GraphQLSchema, requirements: AuthRequirements) {
+  let bySchema = gatedRequirements.get(requirements);
+  if (!bySchema) gatedRequirements.set(requirements, (bySchema = new WeakMap()));
+  const cached = bySchema.get(schema);
+  if (cached) return cached;
+  const own = authSchemaFields();
+  const roots = new Set([schema.getQueryType(), schema.getMutationType(), schema.getSubscriptionType()].filter((t) => t !== null && t !== undefined));
+  const fields = new Map(requirements.fields);
+  const gated = new Set<string>();
+  for (const type of Object.values(schema.getTypeMap())) {
+    if (!isObjectType(type) || type.name.startsWith('__')) continue;
+    const isRoot = roots.has(type);
+    for (const name of Object.keys(type.getFields())) {
+      const coordinate = `${type.name}.${name}`;
+      const allowed = isRoot ? UNVERIFIED_ALLOWED_FIELDS.has(coordinate) : own.has(coordinate) || !isUserFacing(type.name, own);
+      if (allowed) continue;
+      gated.add(coordinate);
+      const existing = fields.get(coordinate);
+      fields.set(coordinate, { authenticated: true, scopes: [...(existing?.scopes ?? []), [[VERIFIED_EMAIL_SCOPE]]] });
+    }
+  }
+  const built = { requirements: { types: requirements.types, fields }, gated };
+  bySchema.set(schema, built);
+  return built;
+}
+
+/** Types of the auth schema (User, Session, AuthPayload …): only their own fields are open to an unverified caller. */
+function isUserFacing(typeName: string, own: ReadonlySet<string>): boolean {
+  for (const coordinate of own) if (coordinate.startsWith(`${typeName}.`)) return true;
+  return false;
+}
+
+/** The denials of gated fields, for an unverified caller: FORBIDDEN reason EMAIL_NOT_VERIFIED. */
+function markUnverified(denials: Denial[], gated: ReadonlySet<string>): void {
+  for (const denial of denials) {
+    if (denial.code === 'FORBIDDEN' && gated.has(denial.coordinate)) {
+      denial.reason = 'EMAIL_NOT_VERIFIED';
+      denial.message = 'Verify your email address first.';
+    }
   }
 }
 

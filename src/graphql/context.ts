@@ -1,3 +1,6 @@
+import type { AccountService } from '../accounts/accountService.js';
+import type { AdminService } from '../accounts/adminService.js';
+import type { FreshAuthRule } from '../accounts/freshAuth.js';
 import type { AuthService, ClientInfo } from '../auth/authService.js';
 import type { RefreshTokenTransport } from '../config.js';
 import type { Logger } from '../logger.js';
@@ -57,6 +60,12 @@ export interface GraphQLContext {
   logger: Logger;
   /** Reading security events (securityEvents, auditEvents). */
   events: SecurityEventService;
+  /** FRESH_AUTH_MAX_AGE: `requireFreshAuth(context)` (src/accounts/freshAuth.ts). */
+  freshAuth: FreshAuthRule;
+  /** A user's own account flows (section 7). */
+  accounts: AccountService;
+  /** Administration (section 7): role `admin` only. */
+  admin: AdminService;
   /** Over WebSocket: the connection the operation runs on (src/realtime); over HTTP none. */
   live?: LiveChannel | undefined;
 }

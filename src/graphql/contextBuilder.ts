@@ -1,3 +1,6 @@
+import type { AccountService } from '../accounts/accountService.js';
+import type { AdminService } from '../accounts/adminService.js';
+import type { FreshAuthRule } from '../accounts/freshAuth.js';
 import type { AuthService, ClientInfo } from '../auth/authService.js';
 import type { Clock } from '../clock.js';
 import type { RefreshTokenTransport } from '../config.js';
@@ -27,6 +30,9 @@ export interface ContextBuilderDeps {
   auth: AuthService;
   metrics?: Metrics;
   events: SecurityEventService;
+  freshAuth: FreshAuthRule;
+  accounts: AccountService;
+  admin: AdminService;
 }
 
 /** What the transport tells about one request. */
@@ -64,7 +70,7 @@ export class ContextBuilder {
   }
 
   async build(request: RequestFacts): Promise<GraphQLContext> {
-    const { store, clock, refreshTransport, auth, events } = this.deps;
+    const { store, clock, refreshTransport, auth, events, freshAuth, accounts, admin } = this.deps;
     const loaders = new LazyLoaders(store, clock);
     const authentication = await this.authenticate(request.authorization, loaders);
     return new RequestContext(authentication, {
@@ -76,6 +82,9 @@ export class ContextBuilder {
       auth,
       request: request.request,
       events,
+      freshAuth,
+      accounts,
+      admin,
     });
   }
 
@@ -156,6 +165,9 @@ class RequestContext implements GraphQLContext {
   readonly requestId: string;
   readonly [SCOPE]: RequestScope;
   readonly events: ContextFields['events'];
+  readonly freshAuth: ContextFields['freshAuth'];
+  readonly accounts: ContextFields['accounts'];
+  readonly admin: ContextFields['admin'];
   readonly [AUTHENTICATION]: Authentication;
   [FAILURE]: TesseraError | undefined;
 
@@ -171,6 +183,9 @@ class RequestContext implements GraphQLContext {
     this.requestId = fields.request.id;
     this[SCOPE] = fields.request;
     this.events = fields.events;
+    this.freshAuth = fields.freshAuth;
+    this.accounts = fields.accounts;
+    this.admin = fields.admin;
     this[AUTHENTICATION] = authentication;
     this[FAILURE] = undefined;
   }

@@ -28,5 +28,11 @@ export type SecurityEventModel = SecurityEvent;
 /** A page of them, its cursor already opaque. */
 export type SecurityEventConnectionModel = SecurityEventPage;
 
+/** A page of users (admin `users`). */
+export interface UserConnectionModel {
+  nodes: UserModel[];
+  endCursor: string | null;
+  hasNextPage: boolean;
+}
 /** A session event pushed to a `sessionEvents` subscription (src/realtime). */
 export type { SessionEventModel } from '../realtime/types.js';

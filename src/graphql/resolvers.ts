@@ -1,5 +1,6 @@
 import type { IssuedSession } from '../auth/authService.js';
-import { unauthenticated } from '../errors.js';
+import { accountResolvers, UNVERIFIED_ALLOWED_FIELDS } from '../accounts/resolvers.js';
+import { forbiddenBecause, unauthenticated } from '../errors.js';
 import { eventResolvers } from '../events/resolvers.js';
 import { realtimeResolvers } from '../realtime/resolvers.js';
 import type { UserRecord } from '../store/types.js';
@@ -52,6 +53,33 @@ async function revokeSession(sessionId: string | null | undefined, context: Grap
   return context.auth.revokeSession({ userId: user.id, sessionId: target }, clientOf(context));
 }
 
+const accounts = accountResolvers(payload);
+
+type RootResolvers = Record<string, (parent: unknown, args: unknown, context: GraphQLContext, info: unknown) => unknown>;
+
+/**
+ * EMAIL_VERIFICATION=required (docs/contract.md section 7): a signed-in caller whose access token
+ * does not say `email_verified: true` may use only the root fields of UNVERIFIED_ALLOWED_FIELDS;
+ * every other is FORBIDDEN reason EMAIL_NOT_VERIFIED. (Gateway mode checks the other subgraphs'
+ * fields at the edge: federation/authorizingGateway.ts.) Anonymous callers are left to each field.
+ */
+function gateUnverified<T extends object>(type: 'Query' | 'Mutation', fields: T): T {
+  const gated: RootResolvers = {};
+  for (const [name, resolve] of Object.entries(fields as RootResolvers)) {
+    if (UNVERIFIED_ALLOWED_FIELDS.has(`${type}.${name}`)) {
+      gated[name] = resolve;
+      continue;
+    }
+    gated[name] = (parent, args, context, info) => {
+      if (context.user && context.accounts.settings.emailVerification === 'required' && context.user.claims.email_verified !== true) {
+        throw forbiddenBecause('EMAIL_NOT_VERIFIED');
+      }
+      return resolve(parent, args, context, info);
+    };
+  }
+  return gated as T;
+}
+
 /**
  * Thin resolvers: parse, call the AuthService, shape the answer. The errors they throw are
  * domain errors, turned into GraphQL errors on the way out (errorBoundary.ts).
@@ -60,14 +88,15 @@ export const resolvers: Resolvers = withGraphQLErrors<Resolvers>({
   DateTime: DateTimeScalar,
   JSON: JSONScalar,
 
-  Query: {
+  Query: gateUnverified('Query', {
     // `me { id }` is answered from the verified token alone: no store round trip.
     me: (_parent, _args, context) => ({ id: requireUser(context).id }),
     sessions: (_parent, _args, context) => context.auth.listSessions(requireUser(context).id),
     ...eventResolvers.Query,
-  },
+    ...accounts.Query,
+  } satisfies Resolvers['Query']),
 
-  Mutation: {
+  Mutation: gateUnverified('Mutation', {
     signup: async (_parent, { email, password }, context) =>
       payload(await context.auth.signup(email, password, clientOf(context)), context),
     login: async (_parent, { email, password }, context) =>
@@ -80,13 +109,17 @@ export const resolvers: Resolvers = withGraphQLErrors<Resolvers>({
       clearCookie(context);
       return count;
     },
-  },
+    ...accounts.Mutation,
+  } satisfies Resolvers['Mutation']),
 
   User: {
     id: (parent) => parent.id,
     email: async (parent, _args, context) => (await userRecord(parent, context)).email,
     roles: async (parent, _args, context) => (await userRecord(parent, context)).roles,
     createdAt: async (parent, _args, context) => new Date((await userRecord(parent, context)).createdAt),
+    emailVerified: async (parent, _args, context) => (await userRecord(parent, context)).emailVerified,
+    disabled: async (parent, _args, context) => (await userRecord(parent, context)).disabled,
+    hasPassword: async (parent, _args, context) => (await userRecord(parent, context)).passwordHash !== null,
   },
 
   Session: {

@@ -28,10 +28,17 @@ type AssetName = keyof typeof ASSETS;
 /** Where `npm run build` puts the files (dist/graphiql/, beside dist/http/). */
 const PACKAGED_DIR = fileURLToPath(new URL('../graphiql/', import.meta.url));
 
-/** The page's own script: GraphiQL on /graphql (relative, so a path prefix in front still works), cookies included. */
+/**
+ * The page's own script: GraphiQL on /graphql (relative, so a path prefix in front still works),
+ * cookies included. Subscriptions go over WebSocket to the same /graphql (graphql-ws is in
+ * GraphiQL's bundle); GraphiQL sends the Headers editor's values as the connection_init payload,
+ * so `{ "authorization": "Bearer …" }` there authenticates the connection.
+ */
 const START_JS = `'use strict';
+const url = new URL('graphql', document.baseURI);
 const fetcher = GraphiQL.createFetcher({
-  url: new URL('graphql', document.baseURI).href,
+  url: url.href,
+  subscriptionUrl: url.href.replace(/^http/, 'ws'),
   fetch: (input, init) => fetch(input, { ...init, credentials: 'include' }),
 });
 ReactDOM.createRoot(document.getElementById('graphiql')).render(

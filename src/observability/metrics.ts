@@ -1,4 +1,5 @@
 import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
+import { MAIL_KINDS, type MailKind } from '../mail/types.js';
 import { FastCounter, FastHistogram } from './fastMetrics.js';
 
 /**
@@ -16,15 +17,17 @@ export const LOGIN_OUTCOMES = ['success', 'invalid_credentials', 'rate_limited',
 export const REFRESH_OUTCOMES = ['rotated', 'grace', 'reused', 'invalid', 'expired'] as const;
 export const REVOCATION_CAUSES = ['logout', 'all', 'reuse', 'admin', 'password_reset', 'disabled', 'deleted', 'evicted'] as const;
 /** Which limit refused: failed logins per account, or per client address. */
-export const RATE_LIMITS = ['login_account', 'login_address'] as const;
+export const RATE_LIMITS = ['login_account', 'login_address', 'password_reset_address'] as const;
 /** valid: signature and claims accepted and the session live; revoked: a genuine token of an ended session. */
 export const TOKEN_RESULTS = ['valid', 'invalid', 'expired', 'revoked'] as const;
 /** hit: answered from the cache of verified tokens (no signature check). */
 export const TOKEN_CACHE = ['hit', 'miss'] as const;
 /** unknown: the request never got as far as an operation (unparsable, invalid). */
 export const OPERATION_TYPES = ['query', 'mutation', 'subscription', 'unknown'] as const;
-export const MAIL_KINDS = ['verification', 'password_reset', 'email_change', 'security_notice'] as const;
-export const MAIL_OUTCOMES = ['sent', 'failed'] as const;
+/** The kinds of docs/contract.md section 7 (src/mail/types.ts). */
+export { MAIL_KINDS };
+/** sent: accepted by the transport; retried: an attempt failed and another follows; failed: given up (or never queued). */
+export const MAIL_OUTCOMES = ['sent', 'retried', 'failed'] as const;
 export const MFA_FACTORS = ['totp', 'webauthn', 'recovery_code'] as const;
 export const MFA_OUTCOMES = ['success', 'failure', 'rate_limited'] as const;
 
@@ -35,7 +38,7 @@ export type RateLimit = (typeof RATE_LIMITS)[number];
 export type TokenResult = (typeof TOKEN_RESULTS)[number];
 export type TokenCache = (typeof TOKEN_CACHE)[number];
 export type OperationType = (typeof OPERATION_TYPES)[number];
-export type MailKind = (typeof MAIL_KINDS)[number];
+export type { MailKind };
 export type MailOutcome = (typeof MAIL_OUTCOMES)[number];
 export type MfaFactor = (typeof MFA_FACTORS)[number];
 export type MfaOutcome = (typeof MFA_OUTCOMES)[number];
@@ -179,7 +182,7 @@ export class PrometheusMetrics implements Metrics {
       },
     });
 
-    const mail = new FastCounter('tessera_mail_sent_total', 'Mails handed to the mail transport, by kind and outcome.', this.registry);
+    const mail = new FastCounter('tessera_mail_sent_total', 'Mail attempts, by kind and outcome (sent; retried: an attempt failed, another follows; failed: given up).', this.registry);
     this.mail = children(MAIL_KINDS, (kind) => children(MAIL_OUTCOMES, (outcome) => mail.labels({ kind, outcome })));
 
     const mfa = new FastCounter('tessera_mfa_attempts_total', 'Second-factor checks, by factor and outcome.', this.registry);

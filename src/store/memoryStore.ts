@@ -19,9 +19,12 @@ import {
   type StoredEvent,
   USER_EVENTS_MAX,
 } from '../events/types.js';
+import type { ChangedUser, DeletedUser, IssueMailTokenInput, MailTokenProof, UserPage } from '../accounts/store.js';
+import type { MailTokenKind } from '../tokens/mailTokens.js';
 import type {
   LiveEventListener,
   CreateSessionInput,
+  ReauthenticateInput,
   RefreshProof,
   RevokeAudit,
   RotateInput,
@@ -38,6 +41,9 @@ interface StoredSession extends SessionRecord {
   rotatedAt: number;
   sealedSuccessor: string | null;
 }
+
+/** The kinds of mail token a user may hold (one each: a new one supersedes). */
+const MAIL_TOKEN_KINDS = ['reset', 'verify', 'change'] as const;
 
 /** Sweep ended records every this many writes, so an idle process does not keep them forever. */
 const SWEEP_EVERY = 500;
@@ -109,6 +115,8 @@ export class MemoryStore implements Store {
   private readonly sessions = new Map<string, StoredSession>();
   private readonly indexes = new Map<string, Set<string>>();
   private readonly counters = new Map<string, { count: number; endsAt: number }>();
+  /** The newest mail token of each kind, by `<userId>:<kind>`. */
+  private readonly mailTokens = new Map<string, { hash: string; expiresAt: number; email: string }>();
   private readonly feed = new EventEmitter();
   private writes = 0;
   private readonly audit: EventList;
@@ -149,6 +157,148 @@ export class MemoryStore implements Store {
 
   async getUsers(ids: readonly string[]): Promise<(UserRecord | null)[]> {
     return ids.map((id) => this.copyUser(id));
+  }
+
+  async deleteUser(userId: string, now: number, origin: EventOrigin): Promise<DeletedUser | null> {
+    const user = this.users.get(userId);
+    if (!user) return null;
+    const live = await this.listSessions(userId, now);
+    for (const id of this.indexes.get(userId) ?? []) this.sessions.delete(id);
+    this.indexes.delete(userId);
+    const ids = live.map((s) => s.id);
+    if (ids.length > 0) this.feed.emit('revoked', ids);
+    this.record({ time: now, userId, origin }, [
+      ...ids.map((id) => ({ type: 'session.revoked' as const, sessionId: id, details: { cause: 'deleted' } })),
+      { type: 'user.deleted' },
+    ]);
+    this.eraseUserOwned(userId);
+    if (this.emails.get(user.email) === userId) this.emails.delete(user.email);
+    return { email: user.email, revokedSessionIds: ids };
+  }
+
+  async issueMailToken(input: IssueMailTokenInput): Promise<boolean> {
+    if (!this.users.has(input.userId)) return false;
+    this.mailTokens.set(`${input.userId}:${input.kind}`, { hash: input.secretHash, expiresAt: input.now + input.ttlMs, email: input.email });
+    if (input.kind === 'reset') this.record({ time: input.now, userId: input.userId, origin: input.origin }, [{ type: 'password.reset_requested' }]);
+    return true;
+  }
+
+  /** The live token of the kind that the proof matches (not yet spent). */
+  private mailToken(proof: MailTokenProof, kind: MailTokenKind): { hash: string; expiresAt: number; email: string } | null {
+    const token = this.mailTokens.get(`${proof.userId}:${kind}`);
+    if (!token || token.hash !== proof.secretHash || token.expiresAt <= proof.now) return null;
+    return token;
+  }
+
+  /** Ends every session of the user but `keep`, as one step would: deleted, pushed, recorded. Returns the live ones. */
+  private endSessions(userId: string, keep: string | null, now: number, cause: RevokeAudit['cause']) {
+    const ids: string[] = [];
+    for (const id of [...(this.indexes.get(userId) ?? [])]) {
+      if (id === keep) continue;
+      const session = this.sessions.get(id);
+      if (session) {
+        if (!ended(session, now)) ids.push(id);
+        this.remove(session);
+      } else this.indexes.get(userId)?.delete(id);
+    }
+    if (ids.length > 0) this.feed.emit('revoked', ids);
+    return { ids, events: ids.map((id) => ({ type: 'session.revoked' as const, sessionId: id, details: { cause } })) };
+  }
+
+  async resetPassword(proof: MailTokenProof, passwordHash: string): Promise<ChangedUser | null> {
+    const token = this.mailToken(proof, 'reset');
+    const user = this.users.get(proof.userId);
+    if (!token || !user || user.email !== token.email) return null;
+    this.mailTokens.delete(`${proof.userId}:reset`);
+    const wasVerified = user.emailVerified;
+    Object.assign(user, { passwordHash, emailVerified: true });
+    const { ids, events } = this.endSessions(user.id, null, proof.now, 'password_reset');
+    this.record({ time: proof.now, userId: user.id, origin: proof.origin }, [
+      ...events,
+      { type: 'password.changed', details: { method: 'reset' } },
+      ...(wasVerified ? [] : [{ type: 'email.verified' as const, details: { method: 'reset' } }]),
+    ]);
+    return { user: structuredClone(user), revokedSessionIds: ids };
+  }
+
+  async verifyEmail(proof: MailTokenProof): Promise<UserRecord | null> {
+    const token = this.mailToken(proof, 'verify');
+    const user = this.users.get(proof.userId);
+    if (!token || !user || user.email !== token.email) return null;
+    this.mailTokens.delete(`${proof.userId}:verify`);
+    user.emailVerified = true;
+    this.record({ time: proof.now, userId: user.id, origin: proof.origin }, [{ type: 'email.verified', details: { method: 'link' } }]);
+    return structuredClone(user);
+  }
+
+  async changeEmail(proof: MailTokenProof): Promise<{ user: UserRecord; previousEmail: string } | 'invalid' | 'taken'> {
+    const token = this.mailToken(proof, 'change');
+    const user = this.users.get(proof.userId);
+    if (!token || !user) return 'invalid';
+    const holder = this.emails.get(token.email);
+    if (holder !== undefined && holder !== user.id) return 'taken';
+    this.mailTokens.delete(`${proof.userId}:change`);
+    const previousEmail = user.email;
+    if (this.emails.get(previousEmail) === user.id) this.emails.delete(previousEmail);
+    this.emails.set(token.email, user.id);
+    Object.assign(user, { email: token.email, emailVerified: true });
+    this.record({ time: proof.now, userId: user.id, origin: proof.origin }, [{ type: 'email.changed' }]);
+    return { user: structuredClone(user), previousEmail };
+  }
+
+  async changePassword(userId: string, passwordHash: string, keepSessionId: string | null, now: number, origin: EventOrigin): Promise<ChangedUser | null> {
+    const user = this.users.get(userId);
+    if (!user) return null;
+    user.passwordHash = passwordHash;
+    const { ids, events } = this.endSessions(userId, keepSessionId, now, 'all');
+    this.record({ time: now, userId, origin }, [...events, { type: 'password.changed', details: { method: 'change' } }]);
+    return { user: structuredClone(user), revokedSessionIds: ids };
+  }
+
+  async setUserDisabled(userId: string, disabled: boolean, now: number, origin: EventOrigin): Promise<ChangedUser | null> {
+    const user = this.users.get(userId);
+    if (!user) return null;
+    const was = user.disabled;
+    user.disabled = disabled;
+    const { ids, events } = disabled ? this.endSessions(userId, null, now, 'disabled') : { ids: [], events: [] };
+    const change = disabled === was ? [] : [{ type: disabled ? ('user.disabled' as const) : ('user.enabled' as const) }];
+    this.record({ time: now, userId, origin }, [...events, ...change]);
+    return { user: structuredClone(user), revokedSessionIds: ids };
+  }
+
+  async setUserRoles(userId: string, roles: readonly string[], now: number, origin: EventOrigin): Promise<UserRecord | null> {
+    const user = this.users.get(userId);
+    if (!user) return null;
+    user.roles = [...roles];
+    this.record({ time: now, userId, origin }, [{ type: 'user.roles_changed', details: { roles: roles.join(' ') } }]);
+    return structuredClone(user);
+  }
+
+  /** The same order and cursors as the Redis index (`<email>\u0000<id>`, by bytes). */
+  async listUsers(query: { first: number; after: string | null; emailPrefix: string | null }): Promise<UserPage> {
+    const after = query.after === null ? null : Buffer.from(query.after, 'base64url');
+    const prefix = query.emailPrefix ?? '';
+    const members = [...this.emails]
+      .map(([email, id]) => Buffer.from(`${email}\u0000${id}`))
+      .filter((m) => m.subarray(0, Buffer.byteLength(prefix)).toString() === prefix && (!after || Buffer.compare(m, after) > 0))
+      .sort(Buffer.compare);
+    const page = members.slice(0, query.first);
+    const users = page
+      .map((m) => this.copyUser(m.subarray(m.indexOf(0) + 1).toString()))
+      .filter((u): u is UserRecord => u !== null);
+    const last = page.at(-1);
+    return { users, endCursor: last ? last.toString('base64url') : null, hasNextPage: members.length > query.first };
+  }
+
+  /**
+   * Everything kept of the user's own besides the sessions: what `deleteUser` erases (as
+   * RedisKeys.userOwnedKeys lists it for Redis). A capability that keeps records of a user
+   * (factors, identities) erases them here too.
+   */
+  private eraseUserOwned(userId: string): void {
+    this.users.delete(userId);
+    this.userStreams.delete(userId);
+    for (const kind of MAIL_TOKEN_KINDS) this.mailTokens.delete(`${userId}:${kind}`);
   }
 
   private copyUser(id: string): UserRecord | null {
@@ -192,6 +342,9 @@ export class MemoryStore implements Store {
       previousHash: null,
       rotatedAt: 0,
       sealedSuccessor: null,
+      authTime: input.auth.authTime,
+      amr: [...input.auth.amr],
+      acr: input.auth.acr,
     };
     const index = this.indexes.get(input.userId) ?? new Set<string>();
     const live = [...index].filter(
@@ -256,6 +409,20 @@ export class MemoryStore implements Store {
       return { status: 'reused' };
     }
     return { status: 'invalid' };
+  }
+
+  async reauthenticateSession(input: ReauthenticateInput): Promise<SessionRecord | null> {
+    const session = this.live(input, input.now);
+    if (!session) return null;
+    Object.assign(session, {
+      authTime: input.auth.authTime,
+      amr: [...input.auth.amr],
+      acr: input.auth.acr,
+      secretHash: input.nextSecretHash,
+      previousHash: null,
+      sealedSuccessor: null,
+    });
+    return publicSession(session);
   }
 
   async getSessions(refs: readonly SessionRef[], now: number): Promise<(SessionRecord | null)[]> {
@@ -494,5 +661,8 @@ function publicSession(s: StoredSession): SessionRecord {
     userAgent: s.userAgent,
     ipAddress: s.ipAddress,
     generation: s.generation,
+    authTime: s.authTime,
+    amr: [...s.amr],
+    acr: s.acr,
   };
 }

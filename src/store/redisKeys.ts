@@ -1,5 +1,8 @@
 import { auditTagForSlot, slotOf } from './redisEvents.js';
 
+/** The kinds of mail token a user may hold, one key each (mailToken). */
+export const MAIL_TOKEN_KEY_KINDS = ['reset', 'verify', 'change'] as const;
+
 /**
  * Where each record lives. A user's record (whose field `s` is the user's session index) and
  * sessions share the hash tag `{u:<userId>}`, so the scripts that touch them stay in one Redis
@@ -28,6 +31,34 @@ export class RedisKeys {
   /** Written before WAIT, so WAIT covers this user's slot even when the script itself wrote nothing. */
   ackMarker(userId: string): string {
     return `${this.prefix}{u:${userId}}:ack`;
+  }
+  /**
+   * The newest mail token of a kind (`reset`, `verify`, `change`) for the user: a hash of its
+   * hash and what it is for, with the token's TTL. One key per kind: a new token supersedes.
+   */
+  mailToken(userId: string, kind: string): string {
+    return `${this.prefix}{u:${userId}}:mt:${kind}`;
+  }
+  /**
+   * Every key of the user's own that `deleteUser` removes (besides the sessions, found through
+   * the user's session index): all under the user's `{u:<id>}` tag, so one script in one slot
+   * erases them. A capability that keeps records of a user (factors, identities) adds its keys
+   * here; its keys must carry the same tag.
+   */
+  userOwnedKeys(userId: string): string[] {
+    return [
+      this.user(userId),
+      this.ackMarker(userId),
+      this.userEvents(userId),
+      ...MAIL_TOKEN_KEY_KINDS.map((kind) => this.mailToken(userId, kind)),
+    ];
+  }
+  /**
+   * Admin listing: a sorted set (all scores 0) of `<email>\u0000<user id>`, read in email order
+   * with ZRANGEBYLEX, so a page costs O(log n + page) and never a KEYS or SCAN.
+   */
+  usersByEmail(): string {
+    return `${this.prefix}users:by-email`;
   }
   email(email: string): string {
     return `${this.prefix}email:${email}`;

@@ -23,20 +23,21 @@ export interface RecordLayout<F extends string> {
   /** The record's first byte; a record of another version is refused, never misread. */
   version: number;
   fields: readonly (readonly [name: F, layout: FieldLayout])[];
+  /**
+   * The version before this one, still read (and rewritten as this one by the next write): its
+   * layout, and the value of each field it lacks, as a Lua expression over the unpacked record
+   * `s` and as a function of the decoded fields.
+   */
+  upgradesFrom?: {
+    layout: RecordLayout<string>;
+    defaults: Readonly<Record<string, { lua: string; value: (fields: DecodedRecord<string>) => number | Buffer }>>;
+  };
 }
 
 export type DecodedRecord<F extends string> = Record<F, number | Buffer>;
 
-/**
- * A session is one Redis string, packed (big-endian) as below: the version byte, then
- *   created, last refresh, idle expiry, absolute end (ms) | generation | secretHash: hash of the
- *   live secret | previousSecretHash: of the predecessor's | sealedSuccessor: the live secret
- *   sealed under the predecessor's | userAgent (see userAgentCodec) | ipAddress.
- * previousSecretHash and sealedSuccessor are empty until the first refresh; the predecessor was
- * rotated at the last refresh, so that time is also the start of the reuse grace window.
- * Changing the layout means a new version (stored records stay readable or are refused).
- */
-export const SESSION_RECORD = {
+/** The first session layout (version 1): no authentication fields. Read as version 2 with auth_time = created, amr pwd, acr aal1. */
+export const SESSION_RECORD_V1 = {
   version: 1,
   fields: [
     ['createdAt', 'int48'],
@@ -52,6 +53,31 @@ export const SESSION_RECORD = {
   ],
 } as const satisfies RecordLayout<string>;
 
+/**
+ * A session is one Redis string, packed (big-endian) as below: the version byte, then
+ *   created, last refresh, idle expiry, absolute end (ms) | generation | secretHash: hash of the
+ *   live secret | previousSecretHash: of the predecessor's | sealedSuccessor: the live secret
+ *   sealed under the predecessor's | userAgent (see userAgentCodec) | ipAddress | authTime (ms:
+ *   the last time the user proved a credential in the session) | amr (RFC 8176 values,
+ *   comma-separated) | acr (`aal1`, `aal2`).
+ * previousSecretHash and sealedSuccessor are empty until the first refresh; the predecessor was
+ * rotated at the last refresh, so that time is also the start of the reuse grace window.
+ * Changing the layout means a new version (stored records stay readable or are refused): version
+ * 1 records (before authTime, amr, acr) are read as signed in with a password at their creation.
+ */
+export const SESSION_RECORD = {
+  version: 2,
+  fields: [...SESSION_RECORD_V1.fields, ['authTime', 'int48'], ['amr', 'bytes8'], ['acr', 'bytes8']],
+  upgradesFrom: {
+    layout: SESSION_RECORD_V1,
+    defaults: {
+      authTime: { lua: 's.createdAt', value: (f) => f.createdAt as number },
+      amr: { lua: "'pwd'", value: () => Buffer.from('pwd') },
+      acr: { lua: "'aal1'", value: () => Buffer.from('aal1') },
+    },
+  },
+} as const satisfies RecordLayout<string>;
+
 type SessionField = (typeof SESSION_RECORD.fields)[number][0];
 
 /** The `struct` format string of a record: `>` (big-endian), the version byte, then each field. */
@@ -61,27 +87,51 @@ export function structFormat(layout: RecordLayout<string>): string {
 
 /**
  * The Lua functions that unpack and pack a record, named `unpack_<name>` and `pack_<name>`: a
- * table with one entry per field, under the field's name. Unpacking fails with TESSERA_RECORD on
- * a record of another version or length.
+ * table with one entry per field, under the field's name. Unpacking reads the layout's previous
+ * version too (filling in the fields it lacks); it fails with TESSERA_RECORD on a record of any
+ * other version or length. Packing always writes the current version.
  */
 export function luaRecordCodec(name: string, layout: RecordLayout<string>): string {
+  const upper = name.toUpperCase();
+  const unpackAs = (format: string, version: number, fields: readonly string[], fill: string) => `
+  if version == ${version} then
+    local ok, _, ${fields.join(', ')}, after = pcall(struct.unpack, ${format}, raw)
+    if ok and after == #raw + 1 then
+      local s = {${fields.map((field) => `${field} = ${field}`).join(', ')}}${fill}
+      return s
+    end
+  end`;
   const fields = layout.fields.map(([field]) => field);
   const packed = layout.fields.map(([field, kind]) => (kind.startsWith('bytes') ? `#s.${field}, s.${field}` : `s.${field}`));
-  return `local ${name.toUpperCase()}_FORMAT = '${structFormat(layout)}'
-local function unpack_${name}(raw)
-  local ok, version, ${fields.join(', ')}, after = pcall(struct.unpack, ${name.toUpperCase()}_FORMAT, raw)
-  if not ok or version ~= ${layout.version} or after ~= #raw + 1 then
-    error({err = 'TESSERA_RECORD a ${name} record this version cannot read'})
-  end
-  return {${fields.map((field) => `${field} = ${field}`).join(', ')}}
+  const older = layout.upgradesFrom;
+  const olderCase = older
+    ? unpackAs(
+        `${upper}_FORMAT_${older.layout.version}`,
+        older.layout.version,
+        older.layout.fields.map(([field]) => field),
+        Object.entries(older.defaults)
+          .map(([field, d]) => `\n      s.${field} = ${d.lua}`)
+          .join(''),
+      )
+    : '';
+  return `local ${upper}_FORMAT = '${structFormat(layout)}'
+${older ? `local ${upper}_FORMAT_${older.layout.version} = '${structFormat(older.layout)}'\n` : ''}local function unpack_${name}(raw)
+  local version = string.byte(raw, 1)${unpackAs(`${upper}_FORMAT`, layout.version, fields, '')}${olderCase}
+  error({err = 'TESSERA_RECORD a ${name} record this version cannot read'})
 end
 local function pack_${name}(s)
-  return struct.pack(${name.toUpperCase()}_FORMAT, ${layout.version}, ${packed.join(', ')})
+  return struct.pack(${upper}_FORMAT, ${layout.version}, ${packed.join(', ')})
 end`;
 }
 
 /** Reads a packed record field by field, as its layout says; throws on another version or length. */
 export function decodeRecord<F extends string>(layout: RecordLayout<F>, record: Buffer): DecodedRecord<F> {
+  const older = layout.upgradesFrom;
+  if (older && record[0] === older.layout.version) {
+    const fields = decodeRecord(older.layout, record) as DecodedRecord<string>;
+    for (const [name, d] of Object.entries(older.defaults)) fields[name] = d.value(fields);
+    return fields as DecodedRecord<F>;
+  }
   if (record[0] !== layout.version) throw new Error(`unknown record version ${record[0]}`);
   let at = 1;
   const out = {} as DecodedRecord<F>;
@@ -129,6 +179,9 @@ export function decodeSession(userId: string, id: string, record: Buffer): Store
     absoluteExpiresAt: fields.absoluteExpiresAt as number,
     ipAddress: ip.length > 0 ? ip.toString('utf8') : null,
     generation: fields.generation as number,
+    authTime: fields.authTime as number,
+    amr: (fields.amr as Buffer).toString('utf8').split(',').filter(Boolean),
+    acr: (fields.acr as Buffer).toString('utf8') === 'aal2' ? 'aal2' : 'aal1',
   } as SessionRecord;
   // Inflated when first read: a refresh or a session check rarely shows the User-Agent. Copied
   // (a few bytes): the reply may be a slice of the Redis parser's buffer pool, reused later.
@@ -172,20 +225,44 @@ export function packIp(ip: string | null): Buffer {
   return packed;
 }
 
-export const USER_FIELDS = ['e', 'h', 'r', 'c'] as const;
+/**
+ * A user is a hash of these fields: `e` email, `h` password hash ('' for none), `r` roles (JSON),
+ * `c` created (ms), `v` email verified ('1'), `d` disabled ('1'), and `s`, the session index
+ * (redisScripts.ts). The second layout added `v` and `d`: a hash without them (a user stored
+ * before) reads as not verified and not disabled, so no version field is needed for it.
+ */
+export const USER_FIELDS = ['e', 'h', 'r', 'c', 'v', 'd'] as const;
 
 export function userToFields(user: UserRecord): Record<(typeof USER_FIELDS)[number], string> {
   return {
     e: user.email,
-    h: user.passwordHash,
+    h: user.passwordHash ?? '',
     r: JSON.stringify(user.roles),
     c: String(user.createdAt),
+    v: user.emailVerified ? '1' : '0',
+    d: user.disabled ? '1' : '0',
   };
 }
 
 /** Fields in the order of USER_FIELDS; null when the user does not exist. */
 export function userFromFields(id: string, f: readonly (string | Buffer | null)[]): UserRecord | null {
-  const [email, passwordHash, roles, createdAt] = f.map((v) => (v == null ? null : v.toString()));
+  const [email, passwordHash, roles, createdAt, verified, disabled] = f.map((v) => (v == null ? null : v.toString()));
   if (email == null || passwordHash == null || roles == null || createdAt == null) return null;
-  return { id, email, passwordHash, roles: JSON.parse(roles) as string[], createdAt: Number(createdAt) };
+  return {
+    id,
+    email,
+    passwordHash: passwordHash === '' ? null : passwordHash,
+    roles: JSON.parse(roles) as string[],
+    createdAt: Number(createdAt),
+    emailVerified: verified === '1',
+    disabled: disabled === '1',
+  };
+}
+
+/** An amr list as the session record keeps it (comma-separated; values are RFC 8176 words). */
+export function packAmr(amr: readonly string[]): Buffer {
+  if (amr.some((value) => !/^[a-z0-9_]{1,16}$/.test(value))) throw new RangeError('an amr value must be a short lower-case word');
+  const packed = Buffer.from(amr.join(','), 'utf8');
+  if (packed.length > 255) throw new RangeError('amr is over 255 bytes');
+  return packed;
 }

@@ -55,6 +55,33 @@ end
 local function write_index(user, ids)
   if #ids == 0 then redis.call('HDEL', user, 's') else redis.call('HSET', user, 's', table.concat(ids, ',')) end
 end
+-- Ends every session of the user but keep_id ('' for none): deleted, published, each with its
+-- session.revoked of the cause. Returns the ids of the live ones it ended.
+local function end_sessions(user, prefix, channel, cause, keep_id)
+  local found, out, kept = {}, {}, {}
+  for _, id in ipairs(index_ids(user)) do
+    if id == keep_id then
+      kept[#kept + 1] = id
+    else
+      local raw = redis.call('GET', prefix .. id)
+      if raw then
+        found[#found + 1] = prefix .. id
+        if live_or_unreadable(raw, now) then out[#out + 1] = id end
+      end
+    end
+  end
+  for _, key in ipairs(found) do redis.call('DEL', key) end
+  write_index(user, kept)
+  if #out > 0 then redis.call('PUBLISH', channel, table.concat(out, ',')) end
+  for _, id in ipairs(out) do append_event('session.revoked', id, '"cause":"' .. cause .. '"') end
+  return out
+end
+-- A mail token of the user that is live at now and whose hash matches: its stored fields, else nil.
+local function live_mail_token(key, hash)
+  local t = redis.call('HMGET', key, 'h', 'x', 'e')
+  if not t[1] or t[1] ~= hash or (tonumber(t[2]) or 0) <= now then return nil end
+  return {hash = t[1], expires = tonumber(t[2]), email = t[3] or ''}
+end
 local function unindex(user, id)
   local ids = index_ids(user)
   for i, v in ipairs(ids) do
@@ -86,6 +113,9 @@ export const CREATE_SESSION = defineScript({
     sessionKeyPrefix: 'string',
     maxSessions: 'number',
     revocationChannel: 'string',
+    authTime: 'number',
+    amr: 'string',
+    acr: 'string',
     ...APPENDING_ARGS,
   },
   library: sessions,
@@ -106,6 +136,7 @@ end
 store_session(session_key, {
   createdAt = now, lastRefreshedAt = now, expiresAt = expires, absoluteExpiresAt = absolute, generation = 0,
   secretHash = secret_hash, previousSecretHash = '', sealedSuccessor = '', userAgent = user_agent, ipAddress = ip,
+  authTime = auth_time, amr = amr, acr = acr,
 }, now)
 ids[#ids + 1] = session_id
 write_index(user_key, ids)
@@ -284,6 +315,232 @@ return {out, appended}
 `,
 });
 
+/**
+ * A re-authentication in a live session: its auth_time, amr and acr renewed, and a new live
+ * refresh secret at the same generation (so the one presented before is merely invalid, never a
+ * replay), the predecessor's grace answer dropped. The expiry and the TTL are unchanged.
+ * Returns {record} or {} when the session is not live.
+ */
+export const REAUTHENTICATE_SESSION = defineScript({
+  name: 'tsReauthenticate',
+  keys: ['sessionKey'],
+  args: { now: 'number', authTime: 'number', amr: 'string', acr: 'string', nextSecretHash: 'string' },
+  library: sessions,
+  buffers: true,
+  lua: `
+local raw = redis.call('GET', session_key)
+if not raw then return {} end
+local s = unpack_session(raw)
+if not is_live(s, now) then return {} end
+s.authTime = auth_time
+s.amr = amr
+s.acr = acr
+s.secretHash = next_secret_hash
+s.previousSecretHash = ''
+s.sealedSuccessor = ''
+return {store_session(session_key, s, now)}
+`,
+});
+
+/**
+ * Erases a user: every session (the live ones revoked and published, each with its
+ * `session.revoked` cause `deleted`) and every key of the user's own (userOwnedKeys: the record,
+ * mail tokens, the user's event list, what factors and identities keep), then `user.deleted` in the
+ * audit stream only (the user's own list is gone). The email's claim and the admin index are
+ * other slots: the store releases them next. Returns {0} for an unknown user, else
+ * {1, email, revoked ids, events}.
+ */
+export const DELETE_USER = defineScript({
+  name: 'tsDeleteUser',
+  keys: ['userKey', ...EVENT_KEYS],
+  args: { now: 'number', sessionKeyPrefix: 'string', revocationChannel: 'string', ownedKeys: 'string', ...APPENDING_ARGS },
+  library: sessions,
+  lua: `
+local email = redis.call('HGET', user_key, 'e')
+if not email then return {0} end
+local found, out = {}, {}
+for _, id in ipairs(index_ids(user_key)) do
+  local raw = redis.call('GET', session_key_prefix .. id)
+  if raw then
+    found[#found + 1] = session_key_prefix .. id
+    if live_or_unreadable(raw, now) then out[#out + 1] = id end
+  end
+end
+for _, key in ipairs(found) do redis.call('DEL', key) end
+for key in string.gmatch(owned_keys, '[^\\n]+') do redis.call('DEL', key) end
+if #out > 0 then redis.call('PUBLISH', revocation_channel, table.concat(out, ',')) end
+for _, id in ipairs(out) do
+  local f = event_fields('session.revoked', id, '"cause":"deleted"')
+  xadd_event(audit_key, audit_max, f)
+  appended[#appended + 1] = f
+end
+local f = event_fields('user.deleted', '', nil)
+xadd_event(audit_key, audit_max, f)
+appended[#appended + 1] = f
+return {1, email, out, appended}
+`,
+});
+
+/**
+ * A new mail token of a kind for the user (a hash of its hash, its expiry, the address it was sent
+ * to), replacing any before (only the newest works), with the TTL. A reset token records
+ * `password.reset_requested`. Returns {0} for an unknown user (nothing written), else {1, events}.
+ */
+export const ISSUE_MAIL_TOKEN = defineScript({
+  name: 'tsIssueMailToken',
+  keys: ['tokenKey', 'userKey', ...EVENT_KEYS],
+  args: { now: 'number', secretHash: 'string', ttlMs: 'number', email: 'string', eventType: 'string', ...APPENDING_ARGS },
+  library: sessions,
+  lua: `
+if redis.call('EXISTS', user_key) == 0 then return {0} end
+redis.call('DEL', token_key)
+redis.call('HSET', token_key, 'h', secret_hash, 'x', string.format('%d', now + ttl_ms), 'e', email)
+redis.call('PEXPIRE', token_key, string.format('%d', ttl_ms))
+if event_type ~= '' then append_event(event_type, '', nil) end
+return {1, appended}
+`,
+});
+
+/**
+ * resetPassword's step: the reset token (live, matching, sent to the account's current address)
+ * spent; the new password hash set and the email marked verified (the mail reached it); every
+ * session ended (`session.revoked` cause `password_reset`, published); `password.changed`
+ * (and `email.verified` when it was not). Returns {0} when the token does not work (nothing
+ * changed), else {1, ended ids, events}.
+ */
+export const RESET_PASSWORD = defineScript({
+  name: 'tsResetPassword',
+  keys: ['tokenKey', 'userKey', ...EVENT_KEYS],
+  args: { now: 'number', secretHash: 'string', passwordHash: 'string', sessionKeyPrefix: 'string', revocationChannel: 'string', ...APPENDING_ARGS },
+  library: sessions,
+  lua: `
+local token = live_mail_token(token_key, secret_hash)
+if not token then return {0} end
+local u = redis.call('HMGET', user_key, 'e', 'v')
+if not u[1] or u[1] ~= token.email then return {0} end
+redis.call('DEL', token_key)
+redis.call('HSET', user_key, 'h', password_hash, 'v', '1')
+local out = end_sessions(user_key, session_key_prefix, revocation_channel, 'password_reset', '')
+append_event('password.changed', '', '"method":"reset"')
+if u[2] ~= '1' then append_event('email.verified', '', '"method":"reset"') end
+return {1, out, appended}
+`,
+});
+
+/**
+ * verifyEmail's step: the verification token (live, matching, for the account's current address)
+ * spent, the email marked verified, `email.verified`. Returns {0} or {1, events}.
+ */
+export const VERIFY_EMAIL = defineScript({
+  name: 'tsVerifyEmail',
+  keys: ['tokenKey', 'userKey', ...EVENT_KEYS],
+  args: { now: 'number', secretHash: 'string', ...APPENDING_ARGS },
+  library: sessions,
+  lua: `
+local token = live_mail_token(token_key, secret_hash)
+if not token then return {0} end
+local current = redis.call('HGET', user_key, 'e')
+if not current or current ~= token.email then return {0} end
+redis.call('DEL', token_key)
+redis.call('HSET', user_key, 'v', '1')
+append_event('email.verified', '', '"method":"link"')
+return {1, appended}
+`,
+});
+
+/** The address an email-change token (live and matching) is for; false otherwise. Changes nothing. */
+export const PEEK_MAIL_TOKEN = defineScript({
+  name: 'tsPeekMailToken',
+  keys: ['tokenKey'],
+  args: { now: 'number', secretHash: 'string' },
+  library: sessions,
+  lua: `
+local token = live_mail_token(token_key, secret_hash)
+if not token then return false end
+return token.email
+`,
+});
+
+/**
+ * confirmEmailChange's step, once the new address is claimed for the user: the token (live,
+ * matching, for exactly that address) spent, the email changed and verified, `email.changed`.
+ * Returns {0} or {1, old email, events}.
+ */
+export const CHANGE_EMAIL = defineScript({
+  name: 'tsChangeEmail',
+  keys: ['tokenKey', 'userKey', ...EVENT_KEYS],
+  args: { now: 'number', secretHash: 'string', newEmail: 'string', ...APPENDING_ARGS },
+  library: sessions,
+  lua: `
+local token = live_mail_token(token_key, secret_hash)
+if not token or token.email ~= new_email then return {0} end
+local old = redis.call('HGET', user_key, 'e')
+if not old then return {0} end
+redis.call('DEL', token_key)
+redis.call('HSET', user_key, 'e', new_email, 'v', '1')
+append_event('email.changed', '', nil)
+return {1, old, appended}
+`,
+});
+
+/**
+ * changePassword's step: the new hash set, every session but the caller's ended (cause `all`),
+ * `password.changed`. Returns {0} for an unknown user, else {1, ended ids, events}.
+ */
+export const CHANGE_PASSWORD = defineScript({
+  name: 'tsChangePassword',
+  keys: ['userKey', ...EVENT_KEYS],
+  args: { now: 'number', passwordHash: 'string', keepSessionId: 'string', sessionKeyPrefix: 'string', revocationChannel: 'string', ...APPENDING_ARGS },
+  library: sessions,
+  lua: `
+if redis.call('EXISTS', user_key) == 0 then return {0} end
+redis.call('HSET', user_key, 'h', password_hash)
+local out = end_sessions(user_key, session_key_prefix, revocation_channel, 'all', keep_session_id)
+append_event('password.changed', '', '"method":"change"')
+return {1, out, appended}
+`,
+});
+
+/**
+ * disableUser / enableUser: the flag set; disabling ends every session (cause `disabled`).
+ * `user.disabled` / `user.enabled` (only when it changed). Returns {0} for an unknown user,
+ * else {1, ended ids, events}.
+ */
+export const SET_DISABLED = defineScript({
+  name: 'tsSetDisabled',
+  keys: ['userKey', ...EVENT_KEYS],
+  args: { now: 'number', disabled: 'number', sessionKeyPrefix: 'string', revocationChannel: 'string', ...APPENDING_ARGS },
+  library: sessions,
+  lua: `
+if redis.call('EXISTS', user_key) == 0 then return {0} end
+local was = redis.call('HGET', user_key, 'd') == '1'
+local out = {}
+if disabled == 1 then
+  redis.call('HSET', user_key, 'd', '1')
+  out = end_sessions(user_key, session_key_prefix, revocation_channel, 'disabled', '')
+  if not was then append_event('user.disabled', '', nil) end
+else
+  redis.call('HSET', user_key, 'd', '0')
+  if was then append_event('user.enabled', '', nil) end
+end
+return {1, out, appended}
+`,
+});
+
+/** setUserRoles: the roles (JSON) set, `user.roles_changed` with the new roles. Returns {0} or {1, events}. */
+export const SET_ROLES = defineScript({
+  name: 'tsSetRoles',
+  keys: ['userKey', ...EVENT_KEYS],
+  args: { now: 'number', roles: 'string', rolesDetail: 'string', ...APPENDING_ARGS },
+  library: sessions,
+  lua: `
+if redis.call('EXISTS', user_key) == 0 then return {0} end
+redis.call('HSET', user_key, 'r', roles)
+append_event('user.roles_changed', '', '"roles":' .. cjson.encode(roles_detail))
+return {1, appended}
+`,
+});
+
 /** A fixed window that starts at the first increment, timed by the caller's clock. Returns {count, msLeft}. */
 export const INCREMENT_COUNTER = defineScript({
   name: 'tsCount',
@@ -313,7 +570,7 @@ return {n, e - now}
 export const WRITE_USER = defineScript({
   name: 'tsWriteUser',
   keys: ['userKey', 'userEventsKey'],
-  args: { e: 'string', h: 'string', r: 'string', c: 'string', ...EVENT_ARGS, ...USER_EVENTS_MAX_ARG },
+  args: { e: 'string', h: 'string', r: 'string', c: 'string', v: 'string', d: 'string', ...EVENT_ARGS, ...USER_EVENTS_MAX_ARG },
   library: EVENTS_LUA,
   lua: `
 redis.call('HSET', user_key, ${USER_FIELDS.map((field) => `'${field}', ${field}`).join(', ')})
@@ -340,6 +597,20 @@ if redis.call('SET', email_key, user_id, 'NX') then
   return {1, appended}
 end
 return {0}
+`,
+});
+
+/** Frees an email's claim if it still points at the user (a deleted account, a changed address). Returns 1 when freed. */
+export const RELEASE_EMAIL = defineScript({
+  name: 'tsReleaseEmail',
+  keys: ['emailKey'],
+  args: { userId: 'string' },
+  lua: `
+if redis.call('GET', email_key) == user_id then
+  redis.call('DEL', email_key)
+  return 1
+end
+return 0
 `,
 });
 
@@ -430,9 +701,20 @@ export const SCRIPTS = [
   REVOKE_SESSION,
   REVOKE_SESSION_WITH_TOKEN,
   REVOKE_ALL_SESSIONS,
+  REAUTHENTICATE_SESSION,
+  DELETE_USER,
+  ISSUE_MAIL_TOKEN,
+  RESET_PASSWORD,
+  VERIFY_EMAIL,
+  PEEK_MAIL_TOKEN,
+  CHANGE_EMAIL,
+  CHANGE_PASSWORD,
+  SET_DISABLED,
+  SET_ROLES,
   INCREMENT_COUNTER,
   WRITE_USER,
   CLAIM_EMAIL,
+  RELEASE_EMAIL,
   APPEND_EVENT,
   READ_USER_EVENTS,
   CLAIM_DELIVERIES,

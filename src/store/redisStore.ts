@@ -24,6 +24,7 @@ import {
   type RedisReply,
   USER_FIELDS,
   decodeSession,
+  packAmr,
   packIp,
   packOpaque,
   userFromFields,
@@ -34,9 +35,12 @@ import type { ArgSpec, RedisScript, ScriptArg, ScriptInput } from './redisScript
 import * as scripts from './redisScripts.js';
 import { RedisLiveEventSubscriber } from './redisLiveEventSubscriber.js';
 import { RedisRevocationSubscriber } from './redisRevocationSubscriber.js';
+import type { ChangedUser, DeletedUser, IssueMailTokenInput, MailTokenProof, UserPage } from '../accounts/store.js';
+import type { MailTokenKind } from '../tokens/mailTokens.js';
 import type {
   CreateSessionInput,
   LiveEventListener,
+  ReauthenticateInput,
   RefreshProof,
   RotateInput,
   RevokeAudit,
@@ -245,10 +249,200 @@ export class RedisStore implements Store {
     })) as RedisReply[];
     if (claimed === 1) {
       this.emit(decodeAppended(appended), auditKey);
+      await this.indexEmail(user.email, user.id);
       return 'created';
     }
     await this.client.del(userKey, userEventsKey).catch(() => undefined);
     return 'email_taken';
+  }
+
+  /** The admin listing's index entry (usersByEmail): an entry without a record is skipped when read. */
+  private async indexEmail(email: string, userId: string): Promise<void> {
+    await this.run(() => this.client.zadd(this.keys.usersByEmail(), 0, `${email}\u0000${userId}`));
+  }
+
+  private async unindexEmail(email: string, userId: string): Promise<void> {
+    await this.run(() => this.client.zrem(this.keys.usersByEmail(), `${email}\u0000${userId}`));
+  }
+
+  /**
+   * The user's own keys in one script (DELETE_USER: sessions revoked and published, events), then,
+   * in their own slots, the email's claim (only while it still points at this user) and the
+   * admin index entry.
+   */
+  async deleteUser(userId: string, now: number, origin: EventOrigin): Promise<DeletedUser | null> {
+    const userKey = this.keys.user(userId);
+    const reply = (await this.acknowledged(scripts.DELETE_USER, userId, {
+      userKey,
+      now,
+      sessionKeyPrefix: this.keys.sessionPrefix(userId),
+      revocationChannel: this.keys.revocationChannel(),
+      ownedKeys: this.keys.userOwnedKeys(userId).join('\n'),
+      ...this.appending(userId, now, origin),
+    })) as RedisReply[];
+    if (reply[0] !== 1) return null;
+    const email = String(reply[1]);
+    this.emit(decodeAppended(reply[3]), this.keys.auditStreamFor(userKey));
+    await this.script(scripts.RELEASE_EMAIL, { emailKey: this.keys.email(email), userId });
+    await this.unindexEmail(email, userId);
+    return { email, revokedSessionIds: (reply[2] as RedisReply[]).map(String) };
+  }
+
+  // Accounts (src/accounts/store.ts)
+
+  async issueMailToken(input: IssueMailTokenInput): Promise<boolean> {
+    const userKey = this.keys.user(input.userId);
+    const [issued, appended] = (await this.script(scripts.ISSUE_MAIL_TOKEN, {
+      tokenKey: this.keys.mailToken(input.userId, input.kind),
+      userKey,
+      now: input.now,
+      secretHash: input.secretHash,
+      ttlMs: input.ttlMs,
+      email: input.email,
+      eventType: input.kind === 'reset' ? 'password.reset_requested' : '',
+      ...this.appending(input.userId, input.now, input.origin),
+    })) as RedisReply[];
+    this.emit(decodeAppended(appended), this.keys.auditStreamFor(userKey));
+    return issued === 1;
+  }
+
+  /** A step on the user's slot that returns {1, …, events} or {0}; the events are at `eventsAt`. */
+  private async userStep(userId: string, reply: RedisReply[], eventsAt: number): Promise<RedisReply[] | null> {
+    if (reply[0] !== 1) return null;
+    this.emit(decodeAppended(reply[eventsAt]), this.keys.auditStreamFor(this.keys.user(userId)));
+    return reply;
+  }
+
+  private async requireUser(userId: string): Promise<UserRecord> {
+    const [user] = await this.getUsers([userId]);
+    if (!user) throw new StoreUnavailableError(new Error('a user changed in this step is gone'));
+    return user;
+  }
+
+  private mailProof(proof: MailTokenProof, kind: MailTokenKind) {
+    return {
+      tokenKey: this.keys.mailToken(proof.userId, kind),
+      userKey: this.keys.user(proof.userId),
+      now: proof.now,
+      secretHash: proof.secretHash,
+      ...this.appending(proof.userId, proof.now, proof.origin),
+    };
+  }
+
+  async resetPassword(proof: MailTokenProof, passwordHash: string): Promise<ChangedUser | null> {
+    const reply = await this.userStep(
+      proof.userId,
+      (await this.acknowledged(scripts.RESET_PASSWORD, proof.userId, {
+        ...this.mailProof(proof, 'reset'),
+        passwordHash,
+        sessionKeyPrefix: this.keys.sessionPrefix(proof.userId),
+        revocationChannel: this.keys.revocationChannel(),
+      })) as RedisReply[],
+      2,
+    );
+    if (!reply) return null;
+    return { user: await this.requireUser(proof.userId), revokedSessionIds: (reply[1] as RedisReply[]).map(String) };
+  }
+
+  async verifyEmail(proof: MailTokenProof): Promise<UserRecord | null> {
+    const reply = await this.userStep(proof.userId, (await this.script(scripts.VERIFY_EMAIL, this.mailProof(proof, 'verify'))) as RedisReply[], 1);
+    return reply ? this.requireUser(proof.userId) : null;
+  }
+
+  /**
+   * Three slots on a Cluster, so three steps, each safe alone: the new address is claimed for the
+   * user first (SET NX: another account may have it by now), then the token is spent and the
+   * record changed in the user's slot (or the claim given back), then the old address released
+   * and the admin index updated.
+   */
+  async changeEmail(proof: MailTokenProof): Promise<{ user: UserRecord; previousEmail: string } | 'invalid' | 'taken'> {
+    const tokenKey = this.keys.mailToken(proof.userId, 'change');
+    const newEmail = await this.script(scripts.PEEK_MAIL_TOKEN, { tokenKey, now: proof.now, secretHash: proof.secretHash });
+    if (typeof newEmail !== 'string' && !Buffer.isBuffer(newEmail)) return 'invalid';
+    const email = String(newEmail);
+    const emailKey = this.keys.email(email);
+    const claimed = await this.run(() => this.client.set(emailKey, proof.userId, 'NX'));
+    if (claimed !== 'OK' && (await this.run(() => this.client.get(emailKey))) !== proof.userId) return 'taken';
+    const reply = await this.userStep(
+      proof.userId,
+      (await this.script(scripts.CHANGE_EMAIL, { ...this.mailProof(proof, 'change'), newEmail: email })) as RedisReply[],
+      2,
+    );
+    if (!reply) {
+      await this.script(scripts.RELEASE_EMAIL, { emailKey, userId: proof.userId });
+      return 'invalid';
+    }
+    const previousEmail = String(reply[1]);
+    await this.script(scripts.RELEASE_EMAIL, { emailKey: this.keys.email(previousEmail), userId: proof.userId });
+    await this.unindexEmail(previousEmail, proof.userId);
+    await this.indexEmail(email, proof.userId);
+    return { user: await this.requireUser(proof.userId), previousEmail };
+  }
+
+  async changePassword(userId: string, passwordHash: string, keepSessionId: string | null, now: number, origin: EventOrigin): Promise<ChangedUser | null> {
+    const reply = await this.userStep(
+      userId,
+      (await this.acknowledged(scripts.CHANGE_PASSWORD, userId, {
+        userKey: this.keys.user(userId),
+        now,
+        passwordHash,
+        keepSessionId: keepSessionId ?? '',
+        sessionKeyPrefix: this.keys.sessionPrefix(userId),
+        revocationChannel: this.keys.revocationChannel(),
+        ...this.appending(userId, now, origin),
+      })) as RedisReply[],
+      2,
+    );
+    if (!reply) return null;
+    return { user: await this.requireUser(userId), revokedSessionIds: (reply[1] as RedisReply[]).map(String) };
+  }
+
+  async setUserDisabled(userId: string, disabled: boolean, now: number, origin: EventOrigin): Promise<ChangedUser | null> {
+    const reply = await this.userStep(
+      userId,
+      (await this.acknowledged(scripts.SET_DISABLED, userId, {
+        userKey: this.keys.user(userId),
+        now,
+        disabled: disabled ? 1 : 0,
+        sessionKeyPrefix: this.keys.sessionPrefix(userId),
+        revocationChannel: this.keys.revocationChannel(),
+        ...this.appending(userId, now, origin),
+      })) as RedisReply[],
+      2,
+    );
+    if (!reply) return null;
+    return { user: await this.requireUser(userId), revokedSessionIds: (reply[1] as RedisReply[]).map(String) };
+  }
+
+  async setUserRoles(userId: string, roles: readonly string[], now: number, origin: EventOrigin): Promise<UserRecord | null> {
+    const reply = await this.userStep(
+      userId,
+      (await this.script(scripts.SET_ROLES, {
+        userKey: this.keys.user(userId),
+        now,
+        roles: JSON.stringify(roles),
+        rolesDetail: roles.join(' '),
+        ...this.appending(userId, now, origin),
+      })) as RedisReply[],
+      1,
+    );
+    return reply ? this.requireUser(userId) : null;
+  }
+
+  /** ZRANGEBYLEX on the index: O(log n + page), never a scan. */
+  async listUsers(query: { first: number; after: string | null; emailPrefix: string | null }): Promise<UserPage> {
+    const after = query.after === null ? null : Buffer.from(query.after, 'base64url');
+    const prefix = query.emailPrefix ?? '';
+    const start = after ? Buffer.concat([Buffer.from('('), after]) : prefix ? `[${prefix}` : '-';
+    const end = prefix ? Buffer.concat([Buffer.from(`(${prefix}`), Buffer.of(0xff)]) : '+';
+    const members = await this.run(() =>
+      this.client.zrangebylexBuffer(this.keys.usersByEmail(), start, end, 'LIMIT', 0, query.first + 1),
+    );
+    const page = members.slice(0, query.first);
+    const ids = page.map((member) => member.subarray(member.indexOf(0) + 1).toString('utf8'));
+    const users = (await this.getUsers(ids)).filter((user): user is UserRecord => user !== null);
+    const last = page.at(-1);
+    return { users, endCursor: last ? last.toString('base64url') : null, hasNextPage: members.length > query.first };
   }
 
   async findUserByEmail(email: string): Promise<UserRecord | null> {
@@ -286,6 +480,9 @@ export class RedisStore implements Store {
       sessionKeyPrefix: this.keys.sessionPrefix(userId),
       maxSessions: input.maxSessions,
       revocationChannel: this.keys.revocationChannel(),
+      authTime: input.auth.authTime,
+      amr: packAmr(input.auth.amr),
+      acr: input.auth.acr,
       ...this.appending(userId, now, input.origin),
     })) as RedisReply[];
     this.emit(decodeAppended(appended), this.keys.auditStreamFor(userKey));
@@ -299,7 +496,22 @@ export class RedisStore implements Store {
       userAgent: input.userAgent,
       ipAddress: input.ipAddress,
       generation: 0,
+      authTime: input.auth.authTime,
+      amr: [...input.auth.amr],
+      acr: input.auth.acr,
     };
+  }
+
+  async reauthenticateSession(input: ReauthenticateInput): Promise<SessionRecord | null> {
+    const reply = (await this.acknowledged(scripts.REAUTHENTICATE_SESSION, input.userId, {
+      sessionKey: this.keys.session(input.userId, input.sessionId),
+      now: input.now,
+      authTime: input.auth.authTime,
+      amr: packAmr(input.auth.amr),
+      acr: input.auth.acr,
+      nextSecretHash: packOpaque(input.nextSecretHash),
+    })) as Buffer[];
+    return reply.length === 0 ? null : decodeSession(input.userId, input.sessionId, reply[0]!).session;
   }
 
   async rotateSession(input: RotateInput): Promise<RotateResult> {

@@ -1,3 +1,4 @@
+import type { AccountStore } from '../accounts/store.js';
 import type { EventOrigin, EventStore, RevokeCause, SecurityEvent } from '../events/types.js';
 
 /**
@@ -15,9 +16,32 @@ export interface UserRecord {
   id: string;
   /** Normalized (trimmed, NFC, lower-cased). */
   email: string;
-  passwordHash: string;
+  /** argon2id hash; null for an account with no password (`hasPassword: false`, e.g. signed up through an identity provider). */
+  passwordHash: string | null;
   roles: string[];
   createdAt: number;
+  /** The user proved they receive mail at `email` (a verification link, a reset, a provider's assertion). */
+  emailVerified: boolean;
+  /** An administrator disabled the account: no login, no refresh. */
+  disabled: boolean;
+}
+
+/** RFC 8176 authentication method references (`amr`), as the contract names them. */
+export type AuthMethod = 'pwd' | 'otp' | 'hwk' | 'swk' | 'mfa' | 'fed';
+
+/** The authentication assurance level of a session (`acr`). */
+export type AssuranceLevel = 'aal1' | 'aal2';
+
+/**
+ * How the user proved who they are in a session, as its access tokens say (`auth_time`, `amr`,
+ * `acr`): set when the session starts, kept by every refresh, renewed by a re-authentication.
+ */
+export interface SessionAuthentication {
+  /** Epoch ms: the last time the user proved a credential in this session. */
+  authTime: number;
+  /** RFC 8176 values, e.g. `['pwd']`, `['pwd', 'otp', 'mfa']`. */
+  amr: string[];
+  acr: AssuranceLevel;
 }
 
 export interface SessionRecord {
@@ -33,6 +57,11 @@ export interface SessionRecord {
   ipAddress: string | null;
   /** Generation of the live refresh token (0 for the one issued at login). */
   generation: number;
+  /** Epoch ms: the last time the user proved a credential in this session (`auth_time`). */
+  authTime: number;
+  /** RFC 8176 method references of that proof (`amr`). */
+  amr: string[];
+  acr: AssuranceLevel;
 }
 
 export interface SessionRef {
@@ -55,6 +84,20 @@ export interface CreateSessionInput extends SessionRef {
   maxSessions: number;
   /** For `session.created` (and `session.revoked`, cause `evicted`, of the sessions it ends). */
   origin: EventOrigin;
+  /** How the user signed in (authTime is usually `now`). */
+  auth: SessionAuthentication;
+}
+
+/** A re-authentication within a live session: the new proof, and a new live refresh secret. */
+export interface ReauthenticateInput extends SessionRef {
+  auth: SessionAuthentication;
+  /**
+   * Hash of the new live refresh secret. It replaces the live one at the same generation (the
+   * presented-before token stops working, as REFRESH_TOKEN_INVALID, never as a replay), and the
+   * predecessor's grace answer is dropped.
+   */
+  nextSecretHash: string;
+  now: number;
 }
 
 /** What a presented refresh token proves: a session, a generation and the hash of its secret. */
@@ -116,6 +159,11 @@ export interface SessionStore {
    * Its event's cause is `logout`.
    */
   revokeSessionWithToken(proof: RefreshProof, now: number, origin: EventOrigin): Promise<boolean>;
+  /**
+   * Renews a live session's authentication (`auth_time`, `amr`, `acr`) and its live refresh
+   * secret in one atomic step; null when the session is not live (nothing changed).
+   */
+  reauthenticateSession(input: ReauthenticateInput): Promise<SessionRecord | null>;
 }
 
 export interface UserStore {
@@ -163,7 +211,7 @@ export interface CounterStore {
   reset(key: string): Promise<void>;
 }
 
-export interface Store extends SessionStore, UserStore, RevocationLog, LiveEventFeed, CounterStore, EventStore {
+export interface Store extends SessionStore, UserStore, AccountStore, RevocationLog, LiveEventFeed, CounterStore, EventStore {
   readonly kind: 'redis' | 'memory';
   /** Resolves when the backend answers; rejects with StoreUnavailableError otherwise. */
   ping(): Promise<void>;

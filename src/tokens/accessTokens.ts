@@ -1,6 +1,13 @@
 import type { Clock } from '../clock.js';
 import { newId } from '../ids.js';
-import { type ClaimSetSpec, hasTyp, parseJsonObject, validateClaimSet, withinLength } from '@tessera-gateway/subgraph/claims';
+import {
+  AUTHENTICATION_CLAIMS,
+  type ClaimSetSpec,
+  hasTyp,
+  parseJsonObject,
+  validateClaimSet,
+  withinLength,
+} from '@tessera-gateway/subgraph/claims';
 import { type KeySet, SIGNING_ALGORITHMS, type SigningKey, signJws, verifyJwsSignature } from './keys.js';
 import { VerifiedTokenCache } from './verifiedTokenCache.js';
 import type {
@@ -34,14 +41,24 @@ export const ACCESS_TOKEN_TYP = 'at+jwt';
 export const DEFAULT_VERIFIED_CACHE_SIZE = 10_000;
 
 /**
- * The claims of an access token (docs/contract.md section 3.1). `client_id` (RFC 9068) is checked
- * when present but not required, so tokens issued before it was added stay valid until they expire.
+ * The claims of an access token (docs/contract.md section 3.1). `client_id` (RFC 9068) and the
+ * authentication claims (`auth_time`, `email_verified`, `amr`, `acr`: sections 7 and 8) are
+ * checked when present but not required, so tokens issued before they were added stay valid
+ * until they expire.
  */
 export const ACCESS_TOKEN_CLAIMS: ClaimSetSpec = {
   typ: ACCESS_TOKEN_TYP,
   // Far above any token we issue; refuses huge inputs before any parsing.
   maxTokenLength: 8192,
-  claims: { sub: 'id', sid: 'id', jti: 'id', roles: 'strings', scope: 'string', client_id: 'optional id' },
+  claims: {
+    sub: 'id',
+    sid: 'id',
+    jti: 'id',
+    roles: 'strings',
+    scope: 'string',
+    client_id: 'optional id',
+    ...AUTHENTICATION_CLAIMS,
+  },
 };
 
 const INVALID: AccessTokenVerification = { ok: false, reason: 'TOKEN_INVALID' };
@@ -99,6 +116,10 @@ export class AccessTokenService {
       jti: this.newJti(),
       iat,
       exp,
+      ...(input.authTime !== undefined ? { auth_time: Math.floor(input.authTime / 1000) } : {}),
+      ...(input.emailVerified !== undefined ? { email_verified: input.emailVerified } : {}),
+      ...(input.amr !== undefined ? { amr: [...input.amr] } : {}),
+      ...(input.acr !== undefined ? { acr: input.acr } : {}),
     };
     const token = await signJws(keys.active, { typ: ACCESS_TOKEN_TYP }, claims);
     return { token, expiresAt: exp * 1000, expiresIn: Math.max(0, exp - iat) };

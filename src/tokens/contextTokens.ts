@@ -25,6 +25,11 @@ export interface ContextSubject {
   scope: string;
   /** The access token's `exp` (seconds): a context token never outlives it. */
   exp: number;
+  /** The access token's authentication claims, passed on as they are (absent from older tokens). */
+  auth_time?: number;
+  email_verified?: boolean;
+  amr?: readonly string[];
+  acr?: string;
 }
 
 export interface ContextTokenSignerOptions {
@@ -139,7 +144,16 @@ export class ContextTokenSigner {
   private subjectKey(subject: ContextSubject): string {
     let key = this.subjectKeys.get(subject);
     if (key === undefined) {
-      key = JSON.stringify([subject.sid, subject.sub, subject.roles, subject.scope]);
+      key = JSON.stringify([
+        subject.sid,
+        subject.sub,
+        subject.roles,
+        subject.scope,
+        subject.auth_time ?? null,
+        subject.email_verified ?? null,
+        subject.amr ?? null,
+        subject.acr ?? null,
+      ]);
       this.subjectKeys.set(subject, key);
     }
     return key;
@@ -157,6 +171,10 @@ export class ContextTokenSigner {
       sub: subject.sub,
       iat,
       exp,
+      ...(subject.auth_time !== undefined ? { auth_time: subject.auth_time } : {}),
+      ...(subject.email_verified !== undefined ? { email_verified: subject.email_verified } : {}),
+      ...(subject.amr !== undefined ? { amr: [...subject.amr] } : {}),
+      ...(subject.acr !== undefined ? { acr: subject.acr } : {}),
     };
     return signJws(keys.active, { typ: CONTEXT_TOKEN_TYP }, claims);
   }

@@ -31,11 +31,47 @@ const IV_BYTES = 12;
 const GCM_TAG_BYTES = 16;
 
 /**
- * `userId.sessionId.generation.secret.tag`, where the tag (a truncated HMAC under a key derived
- * from the signing keys) proves the gateway issued the token: a guessed token never reaches the store.
+ * The tag that proves the gateway issued an opaque token (refresh tokens here, mail tokens in
+ * mailTokens.ts): a truncated HMAC-SHA256 of the token's body under a key derived from the
+ * signing keys. The first key tags; every key is accepted (so a rotation keeps tokens working).
+ * Defined once: a token whose tag does not match never reaches the store.
+ */
+export class OpaqueTokenTagger {
+  private readonly keys: KeyObject[];
+
+  constructor(tagKeys: Buffer[]) {
+    if (tagKeys.length === 0) throw new RangeError('an opaque token tagger needs at least one tag key');
+    this.keys = tagKeys.map((key) => createSecretKey(key));
+  }
+
+  /** The base64url tag of `body`. */
+  tag(body: string): string {
+    return tag(this.keys[0] as KeyObject, body).toString('base64url');
+  }
+
+  /** Whether `tagText` is the canonical base64url tag of `body` under one of the keys (constant time per key). */
+  matches(body: string, tagText: string): boolean {
+    const given = canonicalBase64url(tagText, TAG_BYTES);
+    if (!given) return false;
+    let matched = false;
+    for (const key of this.keys) matched = timingSafeEqual(tag(key, body), given) || matched;
+    return matched;
+  }
+}
+
+/** The bytes of `text` if it is exactly the canonical base64url of `length` bytes. */
+export function canonicalBase64url(text: string, length: number): Buffer | null {
+  if (!BASE64URL_PATTERN.test(text)) return null;
+  const bytes = Buffer.from(text, 'base64url');
+  return bytes.length === length && bytes.toString('base64url') === text ? bytes : null;
+}
+
+/**
+ * `userId.sessionId.generation.secret.tag`, where the tag (OpaqueTokenTagger) proves the gateway
+ * issued the token: a guessed token never reaches the store.
  */
 export class RefreshTokenCodec {
-  private readonly keys: KeyObject[];
+  private readonly tagger: OpaqueTokenTagger;
 
   /** @param tagKeys the first tags new tokens; every one is accepted when decoding. */
   constructor(
@@ -43,7 +79,7 @@ export class RefreshTokenCodec {
     private readonly random: RandomBytes = pooledRandomBytes,
   ) {
     if (tagKeys.length === 0) throw new RangeError('RefreshTokenCodec needs at least one tag key');
-    this.keys = tagKeys.map((key) => createSecretKey(key));
+    this.tagger = new OpaqueTokenTagger(tagKeys);
   }
 
   /** 256 random bits. */
@@ -54,7 +90,7 @@ export class RefreshTokenCodec {
   encode(parts: RefreshTokenParts): string {
     assertEncodable(parts);
     const body = `${parts.userId}.${parts.sessionId}.${parts.generation}.${parts.secret.toString('base64url')}`;
-    return `${body}.${tag(this.keys[0] as KeyObject, body).toString('base64url')}`;
+    return `${body}.${this.tagger.tag(body)}`;
   }
 
   /** The parts of a token this gateway issued, or null for anything else. */
@@ -66,16 +102,9 @@ export class RefreshTokenCodec {
     if (!ID_PATTERN.test(userId) || !ID_PATTERN.test(sessionId)) return null;
     const generation = parseGeneration(generationText);
     const secret = canonicalBase64url(secretText, SECRET_BYTES);
-    const given = canonicalBase64url(tagText, TAG_BYTES);
-    if (generation === null || !secret || !given) return null;
+    if (generation === null || !secret) return null;
     const body = token.slice(0, token.length - tagText.length - 1);
-    return this.tagMatches(body, given) ? { userId, sessionId, generation, secret } : null;
-  }
-
-  private tagMatches(body: string, given: Buffer): boolean {
-    let matched = false;
-    for (const key of this.keys) matched = timingSafeEqual(tag(key, body), given) || matched;
-    return matched;
+    return this.tagger.matches(body, tagText) ? { userId, sessionId, generation, secret } : null;
   }
 }
 
@@ -135,13 +164,6 @@ function parseGeneration(text: string): number | null {
   if (!GENERATION_PATTERN.test(text)) return null;
   const value = Number(text);
   return value <= MAX_GENERATION ? value : null;
-}
-
-/** The bytes of `text` if it is exactly the canonical base64url of `length` bytes. */
-function canonicalBase64url(text: string, length: number): Buffer | null {
-  if (!BASE64URL_PATTERN.test(text)) return null;
-  const bytes = Buffer.from(text, 'base64url');
-  return bytes.length === length && bytes.toString('base64url') === text ? bytes : null;
 }
 
 function assertEncodable(parts: RefreshTokenParts): void {

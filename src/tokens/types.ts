@@ -13,6 +13,14 @@ export interface AccessTokenClaims {
   scope: string;
   /** AUTH_CLIENT_ID (RFC 9068); absent from tokens issued before it was added. */
   client_id?: string;
+  /** Seconds: the last time the user proved a credential in the session. Absent from tokens issued before it was added (never fresh). */
+  auth_time?: number;
+  /** Absent from older tokens (read as not verified). */
+  email_verified?: boolean;
+  /** RFC 8176 authentication methods (`pwd`, `otp`, `hwk`, `swk`, `mfa`, `fed`). */
+  amr?: string[];
+  /** `aal1` or `aal2`. */
+  acr?: string;
 }
 
 export type AccessTokenVerification =
@@ -27,6 +35,15 @@ export interface IssueAccessTokenInput {
   scope?: string;
   /** Epoch ms the token must not outlive (the session's absolute end). */
   notAfter?: number;
+  /**
+   * The authentication claims (AuthService always sets them: the session's). Each one left out
+   * is left out of the token, as in tokens issued before the claims existed.
+   * `authTime`: epoch ms of the session's last proof of a credential (`auth_time`, in seconds).
+   */
+  authTime?: number;
+  emailVerified?: boolean;
+  amr?: readonly string[];
+  acr?: string;
 }
 
 export interface IssuedAccessToken {

@@ -76,7 +76,11 @@ export class VerifiedTokenCache {
    * later hit returns). `nbf` is the token's own, if it has one.
    */
   set(token: string, claims: AccessTokenClaims, nbf?: number): CachedClaims {
-    const frozen: CachedClaims = Object.freeze({ ...claims, roles: Object.freeze([...claims.roles]) as string[] });
+    const frozen: CachedClaims = Object.freeze({
+      ...claims,
+      roles: Object.freeze([...claims.roles]) as string[],
+      ...(claims.amr ? { amr: Object.freeze([...claims.amr]) as string[] } : {}),
+    });
     if (this.options.maxEntries === 0) return frozen;
     const now = this.nowSec();
     const notBefore = Math.max(claims.iat, typeof nbf === 'number' ? nbf : -Infinity);

@@ -101,6 +101,9 @@ describe('CORS on /graphql', () => {
     expect(listed.status).toBe(200);
     expect(listed.headers.get('access-control-allow-origin')).toBe(APP);
     expect(listed.headers.get('access-control-allow-credentials')).toBe('true');
+    // The page may read the request id, to quote it in a bug report.
+    expect(listed.headers.get('access-control-expose-headers')).toBe('x-request-id');
+    expect(listed.headers.get('x-request-id')).toBeTruthy();
     expect(varyOf(listed.headers)).toContain('origin');
     const none = await fetch(endpoint, {
       method: 'POST',

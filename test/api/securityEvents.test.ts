@@ -33,7 +33,7 @@ for (const kind of ['memory', 'redis'] as const) {
       server = await createTestServer({ store: kind, env: { LOGIN_MAX_FAILURES: '3' } });
       const email = uniqueEmail();
       const passwordHash = await (await PasswordHasher.create()).hash(TEST_PASSWORD);
-      await server.store.createUser({ id: newId(), email, passwordHash, roles: ['user', 'admin'], createdAt: Date.now() }, NO_ORIGIN);
+      await server.store.createUser({ id: newId(), email, passwordHash, roles: ['user', 'admin'], createdAt: Date.now(), emailVerified: false, disabled: false }, NO_ORIGIN);
       admin = (await server.graphql(LOGIN, { email, password: TEST_PASSWORD })).data!.login;
     });
     afterAll(() => server?.close());

@@ -19,10 +19,11 @@ import { AUTH_FIELDS, createTestServer, LOGIN, SIGNUP, TEST_PASSWORD, type TestS
  */
 
 declare const document: { cookie: string; body: { innerHTML: string } };
+declare const location: { origin: string };
 
 const ME = '{ me { id email } }';
 const REFRESH_FROM_COOKIE = `mutation { refreshToken { ${AUTH_FIELDS} } }`;
-const PAGE = '<!doctype html><html><head><title>app</title><link rel="icon" href="data:,"></head><body><h1>A page on another origin</h1><pre id="out"></pre></body></html>';
+const PAGE = '<!doctype html><html><head><title>app</title><link rel="icon" href="data:,"><style>pre { white-space: pre-wrap; word-break: break-all; }</style></head><body><h1>A page on another origin</h1><pre id="out"></pre></body></html>';
 
 type Call = { status: number; body: { data?: any; errors?: { extensions: { code: string; reason?: string } }[] } } | { failed: string };
 
@@ -42,7 +43,8 @@ function call(target: Page | Frame, url: string, query: string, variables: Recor
       } catch (error) {
         result = { failed: String(error) };
       }
-      document.body.innerHTML += `<pre>${JSON.stringify(result, null, 1).slice(0, 400).replace(/</g, '&lt;')}</pre>`;
+      const shown = `${location.origin} → ${url}\n${JSON.stringify(result, null, 1).slice(0, 400)}`;
+      document.body.innerHTML += `<pre>${shown.replace(/</g, '&lt;')}</pre>`;
       return result;
     },
     { url, query, variables, token },

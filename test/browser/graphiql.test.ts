@@ -10,7 +10,7 @@ import { createTestServer, type TestServer, TEST_PASSWORD, uniqueEmail } from '.
  */
 
 /** The page's document, as far as these functions (run in the page by page.evaluate) use it; Node's lib has no DOM types. */
-declare const document: { querySelector(selector: string): unknown };
+declare const document: { querySelector(selector: string): unknown; querySelectorAll(selector: string): unknown };
 
 /** Puts `query` into GraphiQL's query editor (CodeMirror 5), runs it, and returns the response editor's JSON. */
 async function run(page: Page, query: string): Promise<any> {
@@ -18,6 +18,15 @@ async function run(page: Page, query: string): Promise<any> {
     const editor = document.querySelector('.graphiql-query-editor .CodeMirror') as { CodeMirror: { setValue(v: string): void } };
     editor.CodeMirror.setValue(text);
   }, query);
+  // GraphiQL parses the editor's text after a short debounce; it picks HTTP or WebSocket from that parse.
+  await expect
+    .poll(() =>
+      page.evaluate(() => {
+        const editor = document.querySelector('.graphiql-query-editor .CodeMirror') as { CodeMirror: { documentAST?: { loc?: { source: { body: string } } } | null } };
+        return editor.CodeMirror.documentAST?.loc?.source.body ?? null;
+      }),
+    )
+    .toBe(query);
   const before = await responseText(page);
   await page.click('.graphiql-execute-button');
   await expect.poll(() => responseText(page), { timeout: 15_000 }).not.toBe(before);
@@ -77,6 +86,51 @@ describe('GraphiQL at /graphiql', () => {
     expect(seen.outside()).toEqual([]);
     expect(problems).toEqual([]);
     await context.close();
+  }, 60_000);
+});
+
+describe('GraphiQL subscriptions', () => {
+  let server: TestServer;
+  let browser: TestBrowser;
+  beforeAll(async () => {
+    [server, browser] = await Promise.all([createTestServer({ store: 'memory' }), launchBrowser()]);
+  });
+  afterAll(async () => {
+    await browser?.close();
+    await server?.close();
+  });
+
+  it('go over graphql-transport-ws to the same /graphql, with the Headers tab as the connection_init payload', async () => {
+    const page = await browser.newPage();
+    // The WebSocket end stands in for the gateway's (the realtime tests test that one): it
+    // records what GraphiQL sends and answers as a graphql-transport-ws server would.
+    const received: { type: string; payload?: unknown; id?: string }[] = [];
+    const wsUrl = `${server.url.replace(/^http/, 'ws')}/graphql`;
+    await page.routeWebSocket(wsUrl, (ws) => {
+      ws.onMessage((raw) => {
+        const message = JSON.parse(String(raw)) as { type: string; id?: string; payload?: unknown };
+        received.push(message);
+        if (message.type === 'connection_init') ws.send(JSON.stringify({ type: 'connection_ack' }));
+        if (message.type === 'subscribe') {
+          ws.send(JSON.stringify({ id: message.id, type: 'next', payload: { data: { sessionEvents: { type: 'SESSION_REVOKED' } } } }));
+        }
+      });
+    });
+    await page.goto(`${server.url}/graphiql`);
+    await page.waitForSelector('.graphiql-container .graphiql-query-editor .CodeMirror', { timeout: 20_000 });
+    await page.getByRole('button', { name: 'Headers' }).click();
+    // The secondary editors: Variables, then Headers (shown now).
+    await page.waitForSelector('.graphiql-editor-tool .graphiql-editor:not(.hidden) .CodeMirror');
+    await page.evaluate(() => {
+      const editors = [...(document.querySelectorAll('.graphiql-editor-tool .CodeMirror') as Iterable<{ CodeMirror: { setValue(v: string): void } }>)];
+      editors[1]!.CodeMirror.setValue('{"authorization": "Bearer a.b.c"}');
+    });
+    const answer = await run(page, 'subscription { sessionEvents { type } }');
+    expect(answer).toEqual({ data: { sessionEvents: { type: 'SESSION_REVOKED' } } });
+    expect(received[0]).toEqual({ type: 'connection_init', payload: { authorization: 'Bearer a.b.c' } });
+    expect(received[1]).toMatchObject({ type: 'subscribe', payload: { query: 'subscription { sessionEvents { type } }' } });
+    await saveScreenshot(page, 'graphiql-subscription');
+    await page.context().close();
   }, 60_000);
 });
 

@@ -312,9 +312,9 @@ describe('users add (Redis)', () => {
 
     const user = await store.findUserByEmail('ada@example.com');
     expect(user).toMatchObject({ id, email: 'ada@example.com', roles: ['user'] });
-    expect(hashParameters(user!.passwordHash)?.algorithm).toBe('argon2id');
+    expect(hashParameters(user!.passwordHash!)?.algorithm).toBe('argon2id');
     const hasher = await PasswordHasher.create();
-    expect(await hasher.verify(user!.passwordHash, 'correct horse battery')).toBe(true);
+    expect(await hasher.verify(user!.passwordHash!, 'correct horse battery')).toBe(true);
     expect(Math.abs(user!.createdAt - Date.now())).toBeLessThan(60_000);
   });
 

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
+import { loadConfig } from '../../src/config.js';
 import { buildGateway } from '../helpers/builtGateway.js';
 import { TEST_REDIS_URL, uniquePrefix } from '../helpers/redis.js';
 import { createTestServer, LOGIN, uniqueEmail } from '../helpers/testServer.js';
@@ -138,6 +139,17 @@ describe('docker-compose.yml: gateway', () => {
     expect(test).toContain('/healthz');
     expect(test).toContain('readyz');
     expect(test).not.toMatch(/\bcurl\b|\bwget\b/); // neither is in the slim image
+  });
+
+  it('sends mail over SMTP to the relay service (mailpit, a mail catcher), and the settings load as production loads them', () => {
+    const resolved = Object.fromEntries(Object.entries(env).map(([k, v]) => [k, withDefaults(v)]));
+    const mail = loadConfig(resolved).mail;
+    expect(mail.transport).toEqual({ kind: 'smtp', smtp: { url: 'smtp://mailpit:1025', tls: 'off' } });
+    const relay = dict(services.mailpit, 'services.mailpit');
+    expect(String(relay.image)).toMatch(/^axllent\/mailpit:v\d/);
+    // Its web inbox only on this machine; SMTP only on the compose network.
+    expect((relay.ports as unknown[]).map(String)).toEqual(['127.0.0.1:8025:8025']);
+    for (const link of Object.values(mail.links)) expect(link).toContain('{token}');
   });
 
   it('starts once Redis is healthy, and restarts', () => {

@@ -168,8 +168,38 @@ describe('ContextTokenSigner', () => {
       fetch: async () => Response.json({ keys: keys.publicJwks() }),
     });
     expect(await verifier.verify({ [CONTEXT_HEADER]: token })).toEqual({
-      user: { id: 'user-1', roles: ['user', 'admin'], sessionId: 'session-1', scopes: ['user', 'admin', 'orders:read'] },
+      user: {
+        id: 'user-1',
+        roles: ['user', 'admin'],
+        sessionId: 'session-1',
+        scopes: ['user', 'admin', 'orders:read'],
+        authTime: null,
+        emailVerified: null,
+        amr: [],
+        acr: null,
+      },
     });
+  });
+
+  it("passes the access token's authentication claims on to the subgraph (auth_time, email_verified, amr, acr)", async () => {
+    const clock = new ManualClock(Date.now());
+    const keys = await testKeySet('EdDSA');
+    const authTime = Math.floor(clock.now() / 1000) - 42;
+    const signer = new ContextTokenSigner({ keys, issuer: ISSUER, clock });
+    const token = await signer.sign(subject(clock, { auth_time: authTime, email_verified: true, amr: ['pwd', 'otp', 'mfa'], acr: 'aal2' }), 'orders');
+    const verifier = createContextVerifier({
+      jwksUrl: 'https://auth.example.com/.well-known/jwks.json',
+      issuer: ISSUER,
+      audience: 'orders',
+      clock,
+      fetch: async () => Response.json({ keys: keys.publicJwks() }),
+    });
+    const { user } = await verifier.verify({ [CONTEXT_HEADER]: token });
+    expect(user).toMatchObject({ authTime, emailVerified: true, amr: ['pwd', 'otp', 'mfa'], acr: 'aal2' });
+    // A re-authentication (a new auth_time) is a new claim set: never the cached context of the old one.
+    const renewed = await signer.sign(subject(clock, { auth_time: authTime + 40, email_verified: true, amr: ['pwd'], acr: 'aal1' }), 'orders');
+    expect(renewed).not.toBe(token);
+    expect((await verifier.verify({ [CONTEXT_HEADER]: renewed })).user).toMatchObject({ authTime: authTime + 40, acr: 'aal1' });
   });
 
   it('signs what the subgraph package reads: the same header name and typ on both sides', () => {

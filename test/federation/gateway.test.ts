@@ -230,7 +230,7 @@ describe('the auth subgraph in gateway mode', () => {
   it('User is an entity other subgraphs extend, resolved only for the caller', async () => {
     const p = await signup(f.gateway);
     const sdl = await f.gateway.graphql('{ __type(name: "User") { fields { name } } }');
-    expect(sdl.data!.__type.fields.map((field: { name: string }) => field.name)).toEqual(['id', 'email', 'roles', 'createdAt', 'orders']);
+    expect(sdl.data!.__type.fields.map((field: { name: string }) => field.name)).toEqual(['id', 'email', 'roles', 'createdAt', 'emailVerified', 'disabled', 'hasPassword', 'orders']);
     // The gateway plans `me` from auth; a reference to another user's account resolves to FORBIDDEN.
     const { createAuthSubgraphSchema } = await import('../../src/federation/authSubgraph.js');
     const { graphql } = await import('graphql');

@@ -1,4 +1,5 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { readdirSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -124,15 +125,19 @@ describe('the tarballs', () => {
 
   it("the gateway holds its compiled code, GraphiQL's files, the SDL, README, LICENSE and package.json, and nothing else", () => {
     const files = paths(gatewayPack);
-    for (const needed of ['package.json', 'README.md', 'LICENSE', 'dist/main.js', 'dist/index.js', 'dist/index.d.ts', 'dist/cli/tessera.js', 'dist/subgraph/index.js', 'dist/subgraph/index.d.ts', 'schema/auth.graphql', 'schema/federation/auth-entity.graphql']) {
+    for (const needed of ['package.json', 'README.md', 'LICENSE', 'dist/main.js', 'dist/index.js', 'dist/index.d.ts', 'dist/cli/tessera.js', 'dist/subgraph/index.js', 'dist/subgraph/index.d.ts', 'schema/auth.graphql', 'schema/federation/auth-entity.graphql', 'dist/mail/templates/password_reset.txt', 'dist/mail/templates/password_reset.html']) {
       expect(files).toContain(needed);
     }
     // GraphiQL (/graphiql outside production) from the package's own files: no CDN.
     for (const needed of ['graphiql.min.js', 'graphiql.min.css', 'react.production.min.js', 'react-dom.production.min.js']) {
       expect(files).toContain(`dist/graphiql/${needed}`);
     }
-    const strays = files.filter((path) => !/^(package\.json|README\.md|LICENSE|dist\/.+\.(js|d\.ts)|dist\/graphiql\/[^/]+\.css|schema\/.+\.graphql)$/.test(path));
+    const strays = files.filter((path) => !/^(package\.json|README\.md|LICENSE|dist\/.+\.(js|d\.ts)|dist\/graphiql\/[^/]+\.css|dist\/mail\/templates\/[a-z_]+\.(txt|html)|schema\/.+\.graphql)$/.test(path));
     expect(strays).toEqual([]);
+    // The built-in mail templates, every one (src/mail/templates.ts reads them beside itself).
+    const templates = readdirSync(new URL('../../src/mail/templates/', import.meta.url)).map((file) => `dist/mail/templates/${file}`);
+    expect(templates.length).toBe(12);
+    for (const template of templates) expect(files).toContain(template);
     // No sources, tests, bench, examples, workspace packages, keys or secrets (dist/ is the compiled src/ alone).
     expect(files.filter((path) => /^(src|test|bench|examples|packages|secrets|\.tessera)\/|\.tessera\/|\.map$/.test(path))).toEqual([]);
     expect(files.filter((path) => path.startsWith('dist/') && !/\.d\.ts$/.test(path) && path.endsWith('.ts'))).toEqual([]);

@@ -10,6 +10,7 @@ import { ask, infoFields, startRedisCluster, type TestCluster } from '../helpers
 import type { RedisProcess } from '../helpers/redisProcess.js';
 import { bearer, createTestServer, LOGIN, REFRESH, signUp, type TestServer, uniqueEmail } from '../helpers/testServer.js';
 import { topologyStores } from '../helpers/topologyStores.js';
+import { accountContract } from '../store/accountContract.js';
 import { eventContract } from '../store/eventContract.js';
 import { rotation, sessionInput, storeContract, T0, LOGOUT, TEST_ORIGIN } from '../store/storeContract.js';
 import { auditLog, startGateway } from '../events/support.js';
@@ -59,6 +60,8 @@ afterAll(async () => {
 
 describe('RedisStore on a Redis Cluster', () => {
   storeContract({ store: () => store, peer: () => peer });
+  // The account steps stay in the user's slot; the email claim and the admin index are steps of their own.
+  accountContract({ store: () => store, peer: () => peer });
   eventContract({ store: () => store, fresh: (options) => clusterStore(uniquePrefix('cluster-events'), 0, options) });
 
   it("appends each user's events to the audit stream of the user's own slot, and reads them all as one log", async () => {
@@ -112,6 +115,8 @@ describe('RedisStore on a Redis Cluster', () => {
       passwordHash: '$argon2id$fake',
       roles: ['user'],
       createdAt: T0,
+      emailVerified: false,
+      disabled: false,
     }));
     for (const u of users) expect(await store.createUser(u, TEST_ORIGIN)).toBe('created');
     expect(await peer.getUsers([...users.map((u) => u.id), newId()])).toEqual([...users, null]);

@@ -70,7 +70,7 @@ describe('security events hold no secret', () => {
     const adminEmail = uniqueEmail();
     const hasher = await PasswordHasher.create();
     const passwordHash = await hasher.hash(PASSWORD);
-    await gateway.store.createUser({ id: newId(), email: adminEmail, passwordHash, roles: ['admin'], createdAt: Date.now() }, NO_ORIGIN);
+    await gateway.store.createUser({ id: newId(), email: adminEmail, passwordHash, roles: ['admin'], createdAt: Date.now(), emailVerified: false, disabled: false }, NO_ORIGIN);
     const admin = keep((await gateway.graphql(LOGIN, { email: adminEmail, password: PASSWORD })).data!.login);
     await gateway.graphql('mutation { revokeAllSessions }', {}, bearer(admin.accessToken));
 

@@ -28,6 +28,7 @@ async function everythingStored(): Promise<Buffer[]> {
       // Security events: every field of every entry.
       for (const [, fields] of await redis.xrangeBuffer(key, '-', '+')) values.push(...fields);
     } else if (type === 'list') values.push(...(await redis.lrangeBuffer(key, 0, -1)));
+    else if (type === 'zset') values.push(...(await redis.zrangeBuffer(key, 0, -1)));
     else throw new Error(`unexpected ${type} at ${key}`);
   }
   return values;

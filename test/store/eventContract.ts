@@ -21,7 +21,7 @@ const ORIGIN = { ipAddress: '203.0.113.7', userAgent: 'Events/1.0', requestId: '
 const LOGOUT = { origin: ORIGIN, cause: 'logout' as const };
 
 function userRecord(over: Partial<UserRecord> = {}): UserRecord {
-  return { id: newId(), email: `${newId().toLowerCase()}@example.com`, passwordHash: '$argon2id$fake', roles: ['user'], createdAt: T0, ...over };
+  return { id: newId(), email: `${newId().toLowerCase()}@example.com`, passwordHash: '$argon2id$fake', roles: ['user'], createdAt: T0, emailVerified: false, disabled: false, ...over };
 }
 
 /** Every event of the user's own stream, newest first, page by page. */

@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { decodeRecord, decodeSession, luaRecordCodec, SESSION_RECORD, structFormat } from '../../src/store/redisRecords.js';
+import { decodeRecord, decodeSession, luaRecordCodec, SESSION_RECORD, SESSION_RECORD_V1, structFormat } from '../../src/store/redisRecords.js';
 import { defineScript, luaName } from '../../src/store/redisScript.js';
 import { inspector } from '../helpers/redis.js';
 
@@ -56,8 +56,9 @@ describe('defineScript: keys and arguments declared once, by name', () => {
 
 describe('the session record: one field list, both sides derived from it', () => {
   it('keeps the layout stored sessions have (a change needs a new version)', () => {
-    expect(SESSION_RECORD.version).toBe(1);
-    expect(structFormat(SESSION_RECORD)).toBe('>Bi6i6i6i6I4Bc0Bc0Bc0Hc0Bc0');
+    expect(SESSION_RECORD.version).toBe(2);
+    expect(structFormat(SESSION_RECORD)).toBe('>Bi6i6i6i6I4Bc0Bc0Bc0Hc0Bc0i6Bc0Bc0');
+    expect(structFormat(SESSION_RECORD_V1)).toBe('>Bi6i6i6i6I4Bc0Bc0Bc0Hc0Bc0');
   });
 
   const values = {
@@ -71,6 +72,9 @@ describe('the session record: one field list, both sides derived from it', () =>
     sealedSuccessor: 'e'.repeat(60),
     userAgent: 'u'.repeat(300),
     ipAddress: '203.0.113.9',
+    authTime: 1_767_225_650_000,
+    amr: 'pwd,otp,mfa',
+    acr: 'aal2',
   };
   const luaTable = `{${Object.entries(values)
     .map(([name, value]) => `${name} = ${typeof value === 'number' ? value : `'${value}'`}`)
@@ -102,11 +106,33 @@ return {s.createdAt, s.generation, s.sealedSuccessor, s.ipAddress}`;
 
     const packed = (await evalBuffer(`${luaRecordCodec('session', SESSION_RECORD)}\nreturn pack_session(${luaTable})`, 0)) as Buffer;
     const other = Buffer.from(packed);
-    other[0] = 2;
-    expect(() => decodeRecord(SESSION_RECORD, other)).toThrow(/version 2/);
+    other[0] = 3;
+    expect(() => decodeRecord(SESSION_RECORD, other)).toThrow(/version 3/);
     await expect(
       evalBuffer(`${luaRecordCodec('session', SESSION_RECORD)}\nreturn unpack_session(ARGV[1])`, 0, other),
     ).rejects.toThrow(/TESSERA_RECORD/);
     expect(() => decodeRecord(SESSION_RECORD, packed.subarray(0, packed.length - 1))).toThrow();
+  });
+
+  it('a version 1 record (before auth_time, amr, acr) is read on both sides as a password sign-in at its creation', async () => {
+    const v1Table = `{${Object.entries(values)
+      .filter(([name]) => SESSION_RECORD_V1.fields.some(([field]) => field === name))
+      .map(([name, value]) => `${name} = ${typeof value === 'number' ? value : `'${value}'`}`)
+      .join(', ')}}`;
+    const v1 = (await evalBuffer(`${luaRecordCodec('old', SESSION_RECORD_V1)}\nreturn pack_old(${v1Table})`, 0)) as Buffer;
+    expect(v1[0]).toBe(1);
+    expect(decodeSession('user-1', 'session-1', v1).session).toMatchObject({
+      createdAt: values.createdAt,
+      generation: 7,
+      authTime: values.createdAt,
+      amr: ['pwd'],
+      acr: 'aal1',
+    });
+    const upgraded = `${luaRecordCodec('session', SESSION_RECORD)}
+local s = unpack_session(ARGV[1])
+local again = unpack_session(pack_session(s))
+return {s.authTime, s.amr, s.acr, s.generation, string.byte(pack_session(s), 1), again.ipAddress}`;
+    const reply = ((await evalBuffer(upgraded, 0, v1)) as unknown[]).map((v) => (Buffer.isBuffer(v) ? v.toString() : v));
+    expect(reply).toEqual([values.createdAt, 'pwd', 'aal1', 7, 2, values.ipAddress]);
   });
 });

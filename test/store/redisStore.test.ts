@@ -6,6 +6,7 @@ import { decodeSession } from '../../src/store/redisRecords.js';
 import { RedisStore } from '../../src/store/redisStore.js';
 import { createRedisClient } from '../../src/store/redisConnection.js';
 import { createRedisStore, deleteKeys, inspector, TEST_REDIS_URL, uniquePrefix } from '../helpers/redis.js';
+import { accountContract, userRecord } from './accountContract.js';
 import { eventContract } from './eventContract.js';
 import { rotation, sessionInput, storeContract, T0, LOGOUT, ALL, TEST_ORIGIN } from './storeContract.js';
 
@@ -44,6 +45,26 @@ afterAll(async () => {
 
 describe('RedisStore', () => {
   storeContract({ store: () => store, peer: () => peer });
+  accountContract({ store: () => store, peer: () => peer });
+
+  describe('deleting a user, key by key', () => {
+    it('leaves no key of the user under the prefix: every key before and after, only the audit stream keeps the deletion', async () => {
+      const user = userRecord();
+      await store.createUser(user, TEST_ORIGIN);
+      for (let i = 0; i < 3; i++) await store.createSession(sessionInput({ userId: user.id }));
+      await store.appendEvent({ type: 'login.failed', time: T0, userId: user.id, sessionId: null, origin: TEST_ORIGIN, details: {} });
+      const mineBefore = (await redis.keys(`${prefix}*`)).filter((key) => key.includes(user.id) || key === keys.email(user.email));
+      // The record, its event list, three sessions and the email's claim.
+      expect(mineBefore.sort()).toEqual(
+        [keys.user(user.id), keys.userEvents(user.id), keys.email(user.email), ...(await store.listSessions(user.id, T0 + 1)).map((s) => keys.session(user.id, s.id))].sort(),
+      );
+      expect(await redis.zscore(keys.usersByEmail(), `${user.email}\u0000${user.id}`)).toBe('0');
+      await store.deleteUser(user.id, T0 + 1, TEST_ORIGIN);
+      const mineAfter = (await redis.keys(`${prefix}*`)).filter((key) => key.includes(user.id) || key.includes(user.email));
+      expect(mineAfter).toEqual([]);
+      expect(await redis.zscore(keys.usersByEmail(), `${user.email}\u0000${user.id}`)).toBeNull();
+    });
+  });
   eventContract({ store: () => store, fresh: freshStore });
 
   describe('what Redis holds', () => {
@@ -92,10 +113,13 @@ describe('RedisStore', () => {
         userAgent,
         ipAddress: '2001:db8::7',
         generation: 0,
+        authTime: T0,
+        amr: ['pwd'],
+        acr: 'aal1',
       });
-      // The hash as its 32 bytes, the User-Agent compressed: the whole record is under 100 bytes.
+      // The hash as its 32 bytes, the User-Agent compressed: the whole record (with auth_time, amr and acr) is under 110 bytes.
       expect(record.includes(Buffer.from(hash, 'base64url'))).toBe(true);
-      expect(record.length).toBeLessThan(100);
+      expect(record.length).toBeLessThan(110);
     });
 
     it("keeps a user's keys in one cluster slot", async () => {
@@ -150,7 +174,7 @@ describe('RedisStore', () => {
     });
 
     it("revoking all of a user's sessions removes them and the index, and leaves the user's record", async () => {
-      const user = { id: sessionInput().userId, email: `${randomBytes(4).toString('hex')}@example.com`, passwordHash: 'h', roles: ['user'], createdAt: T0 };
+      const user = { id: sessionInput().userId, email: `${randomBytes(4).toString('hex')}@example.com`, passwordHash: 'h', roles: ['user'], createdAt: T0, emailVerified: false, disabled: false };
       await store.createUser(user, TEST_ORIGIN);
       const a = sessionInput({ userId: user.id });
       const b = sessionInput({ userId: user.id });

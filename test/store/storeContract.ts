@@ -28,6 +28,7 @@ export function sessionInput(over: Partial<CreateSessionInput> = {}): CreateSess
     idleTtlMs: 30 * DAY,
     absoluteTtlMs: 90 * DAY,
     userAgent: 'vitest',
+    auth: { authTime: T0, amr: ['pwd'], acr: 'aal1' },
     ipAddress: '127.0.0.1',
     maxSessions: 100,
     origin: TEST_ORIGIN,
@@ -57,6 +58,7 @@ export function storeContract(h: StoreHarness): void {
       const input = sessionInput();
       const created = await h.store().createSession(input);
       expect(created).toMatchObject({ id: input.sessionId, userId: input.userId, generation: 0, createdAt: T0 });
+      expect(created).toMatchObject({ authTime: T0, amr: ['pwd'], acr: 'aal1' });
       expect(created.expiresAt).toBe(T0 + 30 * DAY);
       const [read] = await h.store().getSessions([input], T0 + 1);
       expect(read).toEqual(created);
@@ -85,7 +87,7 @@ export function storeContract(h: StoreHarness): void {
     });
 
     it("a rotation and a grace answer carry the user's record, read in the same step", async () => {
-      const user = { id: newId(), email: `${newId().toLowerCase()}@example.com`, passwordHash: 'h', roles: ['user'], createdAt: T0 };
+      const user = { id: newId(), email: `${newId().toLowerCase()}@example.com`, passwordHash: 'h', roles: ['user'], createdAt: T0, emailVerified: false, disabled: false };
       await h.store().createUser(user, TEST_ORIGIN);
       const input = sessionInput({ userId: user.id });
       await h.store().createSession(input);
@@ -304,6 +306,8 @@ export function storeContract(h: StoreHarness): void {
       passwordHash: '$argon2id$fake',
       roles: ['user', 'admin'],
       createdAt: T0,
+      emailVerified: false,
+      disabled: false,
     });
 
     it('creates a user, finds it by email and by id', async () => {

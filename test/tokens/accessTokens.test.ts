@@ -54,6 +54,28 @@ describe('AccessTokenService.issue', () => {
     expect(issued).toMatchObject({ expiresAt: (iat + 900) * 1000, expiresIn: 900 });
   });
 
+  it('carries how the user authenticated (auth_time in seconds, email_verified, amr, acr) and hands it back verified', async () => {
+    const clock = new ManualClock(Date.UTC(2026, 2, 1, 12, 0, 0, 500));
+    const { keys } = await setup();
+    const service = makeService(keys, clock);
+    const authTime = clock.now() - 90_500;
+    const { token } = await service.issue({ ...ISSUE, authTime, emailVerified: true, amr: ['pwd', 'otp', 'mfa'], acr: 'aal2' });
+    const claims = { auth_time: Math.floor(authTime / 1000), email_verified: true, amr: ['pwd', 'otp', 'mfa'], acr: 'aal2' };
+    expect(decodeJwt(token)).toMatchObject(claims);
+    const verified = await service.verify(token);
+    expect(verified.ok && verified.claims).toMatchObject(claims);
+  });
+
+  it('a token issued before the authentication claims existed (none of them) still verifies until it expires', async () => {
+    const { service } = await setup();
+    const { token } = await service.issue(ISSUE);
+    const payload = decodeJwt(token);
+    for (const claim of ['auth_time', 'email_verified', 'amr', 'acr']) expect(payload).not.toHaveProperty(claim);
+    const verified = await service.verify(token);
+    expect(verified.ok).toBe(true);
+    expect(verified.ok && verified.claims.auth_time).toBeUndefined();
+  });
+
   it('defaults scope to the roles, space-separated', async () => {
     const { service } = await setup();
     const { token } = await service.issue(ISSUE);

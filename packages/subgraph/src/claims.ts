@@ -15,8 +15,20 @@
  * share one definition.
  */
 
-/** What a claim must hold: a non-empty string (`id`), any string, an array of strings; `optional id`: an id when present. */
-export type ClaimKind = 'id' | 'string' | 'strings' | 'optional id';
+/**
+ * What a claim must hold: a non-empty string (`id`), any string, an array of strings; the
+ * `optional` kinds: that when present (claims added later, so tokens issued before them stay
+ * valid until they expire): an id, a non-empty string, strings, a whole number of seconds
+ * (`auth_time`), a boolean (`email_verified`).
+ */
+export type ClaimKind =
+  | 'id'
+  | 'string'
+  | 'strings'
+  | 'optional id'
+  | 'optional strings'
+  | 'optional seconds'
+  | 'optional boolean';
 
 /** One token type's header `typ`, size bound and claims. */
 export interface ClaimSetSpec {
@@ -68,7 +80,7 @@ export function validateClaimSet<C extends RegisteredClaims>(
   const { issuer, audience, nowSec: now, clockToleranceSec: tolerance } = options;
   for (const claim of REGISTERED) if (!Object.hasOwn(payload, claim)) return INVALID;
   for (const [claim, kind] of Object.entries(spec.claims)) {
-    if (kind !== 'optional id' && !Object.hasOwn(payload, claim)) return INVALID;
+    if (!isOptional(kind) && !Object.hasOwn(payload, claim)) return INVALID;
   }
   const { iss, aud, iat, nbf, exp } = payload;
   if (iss !== issuer) return INVALID;
@@ -82,7 +94,7 @@ export function validateClaimSet<C extends RegisteredClaims>(
   const claims: Record<string, unknown> = { iss, aud, iat, exp };
   for (const [claim, kind] of Object.entries(spec.claims)) {
     const value = payload[claim];
-    if (kind === 'optional id' && value === undefined) continue;
+    if (isOptional(kind) && value === undefined) continue;
     if (!holds(kind, value)) return INVALID;
     claims[claim] = Array.isArray(value) ? [...value] : value;
   }
@@ -111,6 +123,10 @@ export function timeVerdict(spec: ClaimSetSpec, times: TokenTimes, nowSec: numbe
   return 'ok';
 }
 
+function isOptional(kind: ClaimKind): boolean {
+  return kind.startsWith('optional ');
+}
+
 function holds(kind: ClaimKind, value: unknown): boolean {
   switch (kind) {
     case 'id':
@@ -119,7 +135,12 @@ function holds(kind: ClaimKind, value: unknown): boolean {
     case 'string':
       return typeof value === 'string';
     case 'strings':
+    case 'optional strings':
       return Array.isArray(value) && value.every((item) => typeof item === 'string');
+    case 'optional seconds':
+      return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
+    case 'optional boolean':
+      return typeof value === 'boolean';
   }
 }
 
@@ -152,6 +173,28 @@ export function parseJsonObject(bytes: Uint8Array): Record<string, unknown> | nu
   }
 }
 
+/**
+ * How and when the user proved who they are (docs/contract.md sections 7 and 8), carried by access
+ * and context tokens alike: `auth_time` (seconds), `email_verified`, `amr` (RFC 8176 values) and
+ * `acr` (`aal1`, `aal2`). Optional: tokens issued before they were added stay valid until they
+ * expire (a token without `auth_time` is simply never fresh).
+ */
+export const AUTHENTICATION_CLAIMS = {
+  auth_time: 'optional seconds',
+  email_verified: 'optional boolean',
+  amr: 'optional strings',
+  acr: 'optional id',
+} as const satisfies Readonly<Record<string, ClaimKind>>;
+
+/** The authentication claims as a validated token has them (each absent from older tokens). */
+export interface AuthenticationClaims {
+  /** Seconds since the epoch: the last time the user proved a credential in the session. */
+  auth_time?: number;
+  email_verified?: boolean;
+  amr?: string[];
+  acr?: string;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Context tokens (docs/contract.md section 6): the gateway signs them, this package verifies them.
 
@@ -167,6 +210,12 @@ export const CONTEXT_TOKEN_CLAIMS: ClaimSetSpec = {
   typ: CONTEXT_TOKEN_TYP,
   // Far above any context token; refuses huge inputs before any parsing.
   maxTokenLength: 8192,
-  claims: { sub: 'id', sid: 'id', roles: 'strings', scope: 'string' },
+  claims: {
+    sub: 'id',
+    sid: 'id',
+    roles: 'strings',
+    scope: 'string',
+    ...AUTHENTICATION_CLAIMS,
+  },
   maxAgeSec: MAX_CONTEXT_TTL_MS / 1000,
 };

@@ -8,6 +8,7 @@ import {
   type FlattenedJWSInput,
 } from 'jose';
 import {
+  type AuthenticationClaims,
   CONTEXT_TOKEN_CLAIMS,
   hasTyp,
   parseJsonObject,
@@ -27,8 +28,8 @@ export { CONTEXT_HEADER, CONTEXT_TOKEN_TYP, MAX_CONTEXT_TTL_MS } from './claims.
 /** The algorithms the gateway signs with, and the only ones accepted. */
 const SIGNING_ALGORITHMS = ['EdDSA', 'ES256'];
 
-/** What a verified context token says. */
-export interface ContextClaims {
+/** What a verified context token says (the authentication claims absent from tokens of gateways before them). */
+export interface ContextClaims extends AuthenticationClaims {
   sub: string;
   sid: string;
   roles: string[];
@@ -108,6 +109,20 @@ export async function verifyContextToken(token: string, options: VerifyContextOp
     clockToleranceSec: options.clockToleranceSec,
   });
   if (!checked.ok) return checked;
-  const { sub, sid, roles, scope, iat, exp } = checked.claims;
-  return { ok: true, claims: { sub, sid, roles, scope, iat, exp } };
+  const { sub, sid, roles, scope, iat, exp, auth_time, email_verified, amr, acr } = checked.claims;
+  return {
+    ok: true,
+    claims: {
+      sub,
+      sid,
+      roles,
+      scope,
+      iat,
+      exp,
+      ...(auth_time !== undefined ? { auth_time } : {}),
+      ...(email_verified !== undefined ? { email_verified } : {}),
+      ...(amr !== undefined ? { amr } : {}),
+      ...(acr !== undefined ? { acr } : {}),
+    },
+  };
 }

@@ -61,6 +61,17 @@ export interface SubgraphUser {
   sessionId: string;
   /** The access token's scopes (its space-separated `scope` claim, split). */
   scopes: string[];
+  /**
+   * Epoch seconds: the last time the user proved a credential in this session (`auth_time`);
+   * null from a gateway that does not send it.
+   */
+  authTime: number | null;
+  /** Whether the user's email address is verified (`email_verified`); null when not sent. */
+  emailVerified: boolean | null;
+  /** RFC 8176 authentication methods of the session (`amr`, e.g. `["pwd"]`); empty when not sent. */
+  amr: string[];
+  /** Authentication assurance level (`acr`: `aal1`, `aal2`); null when not sent. */
+  acr: string | null;
 }
 
 /** The result of {@link ContextVerifier.verify}: `user` is null for an anonymous request. */
@@ -179,12 +190,16 @@ export function createContextVerifier(options: ContextVerifierOptions): ContextV
       clockToleranceSec: tolerance,
     });
     if (result.ok) {
-      const { sub, sid, roles, scope, iat, exp } = result.claims;
+      const { sub, sid, roles, scope, iat, exp, auth_time, email_verified, amr, acr } = result.claims;
       const user: SubgraphUser = Object.freeze({
         id: sub,
         roles: Object.freeze(roles) as string[],
         sessionId: sid,
         scopes: Object.freeze(scope.split(' ').filter(Boolean)) as string[],
+        authTime: auth_time ?? null,
+        emailVerified: email_verified ?? null,
+        amr: Object.freeze([...(amr ?? [])]) as string[],
+        acr: acr ?? null,
       });
       cache.set(value, user, { iat, exp }, now);
       return { user };

@@ -54,6 +54,10 @@ interface Subject {
   sid: string;
   roles: string[];
   scope: string;
+  auth_time?: unknown;
+  email_verified?: unknown;
+  amr?: unknown;
+  acr?: unknown;
 }
 
 const USER: Subject = { sub: 'user-1', sid: 'session-1', roles: ['user'], scope: 'user orders:read' };
@@ -105,8 +109,32 @@ describe('createContextVerifier', () => {
   it('a genuine context gives the user: id, roles, sessionId (and scopes)', async () => {
     const token = await sign();
     expect(await verifier().verify({ [CONTEXT_HEADER]: token })).toEqual({
-      user: { id: 'user-1', roles: ['user'], sessionId: 'session-1', scopes: ['user', 'orders:read'] },
+      user: {
+        id: 'user-1',
+        roles: ['user'],
+        sessionId: 'session-1',
+        scopes: ['user', 'orders:read'],
+        // A context without the authentication claims (as from a gateway before them).
+        authTime: null,
+        emailVerified: null,
+        amr: [],
+        acr: null,
+      },
     });
+  });
+
+  it('passes on how the user authenticated: auth_time, email_verified, amr, acr', async () => {
+    const authTime = Math.floor(Date.now() / 1000) - 30;
+    const token = await sign({ subject: { auth_time: authTime, email_verified: true, amr: ['pwd', 'otp', 'mfa'], acr: 'aal2' } });
+    const { user } = await verifier().verify({ [CONTEXT_HEADER]: token });
+    expect(user).toMatchObject({ id: 'user-1', authTime, emailVerified: true, amr: ['pwd', 'otp', 'mfa'], acr: 'aal2' });
+  });
+
+  it('refuses authentication claims of the wrong type (the one validator checks them)', async () => {
+    for (const subject of [{ auth_time: '12' }, { auth_time: 1.5 }, { email_verified: 'yes' }, { amr: 'pwd' }, { amr: [1] }, { acr: '' }, { acr: 2 }]) {
+      const error = await refusal(verifier().verify({ [CONTEXT_HEADER]: await sign({ subject }) }));
+      expect(error.extensions, JSON.stringify(subject)).toEqual({ code: 'UNAUTHENTICATED', reason: 'TOKEN_INVALID' });
+    }
   });
 
   it('verifies ES256 as well as EdDSA', async () => {
@@ -219,7 +247,7 @@ describe('the cache of verified context tokens', () => {
     expect(v.cachedTokens).toBe(1);
     const second = await v.verify({ [CONTEXT_HEADER]: token });
     expect(second.user).toBe(first.user); // the very object verified the first time
-    expect(second.user).toEqual({ id: 'user-1', roles: ['user'], sessionId: 'session-1', scopes: ['user', 'orders:read'] });
+    expect(second.user).toMatchObject({ id: 'user-1', roles: ['user'], sessionId: 'session-1', scopes: ['user', 'orders:read'] });
     expect(Object.isFrozen(second.user)).toBe(true);
   });
 

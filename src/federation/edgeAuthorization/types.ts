@@ -34,8 +34,8 @@ export interface Denial {
   path: string[];
   code: DenialCode;
   message: string;
-  /** UNAUTHENTICATED only: the contract's `extensions.reason`. */
-  reason?: TokenRejection;
+  /** The contract's `extensions.reason`: why there is no caller (UNAUTHENTICATED), or EMAIL_NOT_VERIFIED (FORBIDDEN). */
+  reason?: TokenRejection | 'EMAIL_NOT_VERIFIED';
   /** The denied field's schema coordinate, `Type.field`. */
   coordinate: string;
   /**
