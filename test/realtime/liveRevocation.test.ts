@@ -85,6 +85,25 @@ describe('session events across instances (one Redis)', () => {
   });
 });
 
+describe('account changes (section 7) reach the sockets', () => {
+  it.each(['memory', 'redis'] as const)('%s: changePassword sends PASSWORD_CHANGED here and closes the other sessions 4403; deleteAccount closes 4403', async (store) => {
+    const s = track(await createTestServer({ store }));
+    const me = await signUp(s);
+    const other = (await s.graphql(LOGIN, { email: me.user.email, password: TEST_PASSWORD })).data!.login;
+    const mine = await listening(s, me.accessToken);
+    const theirs = await listening(s, other.accessToken);
+    const changed = await s.graphql('mutation($p: String!) { changePassword(newPassword: $p) }', { p: 'a brand new passphrase' }, bearer(me.accessToken));
+    expect(changed.data).toEqual({ changePassword: true });
+    expect((await mine.event('s')).data.sessionEvents).toMatchObject({ type: 'PASSWORD_CHANGED', ipAddress: '127.0.0.1' });
+    expect((await theirs.event('s')).data.sessionEvents.type).toBe('SESSION_REVOKED');
+    expect((await theirs.closed).code).toBe(4403);
+
+    const deleted = await s.graphql('mutation { deleteAccount }', {}, bearer(me.accessToken));
+    expect(deleted.data).toEqual({ deleteAccount: true });
+    expect((await mine.closed).code).toBe(4403);
+  });
+});
+
 describe('expiry and renewal (injected clock)', () => {
   it.each(['memory', 'redis'] as const)('%s: ACCESS_TOKEN_EXPIRING 60 s before exp, close 4401 at exp + CLOCK_TOLERANCE unless renewed', async (store) => {
     const clock = new ManualClock(Date.now());
