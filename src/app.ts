@@ -10,6 +10,8 @@ import { type Clock, systemClock } from './clock.js';
 import type { Config, FederationSource } from './config.js';
 import { auditLogger } from './events/auditLog.js';
 import { SecurityEventService } from './events/eventService.js';
+import { FactorService } from './factors/factorService.js';
+import { MfaGate } from './factors/mfaGate.js';
 import { DEFAULT_WEBHOOK_TIMINGS, WebhookDelivery, type WebhookTimings } from './events/webhookDelivery.js';
 import { WebhookSender } from './events/webhookSender.js';
 import { createApolloServer } from './graphql/apolloServer.js';
@@ -20,6 +22,8 @@ import { WsOperations } from './graphql/wsOperations.js';
 import { originPolicy } from './http/cors.js';
 import { loadGraphiQL } from './http/graphiql.js';
 import { createHttpServer } from './http/httpServer.js';
+import { IdentityService } from './identity/identityService.js';
+import type { ProviderClient } from './identity/providers.js';
 import type { Logger } from './logger.js';
 import { createMailer } from './mail/mailer.js';
 import type { Mailer } from './mail/types.js';
@@ -53,6 +57,8 @@ export interface AppDeps {
   webhookTimings?: Partial<WebhookTimings>;
   /** AUDIT_WEBHOOK_URL: the backoff's jitter source, in [0, 1). */
   webhookRandom?: () => number;
+  /** IDENTITY_PROVIDERS_FILE: provider clients of the test's own instead of those of the file. */
+  identityProviders?: ProviderClient[];
   /** A mailer other than the one of config.mail (tests: short retry timings, a transport of their own). */
   mailer?: Mailer;
 }
@@ -198,7 +204,34 @@ export async function createApp(deps: AppDeps): Promise<App> {
       defaultRoles: ['user'],
     },
     metrics,
+    secondFactor: new MfaGate(store, clock),
   });
+  const issuerHost = new URL(config.issuer).host;
+  const factors = new FactorService({
+    store,
+    clock,
+    auth,
+    throttle,
+    rp: { id: config.factors.rpId, name: issuerHost, origins: config.factors.origins },
+    totpIssuer: issuerHost,
+    metrics,
+  });
+  const identity =
+    config.identity.providers.length > 0 || deps.identityProviders
+      ? new IdentityService({
+          store,
+          clock,
+          settings: config.identity,
+          issuer: config.issuer,
+          sessions: auth,
+          signupEnabled: config.signupEnabled,
+          defaultRoles: ['user'],
+          logger,
+          revocations,
+          metrics,
+          ...(deps.identityProviders ? { providers: deps.identityProviders } : {}),
+        })
+      : null;
   const freshAuth = new FreshAuthRule(config.accounts.freshAuthMaxAgeMs, clock);
   accounts = new AccountService({
     store,
@@ -237,6 +270,8 @@ export async function createApp(deps: AppDeps): Promise<App> {
     auth,
     metrics,
     events: new SecurityEventService(store),
+    factors,
+    identity,
     freshAuth,
     accounts,
     admin,
@@ -271,6 +306,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
     origins,
     graphiql: config.production ? null : loadGraphiQL(),
     logger,
+    identity,
   });
   observed.server(server);
 

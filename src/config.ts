@@ -2,6 +2,8 @@ import { isIP } from 'node:net';
 import path from 'node:path';
 import { parseDuration } from './duration.js';
 import { ConfigError } from './errors.js';
+import { type FactorSettings, readFactorSettings } from './factors/settings.js';
+import { type IdentitySettings, readIdentitySettings } from './identity/settings.js';
 import { isWebhookSecret } from './events/webhookSender.js';
 import { type MailSettings, readMailSettings } from './mail/settings.js';
 
@@ -55,6 +57,10 @@ export interface Config {
   observability: ObservabilityConfig;
   /** Security events: how much the audit log keeps, and where it is delivered (docs/contract.md section 10). */
   audit: AuditSettings;
+  /** Second factors: the passkeys' relying party (docs/contract.md section 8). */
+  factors: FactorSettings;
+  /** Sign-in with other identity providers (docs/contract.md section 9). */
+  identity: IdentitySettings;
   /** Accounts: recovery, verification, fresh authentication (docs/contract.md section 7). */
   accounts: AccountSettings;
   /** Mail: transport, sender, templates and links (docs/contract.md section 7; src/mail/settings.ts). */
@@ -245,9 +251,11 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): Config {
     redisMinReplicasAck: readWholeNumber(env, 'REDIS_MIN_REPLICAS_ACK', 0, 0),
     observability: readObservability(env, host),
     audit: readAuditSettings(env),
+    identity: readIdentitySettings(env, cwd, production, readDuration(env, 'IDENTITY_PROVIDER_TIMEOUT', '10s', '1s', '60s')),
     accounts: readAccountSettings(env),
     mail: readMailSettings(env, production, issuer, cwd),
     corsOrigins: readCorsOrigins(env),
+    factors: readFactorSettings(env, issuer),
     realtime: readRealtimeSettings(env),
   };
 }

@@ -19,9 +19,26 @@ export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 export type TokenRejection = 'TOKEN_MISSING' | 'TOKEN_EXPIRED' | 'TOKEN_INVALID' | 'SESSION_REVOKED';
 /** Why a refresh failed. */
 export type RefreshRejection = 'REFRESH_TOKEN_INVALID' | 'REFRESH_TOKEN_EXPIRED' | 'REFRESH_TOKEN_REUSED';
-export type AuthReason = 'INVALID_CREDENTIALS' | TokenRejection | RefreshRejection;
+/** Why a second factor (docs/contract.md section 8) did not let the caller in. */
+export type FactorReason =
+  | 'MFA_REQUIRED'
+  | 'MFA_TOKEN_INVALID'
+  | 'MFA_CODE_INVALID'
+  | 'MFA_CODE_MALFORMED'
+  | 'PASSKEY_INVALID'
+  | 'PASSKEY_RESPONSE_MALFORMED'
+  | 'FACTOR_NOT_FOUND';
+/** A login code of a provider sign-in (exchangeLoginCode) that is unknown, spent, expired or forged. */
+export type LoginCodeRejection = 'LOGIN_CODE_INVALID';
+export type AuthReason = 'INVALID_CREDENTIALS' | TokenRejection | RefreshRejection | FactorReason | LoginCodeRejection;
 /** Why a signed-in caller (or a disabled account's correct password) is refused: FORBIDDEN's reasons. */
-export type ForbiddenReason = 'ACCOUNT_DISABLED' | 'STEP_UP_REQUIRED' | 'EMAIL_NOT_VERIFIED' | 'FEATURE_DISABLED';
+export type ForbiddenReason =
+  | 'ACCOUNT_DISABLED'
+  | 'STEP_UP_REQUIRED'
+  | 'EMAIL_NOT_VERIFIED'
+  | 'FEATURE_DISABLED'
+  /** unlinkIdentity of the account's only way to sign in. */
+  | 'LAST_SIGN_IN_METHOD';
 /** Why input was refused with a reason (BAD_USER_INPUT). */
 export type InputReason = 'TOKEN_INVALID_OR_EXPIRED';
 export type ErrorReason = AuthReason | ForbiddenReason | InputReason;
@@ -35,7 +52,20 @@ const MESSAGES: Record<AuthReason, string> = {
   REFRESH_TOKEN_INVALID: 'The refresh token is not valid.',
   REFRESH_TOKEN_EXPIRED: 'The refresh token has expired.',
   REFRESH_TOKEN_REUSED: 'The refresh token was already used; the session has been ended.',
+  MFA_REQUIRED: 'A second factor is required to sign in.',
+  MFA_TOKEN_INVALID: 'The MFA token is not valid or has expired; sign in again.',
+  MFA_CODE_INVALID: 'The code is not valid.',
+  MFA_CODE_MALFORMED: 'The code must be six digits (an authenticator app) or a recovery code.',
+  PASSKEY_INVALID: 'The passkey could not be verified.',
+  PASSKEY_RESPONSE_MALFORMED: 'The WebAuthn response is not well formed.',
+  FACTOR_NOT_FOUND: 'No such factor (an enrolment expires after 15 minutes).',
+  LOGIN_CODE_INVALID: 'The login code is not valid, has expired or was already used.',
 };
+
+/** A domain error with one of the reasons above and its message (plus extra fields). */
+export function withReason(code: ErrorCode, reason: AuthReason, extra?: Readonly<Record<string, unknown>>): TesseraError {
+  return new TesseraError(code, MESSAGES[reason], { reason, ...(extra ? { extra } : {}) });
+}
 
 export interface TesseraErrorOptions {
   /** `extensions.reason`. */
@@ -80,6 +110,7 @@ const FORBIDDEN_MESSAGES: Record<ForbiddenReason, string> = {
   STEP_UP_REQUIRED: 'Sign in again to do this.',
   EMAIL_NOT_VERIFIED: 'Verify your email address first.',
   FEATURE_DISABLED: 'This feature is not available.',
+  LAST_SIGN_IN_METHOD: 'This is the account’s last way to sign in: set a password or link another identity first.',
 };
 
 /** FORBIDDEN with a reason (and extra fields, e.g. `maxAge` for STEP_UP_REQUIRED). */

@@ -109,6 +109,7 @@ describe('loadConfig defaults', () => {
         passwordResetMaxRequestsPerAddress: 30,
         notifyNewSignIn: false,
       },
+      identity: { providers: [], redirectUris: [], providerTimeoutMs: 10_000 },
       mail: {
         transport: { kind: 'log' },
         from: '"Tessera" <no-reply@localhost>',
@@ -123,6 +124,7 @@ describe('loadConfig defaults', () => {
         sendTimeoutMs: 10_000,
       },
       corsOrigins: [],
+      factors: { rpId: 'localhost', origins: ['http://localhost:4000'] },
       realtime: { initTimeoutMs: 5_000, maxSubscriptions: 20, subgraphWsUrls: {} },
     });
   });

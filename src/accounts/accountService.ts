@@ -163,16 +163,33 @@ export class AccountService {
     return user;
   }
 
-  /** The caller's password again: same session, a new auth_time (amr pwd, acr aal1), a new token pair. */
-  async reauthenticate(caller: AccountCaller, password: string, client: ClientInfo): Promise<IssuedSession> {
+  /**
+   * `reauthenticate(password, code, passkeyResponse)`: the caller's password and/or a second
+   * factor again (`proveFactor`, from src/factors/), in the same session: a new auth_time, and a
+   * new token pair. amr is what was proven (`pwd`, `otp`, `hwk`/`swk`); two of them add `mfa` and
+   * acr `aal2`, else `aal1`. The password is checked first, so a wrong one spends no code.
+   */
+  async reauthenticate(
+    caller: AccountCaller,
+    password: string | null,
+    client: ClientInfo,
+    proveFactor: (client: ClientInfo) => Promise<string[]> = async () => [],
+  ): Promise<IssuedSession> {
     const { passwords, throttle, auth } = this.deps;
-    if (passwordBytes(password) > PASSWORD_MAX_BYTES) throw badUserInput(`The password must be at most ${PASSWORD_MAX_BYTES} bytes long.`);
+    if (password !== null && passwordBytes(password) > PASSWORD_MAX_BYTES) throw badUserInput(`The password must be at most ${PASSWORD_MAX_BYTES} bytes long.`);
     const user = await this.loadUser(caller.id);
-    const limit = await throttle.beginAttempt(user.email, client.ipAddress);
-    if (limit) throw rateLimited(limit.retryAfterSeconds);
-    if (!(await passwords.verify(user.passwordHash, password))) throw unauthenticated('INVALID_CREDENTIALS');
-    await throttle.recordSuccess(user.email, client.ipAddress);
-    return auth.reauthenticate(user, caller.sessionId, PASSWORD_AUTH);
+    const amr: string[] = [];
+    if (password !== null) {
+      const limit = await throttle.beginAttempt(user.email, client.ipAddress);
+      if (limit) throw rateLimited(limit.retryAfterSeconds);
+      if (!(await passwords.verify(user.passwordHash, password))) throw unauthenticated('INVALID_CREDENTIALS');
+      amr.push('pwd');
+    }
+    amr.push(...(await proveFactor(client)));
+    if (amr.length === 0) throw badUserInput('reauthenticate needs a password, a code or a passkey response.');
+    if (password !== null) await throttle.recordSuccess(user.email, client.ipAddress);
+    const authentication = amr.length >= 2 ? { amr: [...amr, 'mfa'], acr: 'aal2' as const } : { amr, acr: 'aal1' as const };
+    return auth.reauthenticate(user, caller.sessionId, amr.length === 1 && amr[0] === 'pwd' ? PASSWORD_AUTH : authentication);
   }
 
   /** Fresh auth; signup's rules; every other session ends; a `password_changed` notice. */

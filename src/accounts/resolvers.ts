@@ -42,6 +42,8 @@ export const UNVERIFIED_ALLOWED_FIELDS: ReadonlySet<string> = new Set([
   'Mutation.requestEmailChange',
   'Mutation.confirmEmailChange',
   'Mutation.deleteAccount',
+  // A sign-in with another provider ends like login (src/identity/).
+  'Mutation.exchangeLoginCode',
 ]);
 
 export function accountResolvers(payload: (issued: IssuedSession, context: GraphQLContext) => AuthPayloadModel) {
@@ -64,8 +66,12 @@ export function accountResolvers(payload: (issued: IssuedSession, context: Graph
         payload(await context.accounts.resetPassword(token, newPassword, client(context)), context),
       requestEmailVerification: (_parent, _args, context) => context.accounts.requestEmailVerification(caller(context), client(context)),
       verifyEmail: async (_parent, { token }, context) => model(await context.accounts.verifyEmail(token, client(context))),
-      reauthenticate: async (_parent, { password }, context) =>
-        payload(await context.accounts.reauthenticate(caller(context), password, client(context)), context),
+      reauthenticate: async (_parent, { password, code, passkeyResponse }, context) => {
+        const who = caller(context);
+        const proof = { code: code ?? null, passkeyResponse: passkeyResponse ?? null };
+        const proveFactor = (origin: ReturnType<typeof client>) => context.factors.proveAgain(who, proof, origin);
+        return payload(await context.accounts.reauthenticate(who, password ?? null, client(context), proveFactor), context);
+      },
       changePassword: (_parent, { newPassword }, context) => context.accounts.changePassword(caller(context), newPassword, client(context)),
       requestEmailChange: (_parent, { newEmail }, context) => context.accounts.requestEmailChange(caller(context), newEmail, client(context)),
       confirmEmailChange: async (_parent, { token }, context) => model(await context.accounts.confirmEmailChange(token, client(context))),

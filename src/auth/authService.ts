@@ -17,6 +17,7 @@ import type { IssuedAccessToken } from '../tokens/types.js';
 import { checkSignupPassword, normalizeEmail, PASSWORD_MAX_BYTES, passwordBytes } from '../users/credentials.js';
 import type { PasswordHasher } from '../users/passwords.js';
 import type { LimitReached, LoginThrottle } from './loginThrottle.js';
+import type { SecondFactorGate } from './secondFactor.js';
 
 export interface AuthPolicy {
   signupEnabled: boolean;
@@ -40,6 +41,8 @@ export interface AuthServiceDeps {
   newId?: () => string;
   /** Counters of logins, refreshes and revocations, incremented where each is decided. */
   metrics?: Metrics;
+  /** The MFA step of login (src/factors/); none: a password is enough. */
+  secondFactor?: SecondFactorGate;
   hooks?: AuthHooks;
 }
 
@@ -136,6 +139,15 @@ export class AuthService {
       });
       throw unauthenticated('INVALID_CREDENTIALS');
     }
+    // A disabled account learns so (below) before any second factor is asked for.
+    const mfa = user.disabled ? null : await this.deps.secondFactor?.challenge(user, client);
+    if (mfa) {
+      // A correct password: its own attempt is taken back, but the account's failures stay
+      // counted until the second factor is proven too (so factor guesses add up against the limit).
+      await throttle.takeBack(email, client.ipAddress);
+      this.metrics.login('mfa_required');
+      throw mfa;
+    }
     await throttle.recordSuccess(email, client.ipAddress);
     if (user.disabled) {
       // Only a correct password learns that the account is disabled; a wrong one fails as usual.
@@ -143,6 +155,19 @@ export class AuthService {
       throw forbiddenBecause('ACCOUNT_DISABLED');
     }
     const issued = await this.startSession(user, client, PASSWORD_AUTH);
+    this.metrics.login('success');
+    this.deps.hooks?.onSignedIn?.(user, issued.session, client);
+    return issued;
+  }
+
+  /**
+   * A sign-in whose second factor (or passkey) has just been proven by src/factors/: clears the
+   * account's failed attempts and starts the session.
+   */
+  async signInWithFactor(user: UserRecord, client: ClientInfo, auth: SessionAuthInput): Promise<IssuedSession> {
+    if (user.disabled) throw forbiddenBecause('ACCOUNT_DISABLED');
+    await this.deps.throttle.recordSuccess(user.email, client.ipAddress);
+    const issued = await this.startSession(user, client, auth);
     this.metrics.login('success');
     this.deps.hooks?.onSignedIn?.(user, issued.session, client);
     return issued;

@@ -66,6 +66,16 @@ export class LoginThrottle {
     return reached;
   }
 
+  /** Takes back the attempt's own count (a correct password still waiting for its second factor), clearing nothing. */
+  async takeBack(email: string, address: string | null): Promise<void> {
+    const { windowMs } = this.options;
+    const now = this.clock.now();
+    await Promise.all([
+      this.counters.increment(this.accountKey(email), windowMs, now, -1),
+      address === null ? null : this.counters.increment(this.addressKey(address), windowMs, now, -1),
+    ]);
+  }
+
   /** Forgets the account's failed logins (a password reset proved the owner). */
   async clearAccount(email: string): Promise<void> {
     await this.counters.reset(this.accountKey(email));

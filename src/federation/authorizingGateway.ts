@@ -13,6 +13,7 @@ import {
   parse,
   print,
 } from 'graphql';
+import type { Clock } from '../clock.js';
 import { UNVERIFIED_ALLOWED_FIELDS } from '../accounts/resolvers.js';
 import type { GraphQLContext } from '../graphql/context.js';
 import { loadTypeDefs } from '../graphql/schema.js';
@@ -55,8 +56,14 @@ export class AuthorizingGateway implements ServerGateway {
   private latest: AuthRequirements | null = null;
   private unsubscribe: (() => void) | null = null;
 
-  /** @param inner the gateway that plans and executes */
-  constructor(private readonly inner: ApolloGateway) {}
+  /**
+   * @param inner the gateway that plans and executes
+   * @param clock the gateway's clock, for `@tessera__fresh` (the system clock if none)
+   */
+  constructor(
+    private readonly inner: ApolloGateway,
+    private readonly clock?: Clock,
+  ) {}
 
   onSchemaLoadOrUpdate(callback: Parameters<ServerGateway['onSchemaLoadOrUpdate']>[0]): () => void {
     return this.inner.onSchemaLoadOrUpdate(callback);
@@ -92,7 +99,7 @@ export class AuthorizingGateway implements ServerGateway {
       document: original,
       operationName,
       requirements: unverified ? unverified.requirements : requirements,
-      caller: callerOf(context),
+      caller: callerOf(context, this.clock?.now() ?? Date.now()),
     });
     if (unverified) markUnverified(denials, unverified.gated);
     if (denials.length === 0) return execute(requestContext); // the very same document
@@ -168,14 +175,19 @@ function markUnverified(denials: Denial[], gated: ReadonlySet<string>): void {
     if (denial.code === 'FORBIDDEN' && gated.has(denial.coordinate)) {
       denial.reason = 'EMAIL_NOT_VERIFIED';
       denial.message = 'Verify your email address first.';
+      delete denial.stepUp;
     }
   }
 }
 
 /** The caller as edge authorization sees it; why there is none, as the contract's `reason`. */
-export function callerOf(context: GraphQLContext): Caller {
+export function callerOf(context: GraphQLContext, nowMs: number): Caller {
   const { user, authFailure } = context;
-  if (user) return { authenticated: true, scopes: new Set(user.scopes) };
+  if (user) {
+    // auth_time and acr (contract sections 7, 8); absent from tokens issued before them.
+    const { auth_time: authTime, acr } = user.claims;
+    return { authenticated: true, scopes: new Set(user.scopes), authTime: authTime ?? null, acr: acr ?? null, nowMs };
+  }
   const reason = authFailure?.reason;
   return { authenticated: false, scopes: new Set(), ...(isTokenRejection(reason) ? { reason } : {}) };
 }

@@ -87,7 +87,7 @@ export function createGateway(options: GatewayOptions): FederatedGateway {
       return options.tracing ? tracedDataSource(remote, name, url, options.tracing) : remote;
     },
   });
-  return { gateway: new AuthorizingGateway(inner), signer, authSchema };
+  return { gateway: new AuthorizingGateway(inner, options.clock), signer, authSchema };
 }
 
 /** A supergraph manager whose every SDL passes through `transform` before the gateway sees it. */

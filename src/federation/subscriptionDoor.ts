@@ -145,7 +145,7 @@ export class SubscriptionDoor implements OperationDoor {
       document: prepared.document,
       operationName,
       requirements: loaded.requirements,
-      caller: callerOf(contextValue),
+      caller: callerOf(contextValue, this.deps.clock.now()),
     });
     const root = denials.find((denial) => denial.path.length === 1);
     if (root) return this.deps.operations.refuse(root.message, root.code, root.reason ? { reason: root.reason } : {});

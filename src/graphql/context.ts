@@ -6,6 +6,8 @@ import type { RefreshTokenTransport } from '../config.js';
 import type { Logger } from '../logger.js';
 import { type TesseraError, unauthenticated } from '../errors.js';
 import type { SecurityEventService } from '../events/eventService.js';
+import type { FactorService } from '../factors/factorService.js';
+import type { IdentityService } from '../identity/identityService.js';
 import type { AccessTokenClaims } from '../tokens/types.js';
 import type { Loaders } from './loaders.js';
 import type { LiveChannel } from '../realtime/types.js';
@@ -60,6 +62,10 @@ export interface GraphQLContext {
   logger: Logger;
   /** Reading security events (securityEvents, auditEvents). */
   events: SecurityEventService;
+  /** Second factors and the MFA step of sign-in (schema/factors.graphql). */
+  factors: FactorService;
+  /** Sign-in with other identity providers; null when none are configured. */
+  identity: IdentityService | null;
   /** FRESH_AUTH_MAX_AGE: `requireFreshAuth(context)` (src/accounts/freshAuth.ts). */
   freshAuth: FreshAuthRule;
   /** A user's own account flows (section 7). */

@@ -14,6 +14,8 @@ import {
   unauthenticated,
 } from '../errors.js';
 import type { SecurityEventService } from '../events/eventService.js';
+import type { FactorService } from '../factors/factorService.js';
+import type { IdentityService } from '../identity/identityService.js';
 import type { RevocationFeed } from '../revocation/revocationFeed.js';
 import type { Store } from '../store/types.js';
 import type { AccessTokenService } from '../tokens/accessTokens.js';
@@ -30,6 +32,9 @@ export interface ContextBuilderDeps {
   auth: AuthService;
   metrics?: Metrics;
   events: SecurityEventService;
+  factors: FactorService;
+  /** Sign-in with other identity providers; absent or null when none are configured. */
+  identity?: IdentityService | null;
   freshAuth: FreshAuthRule;
   accounts: AccountService;
   admin: AdminService;
@@ -70,7 +75,7 @@ export class ContextBuilder {
   }
 
   async build(request: RequestFacts): Promise<GraphQLContext> {
-    const { store, clock, refreshTransport, auth, events, freshAuth, accounts, admin } = this.deps;
+    const { store, clock, refreshTransport, auth, events, factors, freshAuth, accounts, admin } = this.deps;
     const loaders = new LazyLoaders(store, clock);
     const authentication = await this.authenticate(request.authorization, loaders);
     return new RequestContext(authentication, {
@@ -82,6 +87,8 @@ export class ContextBuilder {
       auth,
       request: request.request,
       events,
+      factors,
+      identity: this.deps.identity ?? null,
       freshAuth,
       accounts,
       admin,
@@ -165,6 +172,8 @@ class RequestContext implements GraphQLContext {
   readonly requestId: string;
   readonly [SCOPE]: RequestScope;
   readonly events: ContextFields['events'];
+  readonly factors: ContextFields['factors'];
+  readonly identity: ContextFields['identity'];
   readonly freshAuth: ContextFields['freshAuth'];
   readonly accounts: ContextFields['accounts'];
   readonly admin: ContextFields['admin'];
@@ -183,6 +192,8 @@ class RequestContext implements GraphQLContext {
     this.requestId = fields.request.id;
     this[SCOPE] = fields.request;
     this.events = fields.events;
+    this.factors = fields.factors;
+    this.identity = fields.identity;
     this.freshAuth = fields.freshAuth;
     this.accounts = fields.accounts;
     this.admin = fields.admin;

@@ -1,5 +1,6 @@
 import type { SecurityEventPage } from '../events/eventService.js';
 import type { SecurityEvent } from '../events/types.js';
+import type { FactorRecord } from '../factors/store.js';
 import type { SessionRecord, UserRecord } from '../store/types.js';
 
 /** What resolvers pass around for a User: the id always, the record once loaded. */
@@ -27,6 +28,9 @@ export type SecurityEventModel = SecurityEvent;
 
 /** A page of them, its cursor already opaque. */
 export type SecurityEventConnectionModel = SecurityEventPage;
+
+/** A second factor as the factor service hands it out. */
+export type FactorModel = FactorRecord;
 
 /** A page of users (admin `users`). */
 export interface UserConnectionModel {

@@ -1,7 +1,8 @@
-import type { IssuedSession } from '../auth/authService.js';
 import { accountResolvers, UNVERIFIED_ALLOWED_FIELDS } from '../accounts/resolvers.js';
 import { forbiddenBecause, unauthenticated } from '../errors.js';
 import { eventResolvers } from '../events/resolvers.js';
+import { factorResolvers } from '../factors/resolvers.js';
+import { identityResolvers } from '../identity/resolvers.js';
 import { realtimeResolvers } from '../realtime/resolvers.js';
 import type { UserRecord } from '../store/types.js';
 import { type GraphQLContext, requireUser } from './context.js';
@@ -10,25 +11,8 @@ import { withGraphQLErrors } from './errorBoundary.js';
 import { clientOf } from './eventOrigin.js';
 import type { Resolvers } from './generated/resolvers.js';
 import { JSONScalar } from './jsonScalar.js';
-import type { AuthPayloadModel, UserModel } from './models.js';
-
-/** Shapes a new token pair; in cookie transport the refresh token goes into the cookie instead of (or as well as) the body. */
-function payload(issued: IssuedSession, context: GraphQLContext): AuthPayloadModel {
-  const { refreshTransport } = context;
-  if (refreshTransport !== 'body') {
-    context.cookies.setRefresh(issued.refreshToken, issued.refreshTokenExpiresAt, issued.session.lastRefreshedAt);
-  }
-  return {
-    accessToken: issued.access.token,
-    tokenType: 'Bearer',
-    expiresIn: issued.access.expiresIn,
-    accessTokenExpiresAt: new Date(issued.access.expiresAt),
-    refreshToken: refreshTransport === 'cookie' ? null : issued.refreshToken,
-    refreshTokenExpiresAt: new Date(issued.refreshTokenExpiresAt),
-    user: { id: issued.user.id, record: issued.user },
-    session: { ...issued.session, current: true },
-  };
-}
+import { payload } from './authPayload.js';
+import type { UserModel } from './models.js';
 
 function clearCookie(context: GraphQLContext): void {
   if (context.refreshTransport !== 'body') context.cookies.clear();
@@ -93,7 +77,9 @@ export const resolvers: Resolvers = withGraphQLErrors<Resolvers>({
     me: (_parent, _args, context) => ({ id: requireUser(context).id }),
     sessions: (_parent, _args, context) => context.auth.listSessions(requireUser(context).id),
     ...eventResolvers.Query,
+    ...identityResolvers.Query,
     ...accounts.Query,
+    ...factorResolvers.Query,
   } satisfies Resolvers['Query']),
 
   Mutation: gateUnverified('Mutation', {
@@ -109,7 +95,13 @@ export const resolvers: Resolvers = withGraphQLErrors<Resolvers>({
       clearCookie(context);
       return count;
     },
+    ...identityResolvers.Mutation,
     ...accounts.Mutation,
+    ...factorResolvers.Mutation,
+    verifyMfa: async (_parent, { mfaToken, code }, context) =>
+      payload(await context.factors.verifyMfa(mfaToken, code, clientOf(context)), context),
+    finishPasskeyChallenge: async (_parent, { mfaToken, response }, context) =>
+      payload(await context.factors.finishPasskeyChallenge(mfaToken, response, clientOf(context)), context),
   } satisfies Resolvers['Mutation']),
 
   User: {
@@ -130,5 +122,7 @@ export const resolvers: Resolvers = withGraphQLErrors<Resolvers>({
   },
 
   SecurityEvent: eventResolvers.SecurityEvent,
+  Factor: factorResolvers.Factor,
+  Identity: identityResolvers.Identity,
   ...realtimeResolvers,
 });

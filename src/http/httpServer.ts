@@ -8,7 +8,9 @@ import type { RefreshCookieIntents } from '../graphql/context.js';
 import type { ContextBuilder } from '../graphql/contextBuilder.js';
 import type { GraphQLEndpoint } from '../graphql/httpEndpoint.js';
 import type { Logger } from '../logger.js';
+import type { IdentityService } from '../identity/identityService.js';
 import { clientAddress } from './clientAddress.js';
+import { handleIdentityRoute, isIdentityPath } from './identityRoutes.js';
 import { appendVary, applyCors, type OriginPolicy } from './cors.js';
 import { GRAPHIQL_CSP, type GraphiQLFiles } from './graphiql.js';
 import { clearRefreshCookie, cookieContext, readRefreshCookie, setRefreshCookie } from './refreshCookie.js';
@@ -30,6 +32,8 @@ export interface HttpServerDeps {
   /** GraphiQL's page and files (graphiql.ts); null in production: /graphiql is then 404. */
   graphiql: GraphiQLFiles | null;
   logger: Logger;
+  /** Sign-in with other identity providers (`/auth/{id}/start`, `/auth/{id}/callback`); null: none configured. */
+  identity?: IdentityService | null;
   /** WebSocket upgrades (GraphQL over WebSocket on /graphql: src/realtime). None: upgrades are refused. */
   upgrade?: (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
 }
@@ -86,7 +90,8 @@ export function createHttpServer(deps: HttpServerDeps): Server {
     const scope = beginRequest(req, res, deps.logger);
     const path = (req.url ?? '/').split('?')[0]!;
     logRequest(deps.logger, scope, req, res, path);
-    const route = routes[path];
+    const identity = deps.identity;
+    const route = routes[path] ?? (identity && isIdentityPath(path) ? (req: IncomingMessage, res: ServerResponse) => identityRoute(deps, identity, req, res, path) : undefined);
     if (!route) return sendJson(res, 404, { error: 'not found' });
     Promise.resolve(route(req, res)).catch((error: unknown) => {
       scope.logger.error({ err: error, path }, 'request failed');
@@ -100,6 +105,15 @@ export function createHttpServer(deps: HttpServerDeps): Server {
     socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
   });
   return server;
+}
+
+function identityRoute(deps: HttpServerDeps, identity: IdentityService, req: IncomingMessage, res: ServerResponse, path: string) {
+  const client: ClientInfo = { ...clientOfRequest(deps, req), requestId: requestScope(req).id };
+  return handleIdentityRoute(identity, req, res, path, client, cookieContext(req.headers.host, overTls(req, deps.trustProxy)));
+}
+
+function clientOfRequest(deps: HttpServerDeps, req: IncomingMessage): ClientInfo {
+  return { userAgent: req.headers['user-agent']?.slice(0, 512) || null, ipAddress: clientAddress(req, deps.trustProxy) };
 }
 
 async function handleGraphQL(deps: HttpServerDeps, req: IncomingMessage, res: ServerResponse): Promise<void> {

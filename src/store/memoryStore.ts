@@ -19,6 +19,8 @@ import {
   type StoredEvent,
   USER_EVENTS_MAX,
 } from '../events/types.js';
+import type { FlowRecordKind, IdentityRecord, LinkInput, LinkResult, UnlinkResult } from '../identity/types.js';
+import { MemoryIdentities } from './identityMemory.js';
 import type { ChangedUser, DeletedUser, IssueMailTokenInput, MailTokenProof, UserPage } from '../accounts/store.js';
 import type { MailTokenKind } from '../tokens/mailTokens.js';
 import type {
@@ -34,6 +36,8 @@ import type {
   Store,
   UserRecord,
 } from './types.js';
+import type { FactorStore } from '../factors/store.js';
+import { MemoryFactors } from './factorsMemory.js';
 
 interface StoredSession extends SessionRecord {
   secretHash: string;
@@ -127,6 +131,43 @@ export class MemoryStore implements Store {
   private readonly liveListeners = new Set<LiveEventListener>();
   private lastEntryMs = 0;
   private lastEntrySeq = 0;
+  private readonly factors = new MemoryFactors((step, events) => void this.record(step, events));
+
+  // Second factors (src/factors/store.ts): delegated to factorsMemory.ts.
+  listFactors: FactorStore['listFactors'] = (...a) => this.factors.listFactors(...a);
+  countRecoveryCodes: FactorStore['countRecoveryCodes'] = (...a) => this.factors.countRecoveryCodes(...a);
+  putPendingTotp: FactorStore['putPendingTotp'] = (...a) => this.factors.putPendingTotp(...a);
+  getPendingTotp: FactorStore['getPendingTotp'] = (...a) => this.factors.getPendingTotp(...a);
+  activateTotp: FactorStore['activateTotp'] = (...a) => this.factors.activateTotp(...a);
+  addPasskey: FactorStore['addPasskey'] = (...a) => this.factors.addPasskey(...a);
+  replaceRecoveryCodes: FactorStore['replaceRecoveryCodes'] = (...a) => this.factors.replaceRecoveryCodes(...a);
+  removeFactor: FactorStore['removeFactor'] = (...a) => this.factors.removeFactor(...a);
+  useFactor: FactorStore['useFactor'] = (...a) => this.factors.useFactor(...a);
+  createMfaTicket: FactorStore['createMfaTicket'] = (...a) => this.factors.createMfaTicket(...a);
+  beginMfaAttempt: FactorStore['beginMfaAttempt'] = (...a) => this.factors.beginMfaAttempt(...a);
+  completeMfa: FactorStore['completeMfa'] = (...a) => this.factors.completeMfa(...a);
+  putChallenge: FactorStore['putChallenge'] = (...a) => this.factors.putChallenge(...a);
+  takeChallenge: FactorStore['takeChallenge'] = (...a) => this.factors.takeChallenge(...a);
+  /** Sign-in with other providers (identityMemory.ts). */
+  private readonly identities = new MemoryIdentities({
+    passwordOf: (userId) => this.users.get(userId)?.passwordHash ?? null,
+    markEmailVerified: (userId) => {
+      const user = this.users.get(userId);
+      if (user) user.emailVerified = true;
+    },
+    removePassword: (userId) => {
+      const user = this.users.get(userId);
+      if (user) user.passwordHash = null;
+    },
+    endSessions: (userId) => {
+      const ids = [...(this.indexes.get(userId) ?? [])].filter((id) => this.sessions.has(id));
+      for (const id of this.indexes.get(userId) ?? []) this.sessions.delete(id);
+      this.indexes.delete(userId);
+      if (ids.length > 0) this.feed.emit('revoked', ids);
+      return ids;
+    },
+    record: (step, events) => this.record(step, events),
+  });
 
   constructor(options: MemoryStoreOptions = {}) {
     this.audit = new EventList(Math.max(1, Math.floor(options.auditStreamMax ?? 100_000)));
@@ -299,6 +340,8 @@ export class MemoryStore implements Store {
     this.users.delete(userId);
     this.userStreams.delete(userId);
     for (const kind of MAIL_TOKEN_KINDS) this.mailTokens.delete(`${userId}:${kind}`);
+    this.factors.eraseUser(userId);
+    this.identities.eraseUser(userId);
   }
 
   private copyUser(id: string): UserRecord | null {
@@ -481,6 +524,30 @@ export class MemoryStore implements Store {
     if (ids.length > 0) this.feed.emit('revoked', ids);
     this.recordRevoked(userId, ids, now, audit);
     return ids;
+  }
+
+  // Identities (sign-in with other providers)
+
+  findIdentity(provider: string, subject: string): Promise<IdentityRecord | null> {
+    return this.identities.findIdentity(provider, subject);
+  }
+  listIdentities(userId: string): Promise<IdentityRecord[]> {
+    return this.identities.listIdentities(userId);
+  }
+  linkIdentity(input: LinkInput, now: number): Promise<LinkResult> {
+    return this.identities.linkIdentity(input, now);
+  }
+  unlinkIdentity(userId: string, identityId: string, now: number, origin: EventOrigin): Promise<UnlinkResult> {
+    return this.identities.unlinkIdentity(userId, identityId, now, origin);
+  }
+  deleteIdentities(userId: string): Promise<void> {
+    return this.identities.deleteIdentities(userId);
+  }
+  putFlowRecord(kind: FlowRecordKind, keyHash: string, value: string, expiresAt: number, now: number): Promise<void> {
+    return this.identities.putFlowRecord(kind, keyHash, value, expiresAt, now);
+  }
+  takeFlowRecord(kind: FlowRecordKind, keyHash: string, now: number): Promise<string | null> {
+    return this.identities.takeFlowRecord(kind, keyHash, now);
   }
 
   // Security events

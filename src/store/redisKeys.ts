@@ -45,13 +45,26 @@ export class RedisKeys {
    * erases them. A capability that keeps records of a user (factors, identities) adds its keys
    * here; its keys must carry the same tag.
    */
+  /** The user's second factors and recovery codes (one hash: factorsRedis.ts). */
+  factors(userId: string): string {
+    return `${this.prefix}{u:${userId}}:factors`;
+  }
   userOwnedKeys(userId: string): string[] {
     return [
       this.user(userId),
       this.ackMarker(userId),
       this.userEvents(userId),
       ...MAIL_TOKEN_KEY_KINDS.map((kind) => this.mailToken(userId, kind)),
+      // Second factors (factorsRedis.ts): the factors and recovery codes. Its other keys (a TOTP
+      // enrolment, an MFA ticket, a WebAuthn challenge) expire by themselves within 15 minutes,
+      // and none of them works without the user's record.
+      this.factors(userId),
+      this.identities(userId),
     ];
+  }
+  /** The user's identities at other providers (identityRedis.ts): identity id → record. */
+  identities(userId: string): string {
+    return `${this.prefix}{u:${userId}}:idp`;
   }
   /**
    * Admin listing: a sorted set (all scores 0) of `<email>\u0000<user id>`, read in email order

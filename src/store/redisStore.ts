@@ -16,6 +16,8 @@ import {
   type SecurityEvent,
   USER_EVENTS_MAX,
 } from '../events/types.js';
+import type { FlowRecordKind, IdentityRecord, LinkInput, LinkResult, UnlinkResult } from '../identity/types.js';
+import { IDENTITY_SCRIPTS, RedisIdentities } from './identityRedis.js';
 import { decodeAppended, decodeEntries, decodeEvent, decodeUserEvents, eventArgs, originDetails } from './redisEvents.js';
 import { RedisKeys } from './redisKeys.js';
 import { BOUNDED_REDIS_OPTIONS, dropConnection, isCommandTimeout } from './redisConnection.js';
@@ -50,6 +52,8 @@ import type {
   Store,
   UserRecord,
 } from './types.js';
+import type { FactorStore } from '../factors/store.js';
+import { FACTOR_SCRIPTS, RedisFactors } from './factorsRedis.js';
 
 export type RedisClient = Redis | Cluster;
 
@@ -105,6 +109,25 @@ export class RedisStore implements Store {
   private readonly auditMax: number;
   private readonly userEventsMax: number;
   private readonly listeners = new Set<EventListener>();
+  private readonly factors: RedisFactors;
+
+  // Second factors (src/factors/store.ts): delegated to factorsRedis.ts.
+  listFactors: FactorStore['listFactors'] = (...a) => this.factors.listFactors(...a);
+  countRecoveryCodes: FactorStore['countRecoveryCodes'] = (...a) => this.factors.countRecoveryCodes(...a);
+  putPendingTotp: FactorStore['putPendingTotp'] = (...a) => this.factors.putPendingTotp(...a);
+  getPendingTotp: FactorStore['getPendingTotp'] = (...a) => this.factors.getPendingTotp(...a);
+  activateTotp: FactorStore['activateTotp'] = (...a) => this.factors.activateTotp(...a);
+  addPasskey: FactorStore['addPasskey'] = (...a) => this.factors.addPasskey(...a);
+  replaceRecoveryCodes: FactorStore['replaceRecoveryCodes'] = (...a) => this.factors.replaceRecoveryCodes(...a);
+  removeFactor: FactorStore['removeFactor'] = (...a) => this.factors.removeFactor(...a);
+  useFactor: FactorStore['useFactor'] = (...a) => this.factors.useFactor(...a);
+  createMfaTicket: FactorStore['createMfaTicket'] = (...a) => this.factors.createMfaTicket(...a);
+  beginMfaAttempt: FactorStore['beginMfaAttempt'] = (...a) => this.factors.beginMfaAttempt(...a);
+  completeMfa: FactorStore['completeMfa'] = (...a) => this.factors.completeMfa(...a);
+  putChallenge: FactorStore['putChallenge'] = (...a) => this.factors.putChallenge(...a);
+  takeChallenge: FactorStore['takeChallenge'] = (...a) => this.factors.takeChallenge(...a);
+  /** Sign-in with other providers (identityRedis.ts). */
+  private readonly identities: RedisIdentities;
 
   constructor(private readonly options: RedisStoreOptions) {
     this.client = options.client;
@@ -114,7 +137,31 @@ export class RedisStore implements Store {
     this.auditMax = Math.max(1, Math.floor(options.auditStreamMax ?? DEFAULT_AUDIT_STREAM_MAX));
     this.userEventsMax = Math.max(1, Math.floor(options.userEventsMax ?? USER_EVENTS_MAX));
     this.keys = new RedisKeys(options.keyPrefix, this.isCluster);
-    for (const { name, numberOfKeys, lua } of scripts.SCRIPTS) this.client.defineCommand(name, { numberOfKeys, lua });
+    for (const { name, numberOfKeys, lua } of [...scripts.SCRIPTS, ...FACTOR_SCRIPTS, ...IDENTITY_SCRIPTS]) {
+      this.client.defineCommand(name, { numberOfKeys, lua });
+    }
+    this.factors = new RedisFactors({
+      client: this.client,
+      prefix: options.keyPrefix,
+      script: (script, input) => this.script(script, input),
+      run: (operation) => this.run(operation),
+      appending: (userId, now, origin) => this.appending(userId, now, origin),
+      emit: (events, userId) => this.emit(events, this.keys.auditStreamFor(this.keys.user(userId))),
+    });
+    this.identities = new RedisIdentities({
+      prefix: options.keyPrefix,
+      script: (script, input) => this.script(script, input),
+      acknowledged: (script, userId, input) => this.acknowledged(script, userId, input),
+      command: (operation) => this.run(operation),
+      client: this.client,
+      userKey: (userId) => this.keys.user(userId),
+      identitiesKey: (userId) => this.keys.identities(userId),
+      sessionPrefix: (userId) => this.keys.sessionPrefix(userId),
+      revocationChannel: () => this.keys.revocationChannel(),
+      appending: (userId, now, origin) => this.appending(userId, now, origin),
+      auditStreamOf: (userId) => this.keys.auditStreamFor(this.keys.user(userId)),
+      emit: (events, stream) => this.emit(events, stream),
+    });
     this.client.on('ready', () => void this.learnClockOffset());
     if (this.client.status === 'ready') void this.learnClockOffset();
   }
@@ -272,6 +319,8 @@ export class RedisStore implements Store {
    */
   async deleteUser(userId: string, now: number, origin: EventOrigin): Promise<DeletedUser | null> {
     const userKey = this.keys.user(userId);
+    // The provider+subject index lives in other slots: read now, released once the records are gone.
+    const identities = await this.identities.listIdentities(userId);
     const reply = (await this.acknowledged(scripts.DELETE_USER, userId, {
       userKey,
       now,
@@ -285,6 +334,7 @@ export class RedisStore implements Store {
     this.emit(decodeAppended(reply[3]), this.keys.auditStreamFor(userKey));
     await this.script(scripts.RELEASE_EMAIL, { emailKey: this.keys.email(email), userId });
     await this.unindexEmail(email, userId);
+    await this.identities.releaseIndex(userId, identities);
     return { email, revokedSessionIds: (reply[2] as RedisReply[]).map(String) };
   }
 
@@ -616,6 +666,30 @@ export class RedisStore implements Store {
     })) as RedisReply[];
     this.emit(decodeAppended(appended), this.keys.auditStreamFor(userKey));
     return (ids as RedisReply[]).map(String);
+  }
+
+  // Identities (sign-in with other providers)
+
+  findIdentity(provider: string, subject: string): Promise<IdentityRecord | null> {
+    return this.identities.findIdentity(provider, subject);
+  }
+  listIdentities(userId: string): Promise<IdentityRecord[]> {
+    return this.identities.listIdentities(userId);
+  }
+  linkIdentity(input: LinkInput, now: number): Promise<LinkResult> {
+    return this.identities.linkIdentity(input, now);
+  }
+  unlinkIdentity(userId: string, identityId: string, now: number, origin: EventOrigin): Promise<UnlinkResult> {
+    return this.identities.unlinkIdentity(userId, identityId, now, origin);
+  }
+  deleteIdentities(userId: string): Promise<void> {
+    return this.identities.deleteIdentities(userId);
+  }
+  putFlowRecord(kind: FlowRecordKind, keyHash: string, value: string, expiresAt: number, now: number): Promise<void> {
+    return this.identities.putFlowRecord(kind, keyHash, value, expiresAt, now);
+  }
+  takeFlowRecord(kind: FlowRecordKind, keyHash: string, now: number): Promise<string | null> {
+    return this.identities.takeFlowRecord(kind, keyHash, now);
   }
 
   // Security events

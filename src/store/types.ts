@@ -1,5 +1,7 @@
 import type { AccountStore } from '../accounts/store.js';
 import type { EventOrigin, EventStore, RevokeCause, SecurityEvent } from '../events/types.js';
+import type { FactorStore } from '../factors/store.js';
+import type { IdentityStore } from '../identity/types.js';
 
 /**
  * The storage verbs Tessera needs. Two implementations pass the same contract tests:
@@ -211,7 +213,7 @@ export interface CounterStore {
   reset(key: string): Promise<void>;
 }
 
-export interface Store extends SessionStore, UserStore, AccountStore, RevocationLog, LiveEventFeed, CounterStore, EventStore {
+export interface Store extends SessionStore, UserStore, AccountStore, RevocationLog, LiveEventFeed, CounterStore, EventStore, FactorStore, IdentityStore {
   readonly kind: 'redis' | 'memory';
   /** Resolves when the backend answers; rejects with StoreUnavailableError otherwise. */
   ping(): Promise<void>;

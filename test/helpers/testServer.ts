@@ -46,6 +46,8 @@ export interface TestServerOptions {
   passwords?: PasswordHasher;
   /** More of the app's dependencies (metrics, tracing …). */
   deps?: Partial<AppDeps>;
+  /** Listen on this port (default: a free one), e.g. when AUTH_ISSUER must name it. */
+  port?: number;
 }
 
 /** Starts a real gateway on a free port, over real HTTP, with its own Redis key prefix. */
@@ -76,7 +78,7 @@ export async function createTestServer(options: TestServerOptions = {}): Promise
     ...(options.clock ? { clock: options.clock } : {}),
     ...options.deps,
   });
-  const address = await app.listen(0, '127.0.0.1');
+  const address = await app.listen(options.port ?? 0, '127.0.0.1');
   const url = `http://127.0.0.1:${address.port}`;
   return {
     url,

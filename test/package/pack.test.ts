@@ -250,9 +250,19 @@ describe('the installed gateway, used', () => {
     // Signed in: the subgraph's verifier vouches for exactly this user, session and scopes.
     const signedIn = await post(`${gatewayUrl}/graphql`, { query: '{ whoami }' }, bearer(token));
     expect(signedIn.errors).toBeUndefined();
-    // (toMatchObject: the user also carries the authentication fields of section 8, authTime, amr, acr, emailVerified.)
-    expect(JSON.parse(signedIn.data.whoami)).toMatchObject({
-      user: { id: userId, roles: ['user', 'orders:read'], sessionId: login.data.login.session.id, scopes: ['user', 'orders:read'] },
+    const accessClaims = JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString()) as { auth_time: number };
+    expect(JSON.parse(signedIn.data.whoami)).toEqual({
+      user: {
+        id: userId,
+        roles: ['user', 'orders:read'],
+        sessionId: login.data.login.session.id,
+        scopes: ['user', 'orders:read'],
+        // How the user signed in, from the access token (`users add` made a verified account).
+        authTime: accessClaims.auth_time,
+        emailVerified: true,
+        amr: ['pwd'],
+        acr: 'aal1',
+      },
     });
 
     // Anonymous, with a context header of the client's own: the gateway drops it, the subgraph sees no user.

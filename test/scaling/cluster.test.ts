@@ -12,6 +12,8 @@ import { bearer, createTestServer, LOGIN, REFRESH, signUp, type TestServer, uniq
 import { topologyStores } from '../helpers/topologyStores.js';
 import { accountContract } from '../store/accountContract.js';
 import { eventContract } from '../store/eventContract.js';
+import { factorContract } from '../store/factorContract.js';
+import { identityContract } from '../store/identityContract.js';
 import { rotation, sessionInput, storeContract, T0, LOGOUT, TEST_ORIGIN } from '../store/storeContract.js';
 import { auditLog, startGateway } from '../events/support.js';
 import { startWebhookReceiver, webhookSecret } from '../helpers/webhookReceiver.js';
@@ -63,6 +65,9 @@ describe('RedisStore on a Redis Cluster', () => {
   // The account steps stay in the user's slot; the email claim and the admin index are steps of their own.
   accountContract({ store: () => store, peer: () => peer });
   eventContract({ store: () => store, fresh: (options) => clusterStore(uniquePrefix('cluster-events'), 0, options) });
+  factorContract({ store: () => store });
+  // Each identity step stays in one slot: the user's, or the provider+subject index's.
+  identityContract(() => store);
 
   it("appends each user's events to the audit stream of the user's own slot, and reads them all as one log", async () => {
     const own = await clusterStore(uniquePrefix('cluster-audit'));

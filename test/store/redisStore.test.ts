@@ -8,6 +8,7 @@ import { createRedisClient } from '../../src/store/redisConnection.js';
 import { createRedisStore, deleteKeys, inspector, TEST_REDIS_URL, uniquePrefix } from '../helpers/redis.js';
 import { accountContract, userRecord } from './accountContract.js';
 import { eventContract } from './eventContract.js';
+import { factorContract } from './factorContract.js';
 import { rotation, sessionInput, storeContract, T0, LOGOUT, ALL, TEST_ORIGIN } from './storeContract.js';
 
 const prefix = uniquePrefix('store');
@@ -66,6 +67,7 @@ describe('RedisStore', () => {
     });
   });
   eventContract({ store: () => store, fresh: freshStore });
+  factorContract({ store: () => store });
 
   describe('what Redis holds', () => {
     const DAY = 86_400_000;

@@ -12,8 +12,8 @@ import {
   isInterfaceType,
   isObjectType,
 } from 'graphql';
-import { combine, evaluate } from './requirements.js';
-import type { AuthRequirements, Caller, Denial, DenialCode } from './types.js';
+import { combine, evaluate, type Refusal } from './requirements.js';
+import type { AuthRequirements, Caller, Denial, DenialCode, FreshRequirement } from './types.js';
 
 /** What walking one operation found: the denied field nodes (with their stand-in alias) and where. */
 export interface Analysis {
@@ -23,6 +23,8 @@ export interface Analysis {
 
 interface Verdict {
   code: DenialCode;
+  /** A sign-in too old or without MFA: what a new one must meet (FORBIDDEN STEP_UP_REQUIRED). */
+  stepUp?: FreshRequirement;
   /** `Type.field` of the denied field. */
   coordinate: string;
   /** What the message names: the field, or the type of the fragment it was selected through. */
@@ -132,14 +134,18 @@ function judge(walk: Walk, parent: GraphQLCompositeType, field: GraphQLField<unk
   const onParent = types.get(parent.name);
   const isRoot = isRootType(walk.schema, parent);
   const own = combine([fields.get(coordinate), types.get(getNamedType(field.type).name), isRoot ? onParent : undefined]);
-  const ownCode = own ? evaluate(own, walk.caller) : null;
-  const parentCode = !ownCode && !isRoot && onParent ? evaluate(onParent, walk.caller) : null;
+  const ownRefusal = own ? evaluate(own, walk.caller) : null;
+  const parentRefusal = !ownRefusal && !isRoot && onParent ? evaluate(onParent, walk.caller) : null;
   const verdict: Verdict | null =
-    ownCode ? { code: ownCode, coordinate, subject: coordinate, omit: false } :
-    parentCode ? { code: parentCode, coordinate, subject: parent.name, omit: true } :
+    ownRefusal ? verdictOf(ownRefusal, coordinate, coordinate, false) :
+    parentRefusal ? verdictOf(parentRefusal, coordinate, parent.name, true) :
     null;
   walk.verdicts.set(coordinate, verdict);
   return verdict;
+}
+
+function verdictOf(refusal: Refusal, coordinate: string, subject: string, omit: boolean): Verdict {
+  return { code: refusal.code, ...(refusal.stepUp ? { stepUp: refusal.stepUp } : {}), coordinate, subject, omit };
 }
 
 function isRootType(schema: GraphQLSchema, type: GraphQLCompositeType): boolean {
@@ -156,6 +162,7 @@ function deny(walk: Walk, node: FieldNode, key: string, at: Position, verdict: V
     code: verdict.code,
     message: messageFor(verdict),
     ...(verdict.code === 'UNAUTHENTICATED' ? { reason: walk.caller.reason ?? 'TOKEN_MISSING' } : {}),
+    ...(verdict.stepUp ? { reason: 'STEP_UP_REQUIRED' as const, stepUp: verdict.stepUp } : {}),
     coordinate: verdict.coordinate,
     ...(verdict.omit ? { omit: true } : {}),
     marker,
@@ -163,7 +170,12 @@ function deny(walk: Walk, node: FieldNode, key: string, at: Position, verdict: V
   });
 }
 
-function messageFor({ code, subject }: Verdict): string {
+function messageFor({ code, subject, stepUp }: Verdict): string {
+  if (stepUp) {
+    return stepUp.mfa
+      ? `"${subject}" needs a sign-in with a second factor within the last ${stepUp.maxAge} seconds: reauthenticate.`
+      : `"${subject}" needs a sign-in within the last ${stepUp.maxAge} seconds: reauthenticate.`;
+  }
   return code === 'UNAUTHENTICATED'
     ? `You must be signed in to access "${subject}".`
     : `You do not have the scopes required to access "${subject}".`;

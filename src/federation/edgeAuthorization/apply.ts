@@ -36,7 +36,8 @@ export function applyDenials(result: FormattedExecutionResult, denials: Readonly
 }
 
 function errorFor(denial: Denial, path: ResponsePath): GraphQLFormattedError {
-  const extensions = denial.reason ? { code: denial.code, reason: denial.reason } : { code: denial.code };
+  const extensions: Record<string, unknown> = denial.reason ? { code: denial.code, reason: denial.reason } : { code: denial.code };
+  if (denial.stepUp) Object.assign(extensions, { maxAge: denial.stepUp.maxAge, mfa: denial.stepUp.mfa });
   return { message: denial.message, path: [...path], extensions };
 }
 

@@ -7,6 +7,14 @@ export type ScopeAlternatives = ReadonlyArray<ReadonlyArray<string>>;
 export interface Requirement {
   readonly authenticated: boolean;
   readonly scopes: ReadonlyArray<ScopeAlternatives>;
+  /** `@tessera__fresh(maxAge:, mfa:)` (docs/contract.md section 8): the strictest of those that apply. */
+  readonly fresh?: FreshRequirement;
+}
+
+/** A sign-in at most `maxAge` seconds old (`auth_time`), and with `mfa`, at `acr` `aal2`. */
+export interface FreshRequirement {
+  readonly maxAge: number;
+  readonly mfa: boolean;
 }
 
 /**
@@ -24,6 +32,12 @@ export interface Caller {
   scopes: ReadonlySet<string>;
   /** Why there is no signed-in caller (docs/contract.md section 4 `extensions.reason`); TOKEN_MISSING if unset. */
   reason?: TokenRejection;
+  /** The access token's `auth_time` (seconds); null or unset: unknown, so no field marked `@tessera__fresh` is served. */
+  authTime?: number | null;
+  /** The access token's `acr` (`aal1`, `aal2`). */
+  acr?: string | null;
+  /** Now, in epoch ms (the gateway's clock); unset: the system clock. */
+  nowMs?: number;
 }
 
 export type DenialCode = 'UNAUTHENTICATED' | 'FORBIDDEN';
@@ -34,8 +48,10 @@ export interface Denial {
   path: string[];
   code: DenialCode;
   message: string;
-  /** The contract's `extensions.reason`: why there is no caller (UNAUTHENTICATED), or EMAIL_NOT_VERIFIED (FORBIDDEN). */
-  reason?: TokenRejection | 'EMAIL_NOT_VERIFIED';
+  /** The contract's `extensions.reason`: why there is no caller (UNAUTHENTICATED), or STEP_UP_REQUIRED / EMAIL_NOT_VERIFIED (FORBIDDEN). */
+  reason?: TokenRejection | 'STEP_UP_REQUIRED' | 'EMAIL_NOT_VERIFIED';
+  /** STEP_UP_REQUIRED: `extensions.maxAge` and `extensions.mfa`, what a new sign-in must meet. */
+  stepUp?: FreshRequirement;
   /** The denied field's schema coordinate, `Type.field`. */
   coordinate: string;
   /**
