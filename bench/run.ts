@@ -13,6 +13,8 @@
  *   --only=<scenario,…>              only these HTTP scenarios (and the Redis command counts)
  *   npm run bench -- --gateway       only the gateway-mode scenarios (bench/gateway/bench.ts)
  *   npm run bench -- --no-gateway    everything but the gateway-mode scenarios
+ *   npm run bench -- --realtime      only the realtime scenarios (bench/realtime/bench.ts)
+ *   npm run bench -- --no-realtime   everything but the realtime scenarios
  *   npm run bench -- --help          the options and the scenario names (lib/args.ts)
  */
 import { execFileSync } from 'node:child_process';
@@ -34,6 +36,7 @@ import { type Child, freePort, startChild, startRedis, waitForHttp, waitForOutpu
 import { printReport } from './lib/report.js';
 import { gatewayBenchmarks } from './gateway/bench.js';
 import { type LoginFigures, loginBenchmarks } from './login/bench.js';
+import { printRealtime, type RealtimeFigures, realtimeBenchmarks } from './realtime/bench.js';
 import type { GatewayFigures } from './gateway/types.js';
 import type { HttpFigures, PerOperation, Results, ScenarioFigure, ScenarioName } from './lib/types.js';
 
@@ -106,23 +109,34 @@ async function main(): Promise<void> {
   const onlyMemory = options.memoryOnly;
   const onlyGateway = options.gatewayOnly;
   const onlyLogin = options.loginOnly;
+  const onlyRealtime = options.realtimeOnly;
+  let realtime: RealtimeFigures | null = null;
   let http: HttpFigures | null = null;
   let gateway: GatewayFigures | null = null;
   let redisCommands: Record<string, PerOperation> | null = null;
   let verify: VerifyFigures[] | null = null;
   let memory: MemoryFigure[] | null = null;
   let login: LoginFigures | null = null;
-  if (!onlyMemory && !onlyGateway && !onlyLogin) ({ http, redisCommands } = await serverBenchmarks());
-  if (onlyLogin || (!onlyMemory && !onlyGateway && !only && !options.noLogin)) login = await loginStep();
-  if (onlyGateway || (!onlyMemory && !only && !onlyLogin && !options.noGateway)) {
+  const excluding = onlyMemory || onlyGateway || onlyLogin || onlyRealtime;
+  if (!excluding) ({ http, redisCommands } = await serverBenchmarks());
+  if (onlyLogin || (!onlyMemory && !onlyGateway && !onlyRealtime && !only && !options.noLogin)) login = await loginStep();
+  if (onlyRealtime || (!onlyMemory && !onlyGateway && !onlyLogin && !only && !options.noRealtime)) {
+    const keyDir = await mkdtemp(join(tmpdir(), 'tessera-bench-realtime-'));
+    try {
+      realtime = await realtimeBenchmarks({ build: BUILD, keyDir, quick, log: (line) => process.stdout.write(line) });
+    } finally {
+      await rm(keyDir, { recursive: true, force: true });
+    }
+  }
+  if (onlyGateway || (!onlyMemory && !only && !onlyLogin && !onlyRealtime && !options.noGateway)) {
     const nodeArgs = options.profile ? ['--cpu-prof', '--cpu-prof-interval=100', `--cpu-prof-dir=${join(RESULTS, 'profiles')}`] : [];
     gateway = await gatewayBenchmarks({ ...settings, build: BUILD, root: ROOT, nodeArgs, log: (line) => process.stdout.write(line) });
   }
-  if (!onlyMemory && !onlyGateway && !onlyLogin && !only) {
+  if (!excluding && !only) {
     process.stdout.write('access-token verify micro-benchmark (tinybench) …\n');
     verify = [await verifyFigures('EdDSA', settings.microTimeMs), await verifyFigures('ES256', settings.microTimeMs)];
   }
-  if (!options.noMemory && !only && !onlyGateway && !onlyLogin) {
+  if (!options.noMemory && !only && !onlyGateway && !onlyLogin && !onlyRealtime) {
     process.stdout.write('session memory (100k sessions per line) …\n');
     const roomy = { redisConfig: { 'hash-max-listpack-value': '256' } };
     memory = [
@@ -153,10 +167,12 @@ async function main(): Promise<void> {
     memory,
     gateway,
     login,
+    realtime,
   };
   const file = join(RESULTS, 'latest.json');
   await writeFile(file, `${JSON.stringify(results, null, 2)}\n`);
   printReport(results);
+  if (realtime) printRealtime(realtime, (line) => process.stdout.write(line));
   process.stdout.write(`\nwritten: ${file} (User-Agent kept by the memory step: ${BENCH_USER_AGENT.length} bytes)\n`);
 }
 

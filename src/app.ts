@@ -16,7 +16,9 @@ import { DEFAULT_WEBHOOK_TIMINGS, WebhookDelivery, type WebhookTimings } from '.
 import { WebhookSender } from './events/webhookSender.js';
 import { createApolloServer } from './graphql/apolloServer.js';
 import { ContextBuilder } from './graphql/contextBuilder.js';
+import { createExecutableSchema } from './graphql/executableSchema.js';
 import { apolloEndpoint } from './graphql/httpEndpoint.js';
+import { WsOperations } from './graphql/wsOperations.js';
 import { originPolicy } from './http/cors.js';
 import { loadGraphiQL } from './http/graphiql.js';
 import { createHttpServer } from './http/httpServer.js';
@@ -28,6 +30,8 @@ import type { Mailer } from './mail/types.js';
 import type { Metrics } from './observability/metrics.js';
 import type { Tracing } from './observability/tracing.js';
 import { type Observability, observability } from './observability/wiring.js';
+import type { OperationDoor } from './realtime/types.js';
+import { RealtimeServer } from './realtime/websocketServer.js';
 import { RevocationFeed } from './revocation/revocationFeed.js';
 import type { Store } from './store/types.js';
 import { AccessTokenService } from './tokens/accessTokens.js';
@@ -61,6 +65,8 @@ export interface AppDeps {
 
 export interface App {
   server: Server;
+  /** GraphQL over WebSocket on the same port (src/realtime). */
+  realtime: RealtimeServer;
   auth: AuthService;
   accessTokens: AccessTokenService;
   revocations: RevocationFeed;
@@ -82,7 +88,7 @@ async function federationMode(federation: FederationSource, deps: AppDeps, clock
     import('./federation/gateway.js'),
     import('./federation/gatewayErrors.js'),
   ]);
-  const gateway = createGateway({
+  const { gateway, signer, authSchema } = createGateway({
     federation,
     keys: deps.keys,
     issuer: deps.config.issuer,
@@ -93,7 +99,27 @@ async function federationMode(federation: FederationSource, deps: AppDeps, clock
     tracing: observed.tracing,
     ...(deps.supergraphPollIntervalMs ? { supergraphPollIntervalMs: deps.supergraphPollIntervalMs } : {}),
   });
-  return { gateway, formatError: createGatewayFormatError };
+  return { gateway, formatError: createGatewayFormatError, signer, authSchema };
+}
+
+/**
+ * Gateway mode over WebSocket: subscriptions passed through to the subgraph that serves them
+ * whole (src/federation/subscriptionDoor.ts), following the supergraph from before it loads.
+ */
+async function subscriptionDoor(federated: Awaited<ReturnType<typeof federationMode>>, deps: AppDeps, clock: Clock): Promise<OperationDoor> {
+  const { SubscriptionDoor } = await import('./federation/subscriptionDoor.js');
+  const door = new SubscriptionDoor({
+    gateway: federated.gateway,
+    // The API schema comes from the supergraph; this one only parses, validates with the limits, and formats.
+    operations: new WsOperations(federated.authSchema, deps.config.limits, deps.config.production, deps.logger),
+    authSchema: federated.authSchema,
+    signer: federated.signer,
+    wsUrls: deps.config.realtime.subgraphWsUrls,
+    clock,
+    logger: deps.logger,
+  });
+  door.watch();
+  return door;
 }
 
 /** AUDIT_WEBHOOK_URL: the delivery of the audit log, running until the app closes. */
@@ -221,33 +247,57 @@ export async function createApp(deps: AppDeps): Promise<App> {
     metrics,
   });
   const admin = new AdminService({ store, clock, revocations, metrics });
+  const schema = config.federation ? null : createExecutableSchema();
+  const federated = config.federation ? await federationMode(config.federation, deps, clock, revocations, observed) : null;
+  const operations: OperationDoor = federated
+    ? await subscriptionDoor(federated, deps, clock)
+    : new WsOperations(schema!, config.limits, config.production, logger);
   const apollo = createApolloServer({
     production: config.production,
     logger,
     limits: config.limits,
     plugins: observed.plugins,
-    ...(config.federation ? { federation: await federationMode(config.federation, deps, clock, revocations, observed) } : {}),
+    ...(schema ? { schema } : {}),
+    ...(federated ? { federation: { gateway: federated.gateway, formatError: federated.formatError } } : {}),
   });
   await apollo.start();
+  const contexts = new ContextBuilder({
+    refreshTransport: config.refreshTokenTransport,
+    accessTokens,
+    revocations,
+    store,
+    clock,
+    auth,
+    metrics,
+    events: new SecurityEventService(store),
+    factors,
+    identity,
+    freshAuth,
+    accounts,
+    admin,
+  });
   // CORS on /graphql and the WebSocket upgrade's Origin rule (contract sections 11 and 12).
   const origins = originPolicy({ origins: config.corsOrigins, issuer: config.issuer });
+  const realtime = new RealtimeServer({
+    settings: config.realtime,
+    origins,
+    trustProxy: config.trustProxy,
+    maxPayloadBytes: config.limits.maxBodyBytes,
+    clockToleranceSec: config.clockToleranceSec,
+    shutdownTimeoutMs: config.shutdownTimeoutMs,
+    contexts,
+    operations,
+    revocations,
+    store,
+    clock,
+    logger,
+    metrics,
+  });
+  await realtime.start();
   const server = createHttpServer({
     graphql: apolloEndpoint(observed.apollo(apollo)),
-    contexts: new ContextBuilder({
-      refreshTransport: config.refreshTokenTransport,
-      accessTokens,
-      revocations,
-      store,
-      clock,
-      auth,
-      metrics,
-      events: new SecurityEventService(store),
-      factors,
-      identity,
-      freshAuth,
-      accounts,
-      admin,
-    }),
+    contexts,
+    upgrade: (req, socket, head) => realtime.handleUpgrade(req, socket, head),
     jwks: () => accessTokens.jwks(),
     ready: () => store.ping(),
     trustProxy: config.trustProxy,
@@ -262,6 +312,7 @@ export async function createApp(deps: AppDeps): Promise<App> {
 
   return {
     server,
+    realtime,
     auth,
     accessTokens,
     revocations,
@@ -272,6 +323,8 @@ export async function createApp(deps: AppDeps): Promise<App> {
         server.listen(port, host, () => resolve(server.address() as AddressInfo));
       }),
     close: async () => {
+      // WebSockets first: upgraded sockets would keep server.close() waiting.
+      await realtime.close();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       // In-flight requests get SHUTDOWN_TIMEOUT to finish; then their connections are cut.

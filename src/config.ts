@@ -67,6 +67,17 @@ export interface Config {
   mail: MailSettings;
   /** CORS_ORIGINS: the exact origins (normalized) allowed to call /graphql with credentials. */
   corsOrigins: string[];
+  /** GraphQL over WebSocket (docs/contract.md section 12). */
+  realtime: RealtimeSettings;
+}
+
+export interface RealtimeSettings {
+  /** WS_CONNECTION_INIT_TIMEOUT: a connection that sends no `connection_init` within it is closed (4408). */
+  initTimeoutMs: number;
+  /** WS_MAX_SUBSCRIPTIONS: operations one connection may have running at once. */
+  maxSubscriptions: number;
+  /** SUBGRAPH_WS_URLS: where a subgraph serves graphql-transport-ws, when not its URL as ws(s)://. */
+  subgraphWsUrls: Record<string, string>;
 }
 
 export type EmailVerificationMode = 'off' | 'optional' | 'required';
@@ -245,7 +256,39 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): Config {
     mail: readMailSettings(env, production, issuer, cwd),
     corsOrigins: readCorsOrigins(env),
     factors: readFactorSettings(env, issuer),
+    realtime: readRealtimeSettings(env),
   };
+}
+
+/** WS_CONNECTION_INIT_TIMEOUT (default 5s), WS_MAX_SUBSCRIPTIONS (default 20), SUBGRAPH_WS_URLS. */
+function readRealtimeSettings(env: Env): RealtimeSettings {
+  return {
+    initTimeoutMs: readDuration(env, 'WS_CONNECTION_INIT_TIMEOUT', '5s', '1s', '5m'),
+    maxSubscriptions: readPositiveInteger(env, 'WS_MAX_SUBSCRIPTIONS', 20),
+    subgraphWsUrls: readSubgraphWsUrls(env),
+  };
+}
+
+/** SUBGRAPH_WS_URLS=name=ws://host/graphql,…: a ws:// or wss:// URL per subgraph name. */
+function readSubgraphWsUrls(env: Env): Record<string, string> {
+  const raw = read(env, 'SUBGRAPH_WS_URLS');
+  const out: Record<string, string> = {};
+  if (raw === undefined) return out;
+  for (const entry of raw.split(',').map((e) => e.trim()).filter(Boolean)) {
+    const at = entry.indexOf('=');
+    const name = at > 0 ? entry.slice(0, at) : '';
+    const url = at > 0 ? entry.slice(at + 1) : '';
+    let valid = false;
+    try {
+      const protocol = new URL(url).protocol;
+      valid = protocol === 'ws:' || protocol === 'wss:';
+    } catch {
+      valid = false;
+    }
+    if (!name || !valid) fail(`SUBGRAPH_WS_URLS: ${show(entry)} must be name=ws://… or name=wss://…`);
+    out[name] = url;
+  }
+  return out;
 }
 
 /**

@@ -125,6 +125,7 @@ describe('loadConfig defaults', () => {
       },
       corsOrigins: [],
       factors: { rpId: 'localhost', origins: ['http://localhost:4000'] },
+      realtime: { initTimeoutMs: 5_000, maxSubscriptions: 20, subgraphWsUrls: {} },
     });
   });
 
@@ -434,5 +435,30 @@ describe('security event settings', () => {
     const secret = 'whsec_' + 'x'.repeat(10);
     expect(configError({ AUDIT_WEBHOOK_URL: 'https://hooks.example.com/', AUDIT_WEBHOOK_SECRET: secret }, 'AUDIT_WEBHOOK_SECRET')).not.toContain(secret);
     expect(configError({ AUDIT_WEBHOOK_URL: 'gopher://user:pw@x/', AUDIT_WEBHOOK_SECRET: SECRET }, 'AUDIT_WEBHOOK_URL')).not.toContain('pw');
+  });
+});
+
+describe('WebSocket settings', () => {
+  it('reads WS_CONNECTION_INIT_TIMEOUT, WS_MAX_SUBSCRIPTIONS and SUBGRAPH_WS_URLS', () => {
+    expect(
+      load({
+        WS_CONNECTION_INIT_TIMEOUT: '2s',
+        WS_MAX_SUBSCRIPTIONS: '3',
+        SUBGRAPH_WS_URLS: 'orders=ws://orders:4001/graphql,reviews=wss://reviews.example.com/ws',
+      }).realtime,
+    ).toEqual({
+      initTimeoutMs: 2 * S,
+      maxSubscriptions: 3,
+      subgraphWsUrls: { orders: 'ws://orders:4001/graphql', reviews: 'wss://reviews.example.com/ws' },
+    });
+  });
+
+  it.each([
+    [{ WS_CONNECTION_INIT_TIMEOUT: '0' }, 'WS_CONNECTION_INIT_TIMEOUT'],
+    [{ WS_MAX_SUBSCRIPTIONS: '0' }, 'WS_MAX_SUBSCRIPTIONS'],
+    [{ SUBGRAPH_WS_URLS: 'orders=http://orders:4001/graphql' }, 'SUBGRAPH_WS_URLS'],
+    [{ SUBGRAPH_WS_URLS: 'ws://orders:4001/graphql' }, 'SUBGRAPH_WS_URLS'],
+  ])('refuses %j with one line naming %s', (env, variable) => {
+    configError(env, variable);
   });
 });

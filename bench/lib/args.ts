@@ -37,6 +37,10 @@ export interface BenchOptions {
   loginOnly: boolean;
   /** Everything but the login step. */
   noLogin: boolean;
+  /** Only the realtime scenarios (bench/realtime/bench.ts: idle WebSocket connections, revocation to close). */
+  realtimeOnly: boolean;
+  /** Everything but the realtime scenarios. */
+  noRealtime: boolean;
   /** Seconds per HTTP run; null: the default (6, or 2 with --quick). */
   durationSec: number | null;
   /** Alternating rounds; null: the default (2, or 1 with --quick). */
@@ -61,6 +65,8 @@ Options:
   --no-gateway            everything but the gateway-mode scenarios
   --login                 only the login step (logins and refreshes through the gateway, raw argon2id beside them)
   --no-login              everything but the login step
+  --realtime              only the realtime scenarios (idle WebSocket connections, revocation to close)
+  --no-realtime           everything but the realtime scenarios
   --duration=<seconds>    seconds per HTTP run (default 6; 2 with --quick)
   --rounds=<n>            alternating rounds (default 2; 1 with --quick)
   --only=<scenario,...>   only these HTTP scenarios (and the Redis command counts)
@@ -78,6 +84,8 @@ const FLAGS = {
   '--no-gateway': 'noGateway',
   '--login': 'loginOnly',
   '--no-login': 'noLogin',
+  '--realtime': 'realtimeOnly',
+  '--no-realtime': 'noRealtime',
 } as const;
 const VALUED = new Set(['--duration', '--rounds', '--only']);
 const SEE_HELP = '(npm run bench -- --help lists the options)';
@@ -94,6 +102,8 @@ export function parseBenchArgs(argv: readonly string[]): ParsedBenchArgs {
     noGateway: false,
     loginOnly: false,
     noLogin: false,
+    realtimeOnly: false,
+    noRealtime: false,
     durationSec: null,
     rounds: null,
     only: null,
@@ -128,5 +138,9 @@ export function parseBenchArgs(argv: readonly string[]): ParsedBenchArgs {
   if (options.memoryOnly && options.only) return error('--memory and --only exclude each other');
   if (options.loginOnly && options.noLogin) return error('--login and --no-login exclude each other');
   if (options.loginOnly && (options.memoryOnly || options.gatewayOnly || options.only)) return error('--login runs the login step alone: it excludes --memory, --gateway and --only');
+  if (options.realtimeOnly && options.noRealtime) return error('--realtime and --no-realtime exclude each other');
+  if (options.realtimeOnly && (options.memoryOnly || options.gatewayOnly || options.loginOnly || options.only)) {
+    return error('--realtime excludes --memory, --gateway, --login and --only');
+  }
   return { kind: 'run', options };
 }

@@ -1,3 +1,4 @@
+import type { RealtimeFigures } from '../realtime/bench.js';
 import type { GatewayFigures } from '../gateway/types.js';
 import type { LoginFigures } from '../login/bench.js';
 import type { LoadResult } from './load.js';
@@ -71,4 +72,6 @@ export interface Results {
   gateway: GatewayFigures | null;
   /** Password logins against raw argon2id, and refreshes, per core (bench/login/). */
   login: LoginFigures | null;
+  /** The realtime scenarios (bench/realtime/). */
+  realtime: RealtimeFigures | null;
 }

@@ -33,6 +33,13 @@ export function isSecurityEventType(value: string): value is SecurityEventType {
 }
 
 /** Why a session ended (`session.revoked` details.cause; the `cause` label of section 10). */
+/**
+ * The events every instance hears of live (the store's LiveEventFeed) as well as stores: those
+ * that `sessionEvents` subscriptions turn into SIGNED_IN_ELSEWHERE, SESSION_REVOKED and
+ * PASSWORD_CHANGED (src/realtime). Others (failed logins, most of the traffic) are only stored.
+ */
+export const LIVE_EVENT_TYPES = ['session.created', 'session.revoked', 'password.changed'] as const satisfies readonly SecurityEventType[];
+
 export const REVOKE_CAUSES = ['logout', 'all', 'reuse', 'admin', 'password_reset', 'disabled', 'deleted', 'evicted'] as const;
 export type RevokeCause = (typeof REVOKE_CAUSES)[number];
 

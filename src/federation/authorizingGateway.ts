@@ -181,7 +181,7 @@ function markUnverified(denials: Denial[], gated: ReadonlySet<string>): void {
 }
 
 /** The caller as edge authorization sees it; why there is none, as the contract's `reason`. */
-function callerOf(context: GraphQLContext, nowMs: number): Caller {
+export function callerOf(context: GraphQLContext, nowMs: number): Caller {
   const { user, authFailure } = context;
   if (user) {
     // auth_time and acr (contract sections 7, 8); absent from tokens issued before them.

@@ -1,4 +1,5 @@
 import { ApolloGateway, IntrospectAndCompose, type SupergraphManager } from '@apollo/gateway';
+import type { GraphQLSchema } from 'graphql';
 import { AuthSubgraphDataSource } from './authDataSource.js';
 import type { Clock } from '../clock.js';
 import type { FederationSource } from '../config.js';
@@ -42,7 +43,15 @@ export const AUTH_SUBGRAPH_URL = 'http://auth.tessera.internal/graphql';
  * the remote ones, composed by introspection (SUBGRAPHS) or read from a supergraph file
  * (SUPERGRAPH_FILE), wrapped with edge authorization.
  */
-export function createGateway(options: GatewayOptions): AuthorizingGateway {
+export interface FederatedGateway {
+  gateway: AuthorizingGateway;
+  /** The signer of context tokens (also for subscriptions passed through over WebSocket). */
+  signer: ContextTokenSigner;
+  /** The in-process auth subgraph's schema (its subscriptions run in process). */
+  authSchema: GraphQLSchema;
+}
+
+export function createGateway(options: GatewayOptions): FederatedGateway {
   const { federation, logger } = options;
   const signer = new ContextTokenSigner({ keys: options.keys, issuer: options.issuer, clock: options.clock });
   options.revocations?.onRevoked((sessionIds) => signer.dropSessions(sessionIds));
@@ -78,7 +87,7 @@ export function createGateway(options: GatewayOptions): AuthorizingGateway {
       return options.tracing ? tracedDataSource(remote, name, url, options.tracing) : remote;
     },
   });
-  return new AuthorizingGateway(inner, options.clock);
+  return { gateway: new AuthorizingGateway(inner, options.clock), signer, authSchema };
 }
 
 /** A supergraph manager whose every SDL passes through `transform` before the gateway sees it. */

@@ -4,6 +4,7 @@ import {
   ApolloServerPluginLandingPageDisabled,
 } from '@apollo/server/plugin/disabled';
 import { ApolloServerPluginLandingPageLocalDefault } from '@apollo/server/plugin/landingPage/default';
+import type { GraphQLSchema } from 'graphql';
 import type { RequestLimits } from '../config.js';
 import type { Logger } from '../logger.js';
 import { libraryLogger } from '../observability/logFormat.js';
@@ -11,14 +12,15 @@ import type { GraphQLContext } from './context.js';
 import { createFormatError } from './errorFormatting.js';
 import { limitParseOptions, operationLimitRules } from './operationLimits.js';
 import { anonymousCacheControlPlugin } from './anonymousCacheControl.js';
-import { resolvers } from './resolvers.js';
-import { loadTypeDefs } from './schema.js';
+import { createExecutableSchema } from './executableSchema.js';
 import { serviceUnavailableStatusPlugin } from './serviceUnavailableStatus.js';
 
 export interface ApolloOptions {
   production: boolean;
   logger: Logger;
   limits: RequestLimits;
+  /** The standalone schema (createExecutableSchema), shared with the WebSocket server; made here if not given. */
+  schema?: GraphQLSchema;
   /** More plugins (metrics, tracing, request logging: src/observability). */
   plugins?: ApolloServerPlugin<GraphQLContext>[];
   /**
@@ -40,11 +42,11 @@ type FormatError = NonNullable<ApolloServerOptionsWithGateway<GraphQLContext>['f
  * limits (document size, tokens, depth, aliases, root fields, directives) refuse an operation
  * before any resolver runs.
  */
-export function createApolloServer({ production, logger, limits, federation, plugins = [] }: ApolloOptions): ApolloServer<GraphQLContext> {
+export function createApolloServer({ production, logger, limits, federation, schema: executable, plugins = [] }: ApolloOptions): ApolloServer<GraphQLContext> {
   const formatError = createFormatError(production, logger);
   const schema = federation
     ? { gateway: federation.gateway, formatError: federation.formatError(formatError) }
-    : { typeDefs: loadTypeDefs(), resolvers, formatError };
+    : { schema: executable ?? createExecutableSchema(), formatError };
   return new ApolloServer<GraphQLContext>({
     ...schema,
     nodeEnv: production ? 'production' : 'development',

@@ -10,6 +10,7 @@ import type { FactorService } from '../factors/factorService.js';
 import type { IdentityService } from '../identity/identityService.js';
 import type { AccessTokenClaims } from '../tokens/types.js';
 import type { Loaders } from './loaders.js';
+import type { LiveChannel } from '../realtime/types.js';
 
 /** The caller, as proven by a verified access token of a live session. */
 export interface AuthenticatedUser {
@@ -71,6 +72,8 @@ export interface GraphQLContext {
   accounts: AccountService;
   /** Administration (section 7): role `admin` only. */
   admin: AdminService;
+  /** Over WebSocket: the connection the operation runs on (src/realtime); over HTTP none. */
+  live?: LiveChannel | undefined;
 }
 
 /** The caller, or the error that says why there is none. */

@@ -34,7 +34,8 @@ export function guarded<F extends Resolver>(resolve: F): F {
 }
 
 /**
- * A resolver map with every field resolver `guarded`. Scalars and other class instances (a
+ * A resolver map with every field resolver `guarded` (for a field given as an object, such as a
+ * subscription's `{ subscribe, resolve }`, each of its functions). Scalars and other class instances (a
  * GraphQLScalarType) are left as they are.
  */
 export function withGraphQLErrors<T extends object>(map: T): T {
@@ -46,11 +47,18 @@ export function withGraphQLErrors<T extends object>(map: T): T {
     }
     const wrapped: Record<string, unknown> = {};
     for (const [field, resolve] of Object.entries(fields)) {
-      wrapped[field] = typeof resolve === 'function' ? guarded(resolve as Resolver) : resolve;
+      wrapped[field] = typeof resolve === 'function' ? guarded(resolve as Resolver) : isPlainObject(resolve) ? guardedMembers(resolve) : resolve;
     }
     out[typeName] = wrapped;
   }
   return out as T;
+}
+
+/** A field given as `{ subscribe, resolve }` (a subscription's root field): each function guarded. */
+function guardedMembers(field: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [name, value] of Object.entries(field)) out[name] = typeof value === 'function' ? guarded(value as Resolver) : value;
+  return out;
 }
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {

@@ -38,3 +38,5 @@ export interface UserConnectionModel {
   endCursor: string | null;
   hasNextPage: boolean;
 }
+/** A session event pushed to a `sessionEvents` subscription (src/realtime). */
+export type { SessionEventModel } from '../realtime/types.js';

@@ -3,6 +3,7 @@ import { forbiddenBecause, unauthenticated } from '../errors.js';
 import { eventResolvers } from '../events/resolvers.js';
 import { factorResolvers } from '../factors/resolvers.js';
 import { identityResolvers } from '../identity/resolvers.js';
+import { realtimeResolvers } from '../realtime/resolvers.js';
 import type { UserRecord } from '../store/types.js';
 import { type GraphQLContext, requireUser } from './context.js';
 import { DateTimeScalar } from './dateTimeScalar.js';
@@ -123,4 +124,5 @@ export const resolvers: Resolvers = withGraphQLErrors<Resolvers>({
   SecurityEvent: eventResolvers.SecurityEvent,
   Factor: factorResolvers.Factor,
   Identity: identityResolvers.Identity,
+  ...realtimeResolvers,
 });

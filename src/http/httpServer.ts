@@ -1,4 +1,5 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import type { ClientInfo } from '../auth/authService.js';
 import type { Config } from '../config.js';
@@ -33,6 +34,8 @@ export interface HttpServerDeps {
   logger: Logger;
   /** Sign-in with other identity providers (`/auth/{id}/start`, `/auth/{id}/callback`); null: none configured. */
   identity?: IdentityService | null;
+  /** WebSocket upgrades (GraphQL over WebSocket on /graphql: src/realtime). None: upgrades are refused. */
+  upgrade?: (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
 }
 
 function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
@@ -83,7 +86,7 @@ export function createHttpServer(deps: HttpServerDeps): Server {
       res.end(req.method === 'HEAD' ? undefined : file.body);
     };
   }
-  return createServer((req, res) => {
+  const server = createServer((req, res) => {
     const scope = beginRequest(req, res, deps.logger);
     const path = (req.url ?? '/').split('?')[0]!;
     logRequest(deps.logger, scope, req, res, path);
@@ -96,6 +99,12 @@ export function createHttpServer(deps: HttpServerDeps): Server {
       else res.destroy();
     });
   });
+  const upgrade = deps.upgrade;
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    if (upgrade) return upgrade(req, socket, head);
+    socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+  });
+  return server;
 }
 
 function identityRoute(deps: HttpServerDeps, identity: IdentityService, req: IncomingMessage, res: ServerResponse, path: string) {

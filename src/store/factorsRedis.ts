@@ -213,6 +213,8 @@ export interface AppendingArgs {
   eventIp: string;
   eventUserAgent: string;
   eventDetails: string;
+  /** The live session events channel (redisEvents.ts EVENT_ARGS); factor events are not among its types. */
+  liveChannel: string;
   auditMax: number;
   userEventsMax: number;
 }

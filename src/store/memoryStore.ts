@@ -15,6 +15,7 @@ import {
   type EventPageRequest,
   type SecurityEvent,
   type SecurityEventType,
+  LIVE_EVENT_TYPES,
   type StoredEvent,
   USER_EVENTS_MAX,
 } from '../events/types.js';
@@ -23,6 +24,7 @@ import { MemoryIdentities } from './identityMemory.js';
 import type { ChangedUser, DeletedUser, IssueMailTokenInput, MailTokenProof, UserPage } from '../accounts/store.js';
 import type { MailTokenKind } from '../tokens/mailTokens.js';
 import type {
+  LiveEventListener,
   CreateSessionInput,
   ReauthenticateInput,
   RefreshProof,
@@ -126,6 +128,7 @@ export class MemoryStore implements Store {
   private readonly userStreams = new Map<string, EventList>();
   private readonly groups = new Map<string, { lastDelivered: string; pending: Map<string, PendingDelivery> }>();
   private readonly listeners = new Set<EventListener>();
+  private readonly liveListeners = new Set<LiveEventListener>();
   private lastEntryMs = 0;
   private lastEntrySeq = 0;
   private readonly factors = new MemoryFactors((step, events) => void this.record(step, events));
@@ -583,6 +586,16 @@ export class MemoryStore implements Store {
         // A failing listener (the audit log) cannot undo or fail a stored change.
       }
     }
+    const live = made.filter((event) => (LIVE_EVENT_TYPES as readonly string[]).includes(event.type));
+    if (live.length > 0) {
+      for (const listener of this.liveListeners) {
+        try {
+          listener(live);
+        } catch {
+          // Likewise.
+        }
+      }
+    }
     return made;
   }
 
@@ -596,6 +609,12 @@ export class MemoryStore implements Store {
       this.lastEntrySeq += 1;
     }
     return `${this.lastEntryMs}-${this.lastEntrySeq}`;
+  }
+
+  /** One process: the live events are this store's own steps'. */
+  async subscribeLiveEvents(listener: LiveEventListener): Promise<() => void> {
+    this.liveListeners.add(listener);
+    return () => this.liveListeners.delete(listener);
   }
 
   onEvents(listener: EventListener): () => void {

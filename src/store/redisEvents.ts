@@ -1,5 +1,5 @@
 import calculateSlot from 'cluster-key-slot';
-import { isSecurityEventType, type EventDetails, type EventOrigin, type SecurityEvent, type StoredEvent } from '../events/types.js';
+import { isSecurityEventType, LIVE_EVENT_TYPES, type EventDetails, type EventOrigin, type SecurityEvent, type StoredEvent } from '../events/types.js';
 import type { RedisReply } from './redisRecords.js';
 
 /**
@@ -32,7 +32,13 @@ export const EVENT_ARGS = {
   eventUserAgent: 'string',
   /** The details every event of the step carries (JSON object: the request id). */
   eventDetails: 'string',
+  /**
+   * The pub/sub channel that live session events (LIVE_EVENT_TYPES) are published on, in the same
+   * step as they are appended, for every instance's subscriptions (src/realtime); '' for none.
+   */
+  liveChannel: 'string',
 } as const;
+
 
 /** The trimming bounds (their Lua names: audit_max, user_events_max). */
 export const AUDIT_MAX_ARG = { auditMax: 'number' } as const;
@@ -74,10 +80,16 @@ local function push_user_event(key, max, f)
   redis.call('LTRIM', key, 0, max - 1)
 end
 -- To the audit stream and, with a user, the user's own list (scripts that declare both keys).
+-- The live session events: published to every instance in the step that stores them.
+local live_types = {${LIVE_EVENT_TYPES.map((type) => `['${type}'] = true`).join(', ')}}
+local function publish_live(kind, f)
+  if live_channel ~= '' and live_types[kind] then redis.call('PUBLISH', live_channel, cjson.encode(f)) end
+end
 local function append_event(kind, session_id, detail)
   local f = event_fields(kind, session_id, detail)
   xadd_event(audit_key, audit_max, f)
   if event_user ~= '' then push_user_event(user_events_key, user_events_max, f) end
+  publish_live(kind, f)
   appended[#appended + 1] = f
 end
 `;
@@ -88,8 +100,10 @@ export function eventArgs(
   time: number,
   userId: string | null,
   origin: EventOrigin,
+  liveChannel = '',
 ): { [k in keyof typeof EVENT_ARGS]: k extends 'eventTime' ? number : string } {
   return {
+    liveChannel,
     eventId: stepId,
     eventTime: time,
     eventUser: userId ?? '',
@@ -163,6 +177,17 @@ export function decodeUserEvents(reply: RedisReply | undefined): StoredEvent[] {
     if (event) out.push({ position: { id: `${raw.slice(0, bar)}-0`, source: '' }, event });
   }
   return out;
+}
+
+/** A live event as published (the JSON array of its fields); null for a message that is not one. */
+export function decodeLiveEvent(message: string): SecurityEvent | null {
+  let fields: unknown;
+  try {
+    fields = JSON.parse(message);
+  } catch {
+    return null;
+  }
+  return Array.isArray(fields) ? decodeEvent(fields.map(String)) : null;
 }
 
 /** Entries of XRANGE / XREVRANGE / XREADGROUP (`[[id, [fields]], …]`) in the stream `source`. */

@@ -80,6 +80,10 @@ export class RedisKeys {
   revocationChannel(): string {
     return `${this.prefix}revocations`;
   }
+  /** Pub/sub channel of live session events (redisEvents.ts LIVE_EVENT_TYPES), for src/realtime. */
+  liveEventsChannel(): string {
+    return `${this.prefix}session-events`;
+  }
   counter(name: string): string {
     return `${this.prefix}count:${name}`;
   }

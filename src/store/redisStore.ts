@@ -35,11 +35,13 @@ import {
 import { packUserAgent } from './userAgentCodec.js';
 import type { ArgSpec, RedisScript, ScriptArg, ScriptInput } from './redisScript.js';
 import * as scripts from './redisScripts.js';
+import { RedisLiveEventSubscriber } from './redisLiveEventSubscriber.js';
 import { RedisRevocationSubscriber } from './redisRevocationSubscriber.js';
 import type { ChangedUser, DeletedUser, IssueMailTokenInput, MailTokenProof, UserPage } from '../accounts/store.js';
 import type { MailTokenKind } from '../tokens/mailTokens.js';
 import type {
   CreateSessionInput,
+  LiveEventListener,
   ReauthenticateInput,
   RefreshProof,
   RotateInput,
@@ -100,7 +102,7 @@ export class RedisStore implements Store {
   readonly kind = 'redis' as const;
   private readonly keys: RedisKeys;
   private readonly client: RedisClient;
-  private readonly subscribers: RedisRevocationSubscriber[] = [];
+  private readonly subscribers: { close(): Promise<void> }[] = [];
   private readonly isCluster: boolean;
   private readonly minReplicasAck: number;
   private readonly replicaAckTimeoutMs: number;
@@ -697,7 +699,7 @@ export class RedisStore implements Store {
     return {
       auditKey: this.keys.auditStreamFor(this.keys.user(userId)),
       userEventsKey: this.keys.userEvents(userId),
-      ...eventArgs(newEventStepId(now), now, userId, origin),
+      ...eventArgs(newEventStepId(now), now, userId, origin, this.keys.liveEventsChannel()),
       auditMax: this.auditMax,
       userEventsMax: this.userEventsMax,
     };
@@ -729,7 +731,7 @@ export class RedisStore implements Store {
       userEventsKey: input.userId ? this.keys.userEvents(input.userId) : auditKey,
       eventType: input.type,
       sessionId: input.sessionId ?? '',
-      ...eventArgs(stepId, input.time, input.userId, input.origin),
+      ...eventArgs(stepId, input.time, input.userId, input.origin, this.keys.liveEventsChannel()),
       eventDetails: JSON.stringify({ ...input.details, ...originDetails(input.origin) }),
       auditMax: this.auditMax,
       userEventsMax: this.userEventsMax,
@@ -839,6 +841,18 @@ export class RedisStore implements Store {
     );
     this.subscribers.push(subscriber);
     await subscriber.start();
+  }
+
+  // Live session events
+
+  async subscribeLiveEvents(listener: LiveEventListener): Promise<() => void> {
+    const subscriber = new RedisLiveEventSubscriber(this.options.createSubscriber(), this.keys.liveEventsChannel(), listener);
+    this.subscribers.push(subscriber);
+    await subscriber.start();
+    return () => {
+      this.subscribers.splice(this.subscribers.indexOf(subscriber) >>> 0, 1);
+      void subscriber.close();
+    };
   }
 
   // Counters

@@ -1,5 +1,5 @@
 import type { AccountStore } from '../accounts/store.js';
-import type { EventOrigin, EventStore, RevokeCause } from '../events/types.js';
+import type { EventOrigin, EventStore, RevokeCause, SecurityEvent } from '../events/types.js';
 import type { FactorStore } from '../factors/store.js';
 import type { IdentityStore } from '../identity/types.js';
 
@@ -188,6 +188,20 @@ export interface RevocationLog {
   subscribe(handlers: { onRevoked(ids: string[]): void; onHealth(healthy: boolean): void }): Promise<void>;
 }
 
+/** Called with live session events (see LiveEventFeed); must not throw. */
+export type LiveEventListener = (events: readonly SecurityEvent[]) => void;
+
+/**
+ * The session events (`session.created`, `session.revoked`, `password.changed`) of every instance
+ * sharing the store, as their steps store them: what `Subscription.sessionEvents` is made of.
+ * Redis publishes each in the step that appends it; the embedded store is one process, so its
+ * own steps are all there is. At most once: events of a time the feed was down are not replayed.
+ */
+export interface LiveEventFeed {
+  /** Resolves once listening; returns the function that stops it. */
+  subscribeLiveEvents(listener: LiveEventListener): Promise<() => void>;
+}
+
 /** Counters that expire: failed logins. */
 export interface CounterStore {
   /**
@@ -199,7 +213,7 @@ export interface CounterStore {
   reset(key: string): Promise<void>;
 }
 
-export interface Store extends SessionStore, UserStore, AccountStore, RevocationLog, CounterStore, EventStore, FactorStore, IdentityStore {
+export interface Store extends SessionStore, UserStore, AccountStore, RevocationLog, LiveEventFeed, CounterStore, EventStore, FactorStore, IdentityStore {
   readonly kind: 'redis' | 'memory';
   /** Resolves when the backend answers; rejects with StoreUnavailableError otherwise. */
   ping(): Promise<void>;

@@ -17,7 +17,7 @@ describe('npm run bench: its command line', () => {
   });
 
   it('the usage lists every option and every scenario name', () => {
-    for (const option of ['--quick', '--memory', '--no-memory', '--profile', '--gateway', '--no-gateway', '--login', '--no-login', '--duration=', '--rounds=', '--only=', '--help']) {
+    for (const option of ['--quick', '--memory', '--no-memory', '--profile', '--gateway', '--no-gateway', '--login', '--no-login', '--realtime', '--no-realtime', '--duration=', '--rounds=', '--only=', '--help']) {
       expect(BENCH_USAGE).toContain(option);
     }
     for (const name of SCENARIO_NAMES) expect(BENCH_USAGE).toContain(name);
@@ -27,7 +27,7 @@ describe('npm run bench: its command line', () => {
   it('no option: everything, with the defaults', () => {
     expect(parseBenchArgs([])).toEqual({
       kind: 'run',
-      options: { quick: false, memoryOnly: false, noMemory: false, profile: false, gatewayOnly: false, noGateway: false, loginOnly: false, noLogin: false, durationSec: null, rounds: null, only: null },
+      options: { quick: false, memoryOnly: false, noMemory: false, profile: false, gatewayOnly: false, noGateway: false, loginOnly: false, noLogin: false, realtimeOnly: false, noRealtime: false, durationSec: null, rounds: null, only: null },
     });
   });
 
@@ -44,6 +44,8 @@ describe('npm run bench: its command line', () => {
         noGateway: false,
         loginOnly: false,
         noLogin: false,
+        realtimeOnly: false,
+        noRealtime: false,
         durationSec: 1.5,
         rounds: 3,
         only: new Set(['warmMeId', 'coldMeId']),
@@ -52,6 +54,8 @@ describe('npm run bench: its command line', () => {
     expect(parseBenchArgs(['--memory'])).toMatchObject({ kind: 'run', options: { memoryOnly: true } });
     expect(parseBenchArgs(['--login', '--quick'])).toMatchObject({ kind: 'run', options: { loginOnly: true, quick: true } });
     expect(parseBenchArgs(['--no-login'])).toMatchObject({ kind: 'run', options: { noLogin: true } });
+    expect(parseBenchArgs(['--realtime'])).toMatchObject({ kind: 'run', options: { realtimeOnly: true } });
+    expect(parseBenchArgs(['--no-realtime'])).toMatchObject({ kind: 'run', options: { noRealtime: true } });
   });
 
   it('refuses what it does not know, in one line naming it', () => {
@@ -66,6 +70,8 @@ describe('npm run bench: its command line', () => {
       [['--memory', '--no-memory'], /^--memory and --no-memory exclude each other /],
       [['--login', '--no-login'], /^--login and --no-login exclude each other /],
       [['--login', '--only=warmMeId'], /^--login runs the login step alone: it excludes --memory, --gateway and --only /],
+      [['--realtime', '--no-realtime'], /^--realtime and --no-realtime exclude each other /],
+      [['--realtime', '--gateway'], /^--realtime excludes --memory, --gateway, --login and --only /],
     ];
     for (const [argv, message] of refusals) {
       const parsed = parseBenchArgs(argv);

@@ -77,6 +77,25 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 export function eventContract(h: EventHarness): void {
   describe('security events: appended in the step that makes the change', () => {
+    it('live: session.created and session.revoked reach live-event subscribers as stored (a failed login does not)', async () => {
+      const store = h.store();
+      const input = sessionInput({ origin: ORIGIN });
+      const got: SecurityEvent[] = [];
+      const stop = await store.subscribeLiveEvents((events) => got.push(...events.filter((e) => e.userId === input.userId)));
+      try {
+        const created = await heard(store, () => store.createSession(input));
+        await store.appendEvent({ type: 'login.failed', time: T0, userId: input.userId, sessionId: null, origin: ORIGIN, details: {} });
+        const revoked = await heard(store, () => store.revokeSession({ userId: input.userId, sessionId: input.sessionId }, T0 + 1, LOGOUT));
+        const deadline = Date.now() + 5_000;
+        while (got.length < 2 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5));
+        // The same events (ids, client, details) as stored, in order; the failed login only stored.
+        expect(got).toEqual([...created, ...revoked]);
+        expect(got.map((e) => e.type)).toEqual(['session.created', 'session.revoked']);
+      } finally {
+        stop();
+      }
+    });
+
     it('a new user: user.signed_up, in the audit log and the user\'s own, with the client and request id', async () => {
       const user = userRecord();
       const events = await heard(h.store(), () => h.store().createUser(user, ORIGIN));

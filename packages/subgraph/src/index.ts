@@ -119,6 +119,25 @@ export interface ContextVerifier {
    * 'SERVICE_UNAVAILABLE'` when the gateway's JWKS cannot be fetched.
    */
   verify(headers: HeadersLike): Promise<VerifiedContext>;
+  /**
+   * The same for a graphql-ws server (subscriptions the gateway passes through over
+   * graphql-transport-ws): reads `x-tessera-context` from the `connection_init` payload, or from
+   * the payload of a renewal `ping` the gateway sends before the context expires. No payload, or
+   * none in it: `{ user: null }`. Verified and cached exactly as `verify` does.
+   *
+   * @example
+   * ```ts
+   * useServer({
+   *   schema,
+   *   onConnect: async (ctx) => { ctx.extra.user = (await verifier.verifyConnectionParams(ctx.connectionParams)).user; },
+   *   onPing: async (ctx, payload) => { if (payload?.['x-tessera-context']) ctx.extra.user = (await verifier.verifyConnectionParams(payload)).user; },
+   *   context: (ctx) => ({ user: ctx.extra.user }),
+   * }, wsServer);
+   * ```
+   *
+   * @throws {@link ContextError} as `verify` does; a value that is not one string is `TOKEN_INVALID`.
+   */
+  verifyConnectionParams(params: Readonly<Record<string, unknown>> | null | undefined): Promise<VerifiedContext>;
   /** How many verified tokens the cache holds now (for tests and metrics). */
   readonly cachedTokens: number;
 }
@@ -145,41 +164,51 @@ export function createContextVerifier(options: ContextVerifierOptions): ContextV
     get cachedTokens() {
       return cache.size;
     },
-    async verify(headers) {
-      const value = readHeader(headers);
-      if (value === undefined) return ANONYMOUS;
-      if (value === null) throw unauthenticated('TOKEN_INVALID');
-      const now = clock.now();
-      const cached = cache.get(value, now);
-      if (cached) return { user: cached };
-      const result = await verifyContextToken(value, {
-        keys,
-        issuer: options.issuer,
-        audience: options.audience,
-        now,
-        clockToleranceSec: tolerance,
-      });
-      if (result.ok) {
-        const { sub, sid, roles, scope, iat, exp, auth_time, email_verified, amr, acr } = result.claims;
-        const user: SubgraphUser = Object.freeze({
-          id: sub,
-          roles: Object.freeze(roles) as string[],
-          sessionId: sid,
-          scopes: Object.freeze(scope.split(' ').filter(Boolean)) as string[],
-          authTime: auth_time ?? null,
-          emailVerified: email_verified ?? null,
-          amr: Object.freeze([...(amr ?? [])]) as string[],
-          acr: acr ?? null,
-        });
-        cache.set(value, user, { iat, exp }, now);
-        return { user };
-      }
-      if (result.reason === 'KEYS_UNAVAILABLE') {
-        throw new ContextError('The gateway keys cannot be fetched.', { code: 'SERVICE_UNAVAILABLE' }, { cause: result.cause });
-      }
-      throw unauthenticated(result.reason);
+    verify(headers) {
+      return verifyValue(readHeader(headers));
+    },
+    verifyConnectionParams(params) {
+      if (params === null || params === undefined || typeof params !== 'object') return verifyValue(undefined);
+      const raw: unknown = params[CONTEXT_HEADER];
+      if (raw === undefined || raw === null) return verifyValue(undefined);
+      return verifyValue(typeof raw === 'string' && raw.trim() !== '' ? raw.trim() : null);
     },
   };
+
+  /** A context token's value; undefined when absent (anonymous), null when unusable (refused). */
+  async function verifyValue(value: string | null | undefined): Promise<VerifiedContext> {
+    if (value === undefined) return ANONYMOUS;
+    if (value === null) throw unauthenticated('TOKEN_INVALID');
+    const now = clock.now();
+    const cached = cache.get(value, now);
+    if (cached) return { user: cached };
+    const result = await verifyContextToken(value, {
+      keys,
+      issuer: options.issuer,
+      audience: options.audience,
+      now,
+      clockToleranceSec: tolerance,
+    });
+    if (result.ok) {
+      const { sub, sid, roles, scope, iat, exp, auth_time, email_verified, amr, acr } = result.claims;
+      const user: SubgraphUser = Object.freeze({
+        id: sub,
+        roles: Object.freeze(roles) as string[],
+        sessionId: sid,
+        scopes: Object.freeze(scope.split(' ').filter(Boolean)) as string[],
+        authTime: auth_time ?? null,
+        emailVerified: email_verified ?? null,
+        amr: Object.freeze([...(amr ?? [])]) as string[],
+        acr: acr ?? null,
+      });
+      cache.set(value, user, { iat, exp }, now);
+      return { user };
+    }
+    if (result.reason === 'KEYS_UNAVAILABLE') {
+      throw new ContextError('The gateway keys cannot be fetched.', { code: 'SERVICE_UNAVAILABLE' }, { cause: result.cause });
+    }
+    throw unauthenticated(result.reason);
+  }
 }
 
 /**

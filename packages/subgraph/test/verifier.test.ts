@@ -307,3 +307,38 @@ describe('the cache of verified context tokens', () => {
     expect(() => cachedVerifier(clock, { cacheSize: -1 })).toThrow(RangeError);
   });
 });
+
+describe('verifyConnectionParams (graphql-ws servers)', () => {
+  it('reads x-tessera-context from connection_init or a renewal ping payload, verified and cached like the header', async () => {
+    const clock = { now: () => Date.now() };
+    const v = createContextVerifier({ jwksUrl, issuer: ISSUER, audience: 'orders', clock });
+    const token = await sign();
+    const first = await v.verifyConnectionParams({ [CONTEXT_HEADER]: token });
+    expect(first).toMatchObject({ user: { id: 'user-1', roles: ['user'], sessionId: 'session-1', scopes: ['user', 'orders:read'] } });
+    expect(v.cachedTokens).toBe(1);
+    expect((await v.verify({ [CONTEXT_HEADER]: token })).user).toBe(first.user);
+    // A renewal's new token, for another session, is verified on its own.
+    const renewed = await v.verifyConnectionParams({ [CONTEXT_HEADER]: await sign({ subject: { sid: 'session-2' } }) });
+    expect(renewed.user?.sessionId).toBe('session-2');
+  });
+
+  it('no payload, or none in it: anonymous; a value that is not one usable string, forged or for another subgraph: refused', async () => {
+    const v = verifier();
+    for (const params of [undefined, null, {}, { authorization: 'Bearer x' }]) {
+      expect(await v.verifyConnectionParams(params)).toEqual({ user: null });
+    }
+    for (const value of [42, ['a', 'b'], '', { token: 'x' }]) {
+      const error = await refusal(v.verifyConnectionParams({ [CONTEXT_HEADER]: value }));
+      expect(error.extensions).toEqual({ code: 'UNAUTHENTICATED', reason: 'TOKEN_INVALID' });
+    }
+    const forged = `${(await sign()).slice(0, -4)}AAAA`;
+    expect((await refusal(v.verifyConnectionParams({ [CONTEXT_HEADER]: forged }))).extensions).toMatchObject({ code: 'UNAUTHENTICATED' });
+    const elsewhere = await sign({ audience: 'reviews' });
+    expect((await refusal(v.verifyConnectionParams({ [CONTEXT_HEADER]: elsewhere }))).extensions).toMatchObject({ code: 'UNAUTHENTICATED' });
+    const expired = await sign({ nowMs: Date.now() - 120_000 });
+    expect((await refusal(v.verifyConnectionParams({ [CONTEXT_HEADER]: expired }))).extensions).toEqual({
+      code: 'UNAUTHENTICATED',
+      reason: 'TOKEN_EXPIRED',
+    });
+  });
+});
