@@ -1,7 +1,7 @@
 import { isIP } from 'node:net';
 import path from 'node:path';
 import { parseDuration } from './duration.js';
-import { ConfigError } from './errors.js';
+import { fail, read, show } from './settingValues.js';
 import { type FactorSettings, readFactorSettings } from './factors/settings.js';
 import { type IdentitySettings, readIdentitySettings } from './identity/settings.js';
 import { isWebhookSecret } from './events/webhookSender.js';
@@ -379,25 +379,6 @@ function checkWebhookSecret(secret: string): void {
   if (!isWebhookSecret(secret)) {
     fail('AUDIT_WEBHOOK_SECRET must be whsec_ followed by the base64 of 24 to 64 random bytes (e.g. whsec_$(openssl rand -base64 32))');
   }
-}
-
-function fail(message: string): never {
-  throw new ConfigError(message);
-}
-
-/** An empty value counts as unset (as `FOO=` in a compose file or .env means). */
-function read(env: Env, name: string): string | undefined {
-  const value = env[name];
-  return value === undefined || value === '' ? undefined : value;
-}
-
-/** Quotes a value for a message, escaped so the message stays on one line, and shortened. */
-function show(value: string): string {
-  const short = value.length > 80 ? `${value.slice(0, 80)}…` : value;
-  return JSON.stringify(short).replace(
-    /[\u007f-\u009f\u2028\u2029]/g,
-    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
-  );
 }
 
 function formatDuration(ms: number): string {

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { ConfigError } from '../errors.js';
+import { fail } from '../settingValues.js';
 
 /**
  * Sign-in with other identity providers (docs/contract.md section 9): the providers of
@@ -57,9 +57,6 @@ const DEFAULT_SCOPES: Record<ProviderKind, string[]> = {
   github: ['read:user', 'user:email'],
 };
 
-function fail(message: string): never {
-  throw new ConfigError(message);
-}
 
 /**
  * `providerTimeoutMs` is read by the caller (loadConfig's duration reader), so this stays a

@@ -1,7 +1,7 @@
 import { statSync } from 'node:fs';
 import path from 'node:path';
 import { parseDuration } from '../duration.js';
-import { ConfigError } from '../errors.js';
+import { type Env, fail, read, show } from '../settingValues.js';
 import { isWebhookSecret } from '../events/webhookSender.js';
 import { loadTemplates, type MailTemplates, TemplateError } from './templates.js';
 import type { SmtpSettings } from './transports/smtpTransport.js';
@@ -34,7 +34,6 @@ export interface MailSettings {
   sendTimeoutMs: number;
 }
 
-type Env = Record<string, string | undefined>;
 
 /** The setting of each link template, and its path under the issuer outside production. */
 const LINK_SETTINGS: Readonly<Record<LinkKind, { name: string; path: string }>> = {
@@ -48,18 +47,6 @@ const TRANSPORTS = ['log', 'smtp', 'webhook'] as const;
 const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
 const SPACE_OR_CONTROL = /[\s\p{Cc}]/u;
 
-function fail(message: string): never {
-  throw new ConfigError(message);
-}
-
-function read(env: Env, name: string): string | undefined {
-  const value = env[name];
-  return value === undefined || value === '' ? undefined : value;
-}
-
-function show(value: string): string {
-  return JSON.stringify(value.length > 80 ? `${value.slice(0, 80)}…` : value);
-}
 
 /**
  * MAIL_TRANSPORT (log | smtp | webhook; unset: smtp if SMTP_URL is set, webhook if

@@ -375,7 +375,7 @@ describe('a failover under a steady stream of refreshes', () => {
       // The new master has no replica yet (refreshes answer SERVICE_UNAVAILABLE), but what only
       // reads still works: an access token is checked against the store and accepted.
       const me = await server.graphql('{ me { id } }', {}, bearer(reader.accessToken));
-      expect(me.data).toEqual({ me: { id: reader.user.id } });
+      expect(me.data, `errors: ${JSON.stringify(me.errors)}`).toEqual({ me: { id: reader.user.id } });
       expect(run.everyChainSucceeded(1, 'after')).toBe(false);
       run.setPhase('after');
       await expect.poll(() => run.everyChainSucceeded(1, 'after'), { timeout: 20_000 }).toBe(true);
