@@ -134,10 +134,32 @@ export async function runCli(argv: readonly string[], io: CliIO): Promise<number
   }
 }
 
+/**
+ * `--id -Xy…` as `--id=-Xy…`: a string option takes the next word as its value even when it starts
+ * with a dash (ids are base64url, so one in 64 does), unless that word is one of the command's
+ * options. parseArgs alone refuses such a value as ambiguous.
+ */
+function joinStringValues(options: Options, args: string[]): string[] {
+  const names = new Set(Object.keys(options).map((name) => `--${name}`));
+  const joined: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const word = args[i]!;
+    const name = word.startsWith('--') ? word.slice(2) : null;
+    const next = args[i + 1];
+    if (name !== null && options[name]?.type === 'string' && next !== undefined && next.startsWith('-') && !names.has(next) && next !== '--help' && next !== '-h') {
+      joined.push(`${word}=${next}`);
+      i++;
+    } else {
+      joined.push(word);
+    }
+  }
+  return joined;
+}
+
 function parseCommandArgs(commandName: string, options: Options, args: string[]): Record<string, string | boolean | undefined> {
   try {
     const { values } = parseArgs({
-      args,
+      args: joinStringValues(options, args),
       options: { ...options, help: { type: 'boolean', short: 'h' } },
       strict: true,
       allowPositionals: false,

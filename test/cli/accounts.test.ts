@@ -34,8 +34,7 @@ describe('account administration from the CLI (Redis)', () => {
     await store.createUser(record, NO_ORIGIN);
     return record;
   };
-  const session = async (userId: string) => {
-    const id = newId();
+  const session = async (userId: string, id = newId()) => {
     await store.createSession({
       userId,
       sessionId: id,
@@ -105,6 +104,14 @@ describe('account administration from the CLI (Redis)', () => {
     expect(await tessera(['sessions', 'revoke', '--email', 'sid@cli.example', '--id', first], env)).toMatchObject({ code: 1 });
     expect(await tessera(['sessions', 'revoke', '--email', 'sid@cli.example'], env)).toMatchObject({ code: 0, stdout: '1 session(s) ended\n' });
     expect(await store.listSessions(u.id, Date.now())).toEqual([]);
+  });
+
+  it('a session id that starts with a dash (one in 64 do) is taken as the value of --id', async () => {
+    const u = await user('dash@cli.example');
+    const dashed = await session(u.id, `-${newId().slice(1)}`);
+    const other = await session(u.id);
+    expect(await tessera(['sessions', 'revoke', '--email', 'dash@cli.example', '--id', dashed], env)).toMatchObject({ code: 0, stdout: '1 session(s) ended\n' });
+    expect((await store.listSessions(u.id, Date.now())).map((s) => s.id)).toEqual([other]);
   });
 
   it('errors are one line: an unknown email, missing options, no Redis', async () => {
