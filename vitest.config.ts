@@ -16,6 +16,7 @@ export default defineConfig({
       { find: /^@tessera-gateway\/subgraph\/claims$/, replacement: fileURLToPath(new URL('./packages/subgraph/src/claims.ts', import.meta.url)) },
       { find: /^@tessera-gateway\/client$/, replacement: fileURLToPath(new URL('./packages/client/src/index.ts', import.meta.url)) },
       { find: /^@tessera-gateway\/client\/apollo$/, replacement: fileURLToPath(new URL('./packages/client/src/apollo.ts', import.meta.url)) },
+      { find: /^@tessera-gateway\/client\/ws$/, replacement: fileURLToPath(new URL('./packages/client/src/ws.ts', import.meta.url)) },
     ],
   },
   test: {

@@ -131,17 +131,17 @@ describe('the tarballs', () => {
     expect(clientPack.name).toBe('@tessera-gateway/client');
   });
 
-  it('the client package holds its compiled code (the main entry and /apollo), README, LICENSE and package.json, and nothing else', () => {
+  it('the client package holds its compiled code (the main entry, /apollo and /ws), README, LICENSE and package.json, and nothing else', () => {
     const files = paths(clientPack);
-    for (const needed of ['package.json', 'README.md', 'LICENSE', 'dist/index.js', 'dist/index.d.ts', 'dist/apollo.js', 'dist/apollo.d.ts']) expect(files).toContain(needed);
+    for (const needed of ['package.json', 'README.md', 'LICENSE', 'dist/index.js', 'dist/index.d.ts', 'dist/apollo.js', 'dist/apollo.d.ts', 'dist/ws.js', 'dist/ws.d.ts']) expect(files).toContain(needed);
     expect(files.filter((path) => !/^(package\.json|README\.md|LICENSE|dist\/[^/]+\.(js|d\.ts))$/.test(path))).toEqual([]);
   });
 
-  it('the client package has no runtime dependencies; @apollo/client is an optional peer the main entry never loads', async () => {
+  it('the client package has no runtime dependencies; @apollo/client and graphql-ws are optional peers the main entry never loads', async () => {
     const manifest = JSON.parse(await readFile(join(clientOnly, 'node_modules', '@tessera-gateway', 'client', 'package.json'), 'utf8'));
     expect(manifest.dependencies).toBeUndefined();
-    expect(Object.keys(manifest.peerDependencies)).toEqual(['@apollo/client']);
-    expect(manifest.peerDependenciesMeta).toEqual({ '@apollo/client': { optional: true } });
+    expect(Object.keys(manifest.peerDependencies)).toEqual(['@apollo/client', 'graphql-ws']);
+    expect(manifest.peerDependenciesMeta).toEqual({ '@apollo/client': { optional: true }, 'graphql-ws': { optional: true } });
     expect((await readdir(join(clientOnly, 'node_modules'))).filter((name) => !name.startsWith('.')).sort()).toEqual(['@tessera-gateway']);
     await writeFile(
       join(clientOnly, 'use.mjs'),
@@ -149,12 +149,14 @@ describe('the tarballs', () => {
         "import { createAuthClient, decodeAccessToken, MemoryStorage } from '@tessera-gateway/client';",
         "const client = createAuthClient({ url: 'http://127.0.0.1:9/graphql', transport: 'cookie', storage: new MemoryStorage(), locks: null, channel: null });",
         "const apollo = await import('@tessera-gateway/client/apollo').then(() => 'loaded', (error) => error.code);",
-        "console.log(JSON.stringify({ session: client.session, token: await client.getAccessToken(), garbage: decodeAccessToken('not.a.jwt'), apollo }));",
+        // /ws imports only graphql-ws's types: it loads without graphql-ws (the app passes createClient).
+        "const ws = await import('@tessera-gateway/client/ws').then((m) => typeof m.createSubscriptionClient, (error) => error.code);",
+        "console.log(JSON.stringify({ session: client.session, token: await client.getAccessToken(), garbage: decodeAccessToken('not.a.jwt'), apollo, ws }));",
       ].join('\n'),
     );
     const result = await run(process.execPath, ['use.mjs'], { cwd: clientOnly });
     expect(result.stderr).toBe('');
-    expect(JSON.parse(result.stdout)).toEqual({ session: null, token: null, garbage: null, apollo: 'ERR_MODULE_NOT_FOUND' });
+    expect(JSON.parse(result.stdout)).toEqual({ session: null, token: null, garbage: null, apollo: 'ERR_MODULE_NOT_FOUND', ws: 'function' });
   });
 
   it("the gateway holds its compiled code, GraphiQL's files, the SDL, README, LICENSE and package.json, and nothing else", () => {

@@ -177,7 +177,22 @@ function parseMessage(data: unknown): Message | null {
   return null;
 }
 
+/**
+ * For `./ws` (not exported from the package): a socket of session `sessionId` was closed 4403 by
+ * the gateway, so that session is over; ended everywhere unless the client has signed in anew
+ * meanwhile. False when `client` is not this package's.
+ */
+export let endRevokedSession: (client: AuthClient, sessionId: string) => boolean = () => false;
+
 class TesseraAuthClient implements AuthClient {
+  static {
+    endRevokedSession = (client, sessionId) => {
+      if (!(client instanceof TesseraAuthClient)) return false;
+      // A logout of this session is under way: its own revocation closed the socket; it ends as LOGGED_OUT.
+      if (client.#current?.claims.sid === sessionId && client.#loggingOut !== sessionId) client.#end('SESSION_REVOKED', { broadcast: true });
+      return true;
+    };
+  }
   readonly url: string;
   readonly transport: Transport;
   readonly #origin: string;
@@ -196,6 +211,8 @@ class TesseraAuthClient implements AuthClient {
   #inflight: Promise<Session | null> | undefined;
   #timer: unknown;
   #closed = false;
+  /** The session a logout is ending (until it has). */
+  #loggingOut: string | undefined;
   readonly #endedListeners = new Set<(ended: SessionEnded) => void>();
   readonly #changeListeners = new Set<(session: Session | null) => void>();
   readonly #changeWaiters = new Set<() => void>();
@@ -378,6 +395,7 @@ class TesseraAuthClient implements AuthClient {
     const token = await this.getAccessToken();
     // Cookie mode can log out with the cookie alone; body mode needs a live access token.
     let confirmed = false;
+    this.#loggingOut = this.#current?.claims.sid;
     if (token || this.transport === 'cookie') {
       try {
         const result = await postOperation<{ revokeSession: boolean }>(this.#fetch, this.url, REVOKE_CURRENT, {}, { token, cookies: this.#cookies });
@@ -386,6 +404,7 @@ class TesseraAuthClient implements AuthClient {
         // Logged out here all the same; the session ends at the gateway by itself.
       }
     }
+    this.#loggingOut = undefined;
     this.#end('LOGGED_OUT', { broadcast: true });
     return confirmed;
   }
